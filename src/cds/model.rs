@@ -1,0 +1,291 @@
+//! Typed answers of the three read actions, decoded leniently from CDS JSON.
+//!
+//! CDS answers drift from their documentation (`BackupSize` as number *or* string, times
+//! without a zone, fields added or left out), so decoding goes through `serde_json::Value`
+//! field by field: unknown fields are ignored, missing optional ones tolerated, and a
+//! wrong-typed field becomes a [`DecodeError`] naming that field — without ever echoing a
+//! download URL.
+
+use std::fmt;
+
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
+use serde_json::{Map, Value};
+
+/// A presigned download URL. It grants access to the backup, so `Debug` and `Display`
+/// never show it; only [`SecretUrl::expose`] does, for the one GET that needs it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    pub fn new(url: String) -> Self {
+        Self(url)
+    }
+    /// The full URL, query string included. Never log or label it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretUrl(<redacted>)")
+    }
+}
+
+/// One Redis instance from `DescribeDBInstances`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub uuid: String,
+    pub name: String,
+    pub status: String,
+    pub region_id: String,
+    pub sub_product: String,
+    pub version: String,
+    pub tags: Vec<String>,
+}
+
+/// One backup as `DescribeBackups` lists it (no shard, no URLs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    pub id: String,
+    pub status: String,
+    pub backup_type: String,
+    pub mode: String,
+    /// `None` when CDS left it out or empty (a running backup has no size yet).
+    pub size: Option<u64>,
+    pub start: Option<DateTime<Utc>>,
+    /// `None` while the backup has not finished (`EndTime` is `""`).
+    pub end: Option<DateTime<Utc>>,
+}
+
+impl Backup {
+    /// Only `finished` is documented as success; anything else is not (yet) a usable backup.
+    pub fn is_finished(&self) -> bool {
+        self.status == "finished"
+    }
+}
+
+/// One backup's details from `DownloadBackup`: the listing fields plus shard and URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupDetail {
+    pub backup: Backup,
+    /// `""` for non-cluster instances.
+    pub shard_id: String,
+    pub public_url: Option<SecretUrl>,
+    pub intranet_url: Option<SecretUrl>,
+}
+
+/// `DescribeBackups`: the backups that decoded, and one error for each that did not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupList {
+    pub backups: Vec<Backup>,
+    pub invalid: Vec<InvalidBackup>,
+}
+
+/// A listed backup that could not be decoded; `id` is `None` when even that was unusable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidBackup {
+    pub id: Option<String>,
+    pub error: DecodeError,
+}
+
+/// A field of a CDS answer that is present but unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field {field}: {problem}")]
+pub struct DecodeError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+fn bad(field: &'static str, problem: impl Into<String>) -> DecodeError {
+    DecodeError {
+        field,
+        problem: problem.into(),
+    }
+}
+
+/// Describes a JSON value's type for an error message without quoting strings, which may
+/// be long or secret.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A string field; missing or `null` is `""`, numbers are accepted as their text (ids).
+fn text(obj: &Map<String, Value>, field: &'static str) -> Result<String, DecodeError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(other) => Err(bad(
+            field,
+            format!("expected a string, got {}", kind(other)),
+        )),
+    }
+}
+
+/// `BackupSize`: documented as a string, seen as a number. Accept both; `""`/missing is
+/// unknown; anything else is an error for this backup alone.
+fn size(obj: &Map<String, Value>) -> Result<Option<u64>, DecodeError> {
+    const F: &str = "BackupSize";
+    match obj.get(F) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| {
+                // Some serializers write 176.0; accept integral floats only.
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19)
+                    .map(|f| f as u64)
+            })
+            .map(Some)
+            .ok_or_else(|| bad(F, format!("expected a whole number of bytes, got {n}"))),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => s.trim().parse::<u64>().map(Some).map_err(|_| {
+            let shown: String = s.chars().take(32).collect();
+            bad(
+                F,
+                format!("expected a whole number of bytes, got the string {shown:?}"),
+            )
+        }),
+        Some(other) => Err(bad(
+            F,
+            format!("expected a number or a string, got {}", kind(other)),
+        )),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in the account's zone; `""`/missing is `None`.
+fn time(
+    obj: &Map<String, Value>,
+    field: &'static str,
+    zone: FixedOffset,
+) -> Result<Option<DateTime<Utc>>, DecodeError> {
+    let raw = text(obj, field)?;
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let shown: String = raw.chars().take(32).collect();
+    let naive = NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S").map_err(|_| {
+        bad(
+            field,
+            format!("expected \"YYYY-MM-DD HH:MM:SS\", got {shown:?}"),
+        )
+    })?;
+    // A fixed offset has no gaps or folds, so the mapping is always single.
+    zone.from_local_datetime(&naive)
+        .single()
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .ok_or_else(|| bad(field, format!("{shown:?} does not exist in zone {zone}")))
+}
+
+fn object<'a>(v: &'a Value, what: &'static str) -> Result<&'a Map<String, Value>, DecodeError> {
+    v.as_object()
+        .ok_or_else(|| bad(what, format!("expected an object, got {}", kind(v))))
+}
+
+fn backup(obj: &Map<String, Value>, zone: FixedOffset) -> Result<Backup, DecodeError> {
+    let id = text(obj, "BackupId")?;
+    if id.is_empty() {
+        return Err(bad("BackupId", "missing or empty"));
+    }
+    Ok(Backup {
+        id,
+        status: text(obj, "Status")?,
+        backup_type: text(obj, "BackupType")?,
+        mode: text(obj, "BackupMode")?,
+        size: size(obj)?,
+        start: time(obj, "StartTime", zone)?,
+        end: time(obj, "EndTime", zone)?,
+    })
+}
+
+fn url(obj: &Map<String, Value>, field: &'static str) -> Result<Option<SecretUrl>, DecodeError> {
+    let s = text(obj, field)?;
+    Ok((!s.trim().is_empty()).then(|| SecretUrl::new(s.trim().to_owned())))
+}
+
+/// Decodes `DescribeDBInstances`' `Data`.
+pub fn instances(data: &Value) -> Result<Vec<Instance>, DecodeError> {
+    let list = match data {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(list) => list,
+        other => return Err(bad("Data", format!("expected a list, got {}", kind(other)))),
+    };
+    list.iter()
+        .map(|v| {
+            let o = object(v, "Data[]")?;
+            let uuid = text(o, "InstanceUuid")?;
+            if uuid.is_empty() {
+                return Err(bad("InstanceUuid", "missing or empty"));
+            }
+            let tags = match o.get("Tags") {
+                Some(Value::Array(tags)) => tags
+                    .iter()
+                    .filter_map(|t| t.get("TagName").and_then(Value::as_str))
+                    .map(str::to_owned)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            Ok(Instance {
+                uuid,
+                name: text(o, "InstanceName")?,
+                status: text(o, "Status")?,
+                region_id: text(o, "RegionId")?,
+                sub_product: text(o, "SubProductKey")?,
+                version: text(o, "Version")?,
+                tags,
+            })
+        })
+        .collect()
+}
+
+/// Decodes `DescribeBackups`' `Data`; one bad backup does not hide the others.
+pub fn backup_list(data: &Value, zone: FixedOffset) -> Result<BackupList, DecodeError> {
+    let list = match data {
+        Value::Null => {
+            return Ok(BackupList {
+                backups: Vec::new(),
+                invalid: Vec::new(),
+            })
+        }
+        Value::Array(list) => list,
+        other => return Err(bad("Data", format!("expected a list, got {}", kind(other)))),
+    };
+    let mut out = BackupList {
+        backups: Vec::new(),
+        invalid: Vec::new(),
+    };
+    for v in list {
+        match object(v, "Data[]").and_then(|o| backup(o, zone)) {
+            Ok(b) => out.backups.push(b),
+            Err(error) => out.invalid.push(InvalidBackup {
+                id: v.get("BackupId").and_then(Value::as_str).map(str::to_owned),
+                error,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes `DownloadBackup`'s `Data`.
+pub fn backup_detail(data: &Value, zone: FixedOffset) -> Result<BackupDetail, DecodeError> {
+    let o = object(data, "Data")?;
+    Ok(BackupDetail {
+        backup: backup(o, zone)?,
+        shard_id: text(o, "ShardId")?,
+        public_url: url(o, "BackupDownloadUrl")?,
+        intranet_url: url(o, "BackupIntranetDownloadUrl")?,
+    })
+}
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;

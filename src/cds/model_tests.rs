@@ -1,0 +1,159 @@
+#![allow(clippy::unwrap_used)]
+use super::*;
+use serde_json::json;
+
+fn cst() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap()
+}
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// The seed page's example answer, verbatim but for the masked values.
+fn seed_example() -> Value {
+    json!({
+        "BackupDownloadUrl": "https://oss.example/bk?sig=SECRET",
+        "BackupId": "bk-1",
+        "BackupIntranetDownloadUrl": "http://oss.internal/bk?sig=SECRET",
+        "BackupMode": "manual",
+        "BackupSize": 176,
+        "BackupType": "full-backup",
+        "Desc": "",
+        "EndTime": "2020-08-21 15:59:02",
+        "InstanceId": "ins-1",
+        "ShardId": "shard-1",
+        "StartTime": "2020-08-21 15:58:45",
+        "Status": "finished"
+    })
+}
+
+#[test]
+fn seed_example_decodes_with_beijing_time() {
+    let d = backup_detail(&seed_example(), cst()).unwrap();
+    assert_eq!(d.backup.id, "bk-1");
+    assert_eq!(d.backup.size, Some(176));
+    assert_eq!(d.backup.start, Some(utc("2020-08-21T07:58:45Z")));
+    assert_eq!(d.backup.end, Some(utc("2020-08-21T07:59:02Z")));
+    assert_eq!(d.shard_id, "shard-1");
+    assert_eq!(d.backup.mode, "manual");
+    assert!(d.backup.is_finished());
+    assert_eq!(
+        d.public_url.as_ref().unwrap().expose(),
+        "https://oss.example/bk?sig=SECRET"
+    );
+}
+
+#[test]
+fn configured_zone_changes_the_instant() {
+    let d = backup_detail(&seed_example(), FixedOffset::east_opt(0).unwrap()).unwrap();
+    assert_eq!(d.backup.start, Some(utc("2020-08-21T15:58:45Z")));
+}
+
+#[test]
+fn size_as_string_and_as_integral_float() {
+    let mut v = seed_example();
+    v["BackupSize"] = json!("1048576");
+    assert_eq!(
+        backup_detail(&v, cst()).unwrap().backup.size,
+        Some(1_048_576)
+    );
+    v["BackupSize"] = json!(176.0);
+    assert_eq!(backup_detail(&v, cst()).unwrap().backup.size, Some(176));
+    v["BackupSize"] = json!("");
+    assert_eq!(backup_detail(&v, cst()).unwrap().backup.size, None);
+}
+
+#[test]
+fn bad_size_is_a_clear_error() {
+    let mut v = seed_example();
+    v["BackupSize"] = json!("12 MB");
+    let e = backup_detail(&v, cst()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "field BackupSize: expected a whole number of bytes, got the string \"12 MB\""
+    );
+    v["BackupSize"] = json!([1]);
+    assert_eq!(
+        backup_detail(&v, cst()).unwrap_err().to_string(),
+        "field BackupSize: expected a number or a string, got a list"
+    );
+    v["BackupSize"] = json!(-5);
+    assert!(backup_detail(&v, cst()).is_err());
+}
+
+#[test]
+fn empty_end_time_means_not_finished() {
+    let mut v = seed_example();
+    v["EndTime"] = json!("");
+    v["Status"] = json!("running");
+    let d = backup_detail(&v, cst()).unwrap();
+    assert_eq!(d.backup.end, None);
+    assert!(!d.backup.is_finished());
+}
+
+#[test]
+fn unparsable_time_names_field_and_value() {
+    let mut v = seed_example();
+    v["StartTime"] = json!("21/08/2020 15:58");
+    assert_eq!(
+        backup_detail(&v, cst()).unwrap_err().to_string(),
+        "field StartTime: expected \"YYYY-MM-DD HH:MM:SS\", got \"21/08/2020 15:58\""
+    );
+}
+
+#[test]
+fn extra_fields_ignored_missing_optional_fields_tolerated() {
+    let v = json!({"BackupId": "bk-2", "Status": "finished", "Surprise": {"a": 1}});
+    let d = backup_detail(&v, cst()).unwrap();
+    assert_eq!(d.backup.size, None);
+    assert_eq!(d.backup.start, None);
+    assert_eq!(d.shard_id, "");
+    assert_eq!(d.public_url, None);
+}
+
+#[test]
+fn wrong_typed_url_error_never_quotes_the_value() {
+    let mut v = seed_example();
+    v["BackupDownloadUrl"] = json!({"u": "https://oss.example/?sig=SECRET"});
+    let e = backup_detail(&v, cst()).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "field BackupDownloadUrl: expected a string, got an object"
+    );
+    assert!(!format!("{:?}", backup_detail(&seed_example(), cst())).contains("SECRET"));
+}
+
+#[test]
+fn backup_list_keeps_good_entries_and_reports_bad_ones() {
+    let data = json!([
+        {"BackupId": "a", "Status": "finished", "BackupSize": "10", "StartTime": "2020-08-21 15:58:45", "EndTime": "2020-08-21 15:59:02"},
+        {"BackupId": "b", "Status": "finished", "BackupSize": true},
+        "garbage",
+    ]);
+    let list = backup_list(&data, cst()).unwrap();
+    assert_eq!(list.backups.len(), 1);
+    assert_eq!(list.backups[0].size, Some(10));
+    assert_eq!(list.invalid.len(), 2);
+    assert_eq!(list.invalid[0].id.as_deref(), Some("b"));
+    assert_eq!(list.invalid[1].id, None);
+    assert_eq!(
+        list.invalid[1].error.to_string(),
+        "field Data[]: expected an object, got a string"
+    );
+    assert_eq!(backup_list(&Value::Null, cst()).unwrap().backups, vec![]);
+    assert!(backup_list(&json!({"x": 1}), cst()).is_err());
+}
+
+#[test]
+fn instances_decode_with_tags() {
+    let data = json!([{
+        "InstanceUuid": "u1", "InstanceName": "orders", "Status": "RUNNING", "RegionId": "CN_Beijing_A",
+        "SubProductKey": "redis-cluster", "Version": "5.0", "Port": 6379, "Ram": 1024,
+        "Tags": [{"TagID": 1, "TagName": "prod"}], "Unknown": 1
+    }]);
+    let list = instances(&data).unwrap();
+    assert_eq!(list[0].name, "orders");
+    assert_eq!(list[0].tags, vec!["prod".to_owned()]);
+    assert_eq!(list[0].sub_product, "redis-cluster");
+}

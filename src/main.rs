@@ -1,0 +1,165 @@
+//! The binary: flags, logging, configuration, then [`cds_redis_backup_exporter::run`]
+//! until SIGINT or SIGTERM. Everything else lives in the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, ValueEnum};
+use tracing::{error, info};
+
+use cds_redis_backup_exporter::config::{Config, WebConfig};
+use cds_redis_backup_exporter::{demo, run};
+
+/// The default port: in the Prometheus exporter range, not one of a well-known exporter.
+const DEFAULT_LISTEN: &str = "0.0.0.0:9755";
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Prometheus exporter for Capital Online (CDS) Redis backups: are they finished, fresh and downloadable?"
+)]
+struct Args {
+    /// Configuration file (YAML).
+    #[arg(
+        long = "config.file",
+        env = "CDS_EXPORTER_CONFIG",
+        default_value = "config.yaml"
+    )]
+    config_file: PathBuf,
+    /// Address to listen on for HTTP.
+    #[arg(long = "web.listen-address", env = "CDS_EXPORTER_LISTEN_ADDRESS", default_value = DEFAULT_LISTEN)]
+    listen_address: SocketAddr,
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics")]
+    telemetry_path: String,
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_enum, default_value_t = Level::Info)]
+    log_level: Level,
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
+    log_format: LogFormat,
+    /// Run against a built-in fake CDS API on loopback (no account needed); ignores --config.file.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+fn init_logging(level: Level, format: LogFormat) {
+    let level = match level {
+        Level::Error => tracing::Level::ERROR,
+        Level::Warn => tracing::Level::WARN,
+        Level::Info => tracing::Level::INFO,
+        Level::Debug => tracing::Level::DEBUG,
+        Level::Trace => tracing::Level::TRACE,
+    };
+    let filter = cds_redis_backup_exporter::log_filter(level);
+    match format {
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        LogFormat::Logfmt => {
+            use tracing_subscriber::layer::SubscriberExt as _;
+            use tracing_subscriber::util::SubscriberInitExt as _;
+            tracing_subscriber::registry()
+                .with(filter)
+                .with(
+                    tracing_logfmt::builder()
+                        .layer()
+                        .with_writer(std::io::stderr),
+                )
+                .init();
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    info!("shutting down");
+}
+
+async fn start(args: Args) -> anyhow::Result<()> {
+    let web = WebConfig::new(&args.telemetry_path).map_err(anyhow::Error::msg)?;
+    let (_fake, mut config) = if args.demo {
+        let (fake, config) = demo::start()
+            .await
+            .context("starting the demo's fake CDS API")?;
+        info!(fake_api = %fake.base_url(), "demo mode: polling a built-in fake CDS API");
+        (Some(fake), config)
+    } else {
+        let env = |k: &str| std::env::var(k).ok();
+        (None, Config::load(&args.config_file, &env)?)
+    };
+    config.web = web;
+    let listener = tokio::net::TcpListener::bind(args.listen_address)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (change --web.listen-address)",
+                args.listen_address
+            )
+        })?;
+    info!(
+        address = %listener.local_addr().unwrap_or(args.listen_address),
+        telemetry_path = %config.web.telemetry_path,
+        accounts = config.accounts.len(),
+        version = env!("CARGO_PKG_VERSION"),
+        "listening"
+    );
+    run(config, listener, shutdown_signal()).await
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_level, args.log_format);
+    match start(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole chain, so a config error shows every problem.
+            error!(error = format!("{e:#}"), "exiting");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

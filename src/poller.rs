@@ -1,0 +1,386 @@
+//! One poll cycle: every account's targets, CDS calls bounded by one semaphore, probes
+//! of the URLs a restore would use, all folded into a [`Snapshot`].
+//!
+//! Two things outlive a cycle. The shard of each backup, learned from `DownloadBackup`
+//! (a backup's shard never changes, and `DescribeBackups` does not tell it), pruned to
+//! the backups still listed. And the previous snapshot: when a call fails, the target
+//! keeps what was last known about it with `up` set to 0, so a flaky API call neither
+//! blanks dashboards nor resets alerts' `for:` clocks.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use tokio::sync::Semaphore;
+use tracing::{debug, warn};
+
+use crate::cds::{Backup, BackupDetail, CdsError, Client, Instance, SUCCESS};
+use crate::config::{Account, BackupTarget, Config, ProbeConfig, UrlType};
+use crate::metrics::Metrics;
+use crate::probe::{self, ProbeResult};
+use crate::state::{self, BackupState, CycleInfo, Snapshot};
+
+#[derive(Debug)]
+struct AccountPoller {
+    account: Account,
+    client: Client,
+}
+
+#[derive(Debug, Default)]
+struct Memory {
+    /// instance_uuid → backup_id → shard_id
+    shards: HashMap<String, HashMap<String, String>>,
+    /// account → instances its last successful discovery found
+    discovered: HashMap<String, Vec<Instance>>,
+    previous: Arc<Snapshot>,
+}
+
+#[derive(Debug)]
+pub struct Poller {
+    accounts: Vec<AccountPoller>,
+    probe: ProbeConfig,
+    extra_backups: usize,
+    max_shard_lookups: usize,
+    probe_http: reqwest::Client,
+    limiter: Semaphore,
+    metrics: Arc<Metrics>,
+    memory: Mutex<Memory>,
+}
+
+impl Poller {
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> reqwest::Result<Self> {
+        let api_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!(
+                "cds-redis-backup-exporter/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()?;
+        let accounts = config
+            .accounts
+            .iter()
+            .map(|a| AccountPoller {
+                client: Client::new(
+                    api_http.clone(),
+                    &a.endpoint,
+                    a.access_key_id.clone(),
+                    a.access_key_secret.clone(),
+                    a.timezone,
+                    config.poll.request_timeout,
+                ),
+                account: a.clone(),
+            })
+            .collect();
+        Ok(Self {
+            accounts,
+            probe: config.probe.clone(),
+            extra_backups: config.poll.extra_backups,
+            max_shard_lookups: config.poll.max_shard_lookups,
+            probe_http: probe::client()?,
+            limiter: Semaphore::new(config.poll.concurrency),
+            metrics,
+            memory: Mutex::new(Memory::default()),
+        })
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs one whole cycle and returns its snapshot (also kept for the next cycle).
+    pub async fn cycle(&self) -> Arc<Snapshot> {
+        let started = Instant::now();
+        let parts = join_all(self.accounts.iter().map(|a| self.poll_account(a))).await;
+        let mut snap = Snapshot::default();
+        for p in parts {
+            snap.merge(p);
+        }
+        snap.cycle = Some(CycleInfo {
+            duration: started.elapsed(),
+            ended: chrono::Utc::now(),
+            success: snap.all_up(),
+        });
+        let snap = Arc::new(snap);
+        self.memory().previous = Arc::clone(&snap);
+        snap
+    }
+
+    /// One CDS call: bounded by the semaphore, timed and counted.
+    async fn api<T>(
+        &self,
+        account: &str,
+        action: &str,
+        call: impl Future<Output = Result<T, CdsError>>,
+    ) -> Result<T, CdsError> {
+        let _permit = self.limiter.acquire().await;
+        let start = Instant::now();
+        let result = call.await;
+        let code = match &result {
+            Ok(_) => SUCCESS,
+            Err(e) => e.code(),
+        };
+        self.metrics
+            .observe_api(account, action, code, start.elapsed());
+        if let Err(e) = &result {
+            warn!(account, error = %e, "CDS call failed");
+        }
+        result
+    }
+
+    async fn poll_account(&self, a: &AccountPoller) -> Snapshot {
+        let name = a.account.name.as_str();
+        let mut snap = Snapshot::default();
+        let mut uuids: BTreeSet<String> = a.account.instances.iter().cloned().collect();
+        if let Some(filter) = &a.account.discovery {
+            let found = self
+                .api(
+                    name,
+                    "DescribeDBInstances",
+                    a.client.describe_db_instances(filter),
+                )
+                .await;
+            snap.discovery_up.insert(name.to_owned(), found.is_ok());
+            let instances = match found {
+                Ok(list) => {
+                    self.memory()
+                        .discovered
+                        .insert(name.to_owned(), list.clone());
+                    list
+                }
+                Err(_) => self
+                    .memory()
+                    .discovered
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            for i in instances {
+                uuids.insert(i.uuid.clone());
+                snap.instances.insert(i.uuid.clone(), (name.to_owned(), i));
+            }
+        }
+        let instances = join_all(uuids.iter().map(|u| self.poll_instance(a, u)));
+        let backups = join_all(a.account.backups.iter().map(|t| self.poll_backup(a, t)));
+        let (instances, backups) = tokio::join!(instances, backups);
+        for part in instances.into_iter().chain(backups) {
+            snap.merge(part);
+        }
+        snap
+    }
+
+    /// A `backups:` entry: DownloadBackup every cycle, probe it once finished.
+    async fn poll_backup(&self, a: &AccountPoller, t: &BackupTarget) -> Snapshot {
+        let mut snap = Snapshot::default();
+        let key = (t.instance_uuid.clone(), t.backup_id.clone());
+        let detail = self.download(a, &t.instance_uuid, &t.backup_id).await;
+        snap.targets_up.insert(key.clone(), detail.is_ok());
+        match detail {
+            Ok(d) => {
+                let probe = d.backup.is_finished();
+                let state = self.backup_state(&t.instance_uuid, d, probe).await;
+                snap.backups.insert(key, state);
+            }
+            Err(_) => self.carry_over(&mut snap, &key),
+        }
+        snap
+    }
+
+    /// An instance: list its backups, learn unknown shards, fetch and probe the chosen.
+    async fn poll_instance(&self, a: &AccountPoller, uuid: &str) -> Snapshot {
+        let mut snap = Snapshot::default();
+        let listed = self
+            .api(
+                &a.account.name,
+                "DescribeBackups",
+                a.client.describe_backups(uuid),
+            )
+            .await;
+        snap.targets_up
+            .insert((uuid.to_owned(), String::new()), listed.is_ok());
+        let list = match listed {
+            Ok(list) => list,
+            Err(_) => {
+                let prev = Arc::clone(&self.memory().previous);
+                for (k, b) in prev.backups.iter().filter(|(k, _)| k.0 == uuid) {
+                    snap.backups.insert(k.clone(), b.clone());
+                }
+                if let Some(n) = prev.instance_backups.get(uuid) {
+                    snap.instance_backups.insert(uuid.to_owned(), *n);
+                }
+                return snap;
+            }
+        };
+        snap.instance_backups.insert(
+            uuid.to_owned(),
+            (list.backups.len() + list.invalid.len()) as u64,
+        );
+        for bad in &list.invalid {
+            warn!(account = %a.account.name, instance_uuid = uuid, backup_id = bad.id.as_deref().unwrap_or("?"), error = %bad.error, "DescribeBackups listed a backup that cannot be decoded");
+            if let Some(id) = &bad.id {
+                snap.targets_up.insert((uuid.to_owned(), id.clone()), false);
+            }
+        }
+        let mut sorted = list.backups;
+        state::sort_newest_first(&mut sorted);
+        let mut fetched = self.learn_shards(a, uuid, &sorted, &mut snap).await;
+        let shards = self.memory().shards.get(uuid).cloned().unwrap_or_default();
+        let chosen = state::select(
+            &sorted,
+            |id| shards.get(id).map(String::as_str),
+            self.extra_backups,
+        );
+        let missing: Vec<&str> = chosen
+            .iter()
+            .filter(|c| !fetched.contains_key(&c.id))
+            .map(|c| c.id.as_str())
+            .collect();
+        let details = join_all(missing.iter().map(|id| self.download(a, uuid, id))).await;
+        for (id, d) in missing.into_iter().zip(details) {
+            fetched.insert(id.to_owned(), d);
+        }
+        let states = join_all(chosen.iter().map(|c| {
+            let key = (uuid.to_owned(), c.id.clone());
+            let detail = fetched.remove(&c.id);
+            async move {
+                match detail {
+                    Some(Ok(d)) => (key, Some(self.backup_state(uuid, d, c.probe).await), true),
+                    _ => (key, None, false),
+                }
+            }
+        }))
+        .await;
+        for (key, state, up) in states {
+            snap.targets_up.insert(key.clone(), up);
+            match state {
+                Some(s) => {
+                    snap.backups.insert(key, s);
+                }
+                None => self.carry_over(&mut snap, &key),
+            }
+        }
+        snap
+    }
+
+    /// Looks up, newest first and at most `max_shard_lookups` per cycle, the shard of
+    /// finished backups not yet known; forgets backups no longer listed. Returns the
+    /// answers so chosen backups are not fetched twice.
+    async fn learn_shards(
+        &self,
+        a: &AccountPoller,
+        uuid: &str,
+        sorted: &[Backup],
+        snap: &mut Snapshot,
+    ) -> HashMap<String, Result<BackupDetail, CdsError>> {
+        let unknown: Vec<&str> = {
+            let mut mem = self.memory();
+            let known = mem.shards.entry(uuid.to_owned()).or_default();
+            known.retain(|id, _| sorted.iter().any(|b| &b.id == id));
+            sorted
+                .iter()
+                .filter(|b| b.is_finished() && !known.contains_key(&b.id))
+                .map(|b| b.id.as_str())
+                .take(self.max_shard_lookups)
+                .collect()
+        };
+        let answers = join_all(unknown.iter().map(|id| self.download(a, uuid, id))).await;
+        let mut fetched = HashMap::new();
+        for (id, answer) in unknown.into_iter().zip(answers) {
+            if answer.is_err() {
+                snap.targets_up
+                    .insert((uuid.to_owned(), id.to_owned()), false);
+            }
+            fetched.insert(id.to_owned(), answer);
+        }
+        fetched
+    }
+
+    async fn download(
+        &self,
+        a: &AccountPoller,
+        uuid: &str,
+        backup_id: &str,
+    ) -> Result<BackupDetail, CdsError> {
+        let d = self
+            .api(
+                &a.account.name,
+                "DownloadBackup",
+                a.client.download_backup(uuid, backup_id),
+            )
+            .await?;
+        if d.backup.id != backup_id {
+            debug!(instance_uuid = uuid, backup_id, answered = %d.backup.id, "DownloadBackup answered another BackupId");
+        }
+        self.memory()
+            .shards
+            .entry(uuid.to_owned())
+            .or_default()
+            .insert(backup_id.to_owned(), d.shard_id.clone());
+        Ok(d)
+    }
+
+    /// Builds a backup's state from its details, probing its URLs when asked to.
+    async fn backup_state(&self, uuid: &str, d: BackupDetail, probe: bool) -> BackupState {
+        let mut probes = Vec::new();
+        if probe && self.probe.enabled {
+            for url_type in &self.probe.url_types {
+                let url = match url_type {
+                    UrlType::Public => d.public_url.as_ref(),
+                    UrlType::Intranet => d.intranet_url.as_ref(),
+                };
+                let result = match url {
+                    Some(url) => {
+                        let _permit = self.limiter.acquire().await;
+                        probe::probe(&self.probe_http, url, self.probe.timeout).await
+                    }
+                    None => ProbeResult::no_url(),
+                };
+                if !result.reachable() {
+                    warn!(instance_uuid = uuid, backup_id = %d.backup.id, url_type = url_type.as_str(), status = result.status, failure = result.failure.unwrap_or("http_status"), "download URL probe failed");
+                }
+                probes.push((*url_type, result));
+            }
+        }
+        BackupState {
+            instance_uuid: uuid.to_owned(),
+            shard_id: d.shard_id,
+            backup: d.backup,
+            probes,
+        }
+    }
+
+    fn carry_over(&self, snap: &mut Snapshot, key: &(String, String)) {
+        if let Some(prev) = self.memory().previous.backups.get(key) {
+            snap.backups.insert(key.clone(), prev.clone());
+        }
+    }
+}
+
+/// Polls forever: a random start delay, then a cycle every `interval` (a slow cycle
+/// delays the next rather than overlapping it). Each snapshot is published as it lands.
+pub async fn run(
+    poller: Arc<Poller>,
+    interval: Duration,
+    start_jitter: Duration,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let jitter = start_jitter.mul_f64(fastrand::f64());
+    tokio::time::sleep(jitter).await;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let snap = poller.cycle().await;
+        poller.metrics.publish(&snap);
+        ready.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(c) = &snap.cycle {
+            tracing::info!(
+                duration_ms = c.duration.as_millis() as u64,
+                success = c.success,
+                backups = snap.backups.len(),
+                "poll cycle completed"
+            );
+        }
+    }
+}

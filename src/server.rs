@@ -1,0 +1,119 @@
+//! The HTTP side: `/metrics` (path configurable), `/-/healthy`, `/-/ready` and a landing
+//! page. Handlers only read what the poll loop published; none calls the CDS API.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{ALLOW, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tracing::debug;
+
+use crate::metrics::Metrics;
+
+/// What the handlers need.
+#[derive(Debug)]
+pub struct App {
+    pub metrics: Arc<Metrics>,
+    pub ready: Arc<AtomicBool>,
+    pub telemetry_path: String,
+}
+
+/// Serves until `shutdown` completes. Connections get a header deadline so a slow client
+/// cannot hold a task forever.
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Running out of file descriptors is transient; back off briefly.
+                    debug!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let app = Arc::clone(&app);
+                async move { Ok::<_, Infallible>(handle(&app, &req)) }
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn handle(app: &App, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain; charset=utf-8",
+            "Method Not Allowed\n",
+        );
+        r.headers_mut()
+            .insert(ALLOW, hyper::header::HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    let plain = "text/plain; charset=utf-8";
+    match req.uri().path() {
+        p if p == app.telemetry_path => text(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            app.metrics.encode(),
+        ),
+        "/-/healthy" => text(StatusCode::OK, plain, "Healthy\n"),
+        "/-/ready" if app.ready.load(Ordering::Acquire) => text(StatusCode::OK, plain, "Ready\n"),
+        "/-/ready" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            plain,
+            "Not ready: the first poll cycle has not completed\n",
+        ),
+        "/" => text(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            landing(&app.telemetry_path),
+        ),
+        _ => text(StatusCode::NOT_FOUND, plain, "Not Found\n"),
+    }
+}
+
+fn landing(path: &str) -> String {
+    let path = path
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('"', "&quot;");
+    format!(
+        "<!DOCTYPE html>\n<html><head><title>CDS Redis backup exporter</title></head><body>\n\
+         <h1>CDS Redis backup exporter</h1>\n<p>Version {}</p>\n<ul>\n\
+         <li><a href=\"{path}\">Metrics</a></li>\n<li><a href=\"/-/healthy\">Health</a></li>\n\
+         <li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n</body></html>\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}

@@ -1,0 +1,249 @@
+//! What one completed poll cycle learned: plain data, no I/O, no Prometheus.
+//!
+//! The poller builds a [`Snapshot`] per cycle; the metrics module maps it to series.
+//! Everything is keyed in ordered maps so duplicates (the same backup reached through a
+//! `backups:` entry and an `instances:` entry) collapse and output is stable.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::cds::{Backup, Instance};
+use crate::config::UrlType;
+use crate::probe::ProbeResult;
+
+/// (instance_uuid, backup_id)
+pub type BackupKey = (String, String);
+
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub backups: BTreeMap<BackupKey, BackupState>,
+    /// (instance_uuid, backup_id or "" for instance-level calls) → last call succeeded
+    pub targets_up: BTreeMap<BackupKey, bool>,
+    /// instance_uuid → number of backups DescribeBackups listed
+    pub instance_backups: BTreeMap<String, u64>,
+    /// instance_uuid → (account, instance) for instances found by DescribeDBInstances
+    pub instances: BTreeMap<String, (String, Instance)>,
+    /// account → last DescribeDBInstances succeeded (accounts with discovery only)
+    pub discovery_up: BTreeMap<String, bool>,
+    pub cycle: Option<CycleInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CycleInfo {
+    pub duration: Duration,
+    pub ended: DateTime<Utc>,
+    /// every call of the cycle succeeded
+    pub success: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupState {
+    pub instance_uuid: String,
+    pub shard_id: String,
+    pub backup: Backup,
+    pub probes: Vec<(UrlType, ProbeResult)>,
+}
+
+/// The newest finished backup of one instance and shard: what a restore would use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastSuccess {
+    pub end: DateTime<Utc>,
+    pub size: Option<u64>,
+}
+
+impl Snapshot {
+    /// Adds everything of `other`; on a key in both, `other` wins.
+    pub fn merge(&mut self, other: Snapshot) {
+        self.backups.extend(other.backups);
+        for (k, up) in other.targets_up {
+            // A target reached twice is up only if both calls succeeded.
+            let e = self.targets_up.entry(k).or_insert(up);
+            *e &= up;
+        }
+        self.instance_backups.extend(other.instance_backups);
+        self.instances.extend(other.instances);
+        self.discovery_up.extend(other.discovery_up);
+    }
+
+    /// Keyed by (instance_uuid, shard_id).
+    pub fn last_success(&self) -> BTreeMap<(String, String), LastSuccess> {
+        let mut out: BTreeMap<(String, String), LastSuccess> = BTreeMap::new();
+        for b in self.backups.values() {
+            let Some(end) = b.backup.end.filter(|_| b.backup.is_finished()) else {
+                continue;
+            };
+            let key = (b.instance_uuid.clone(), b.shard_id.clone());
+            let newer = out.get(&key).is_none_or(|cur| end > cur.end);
+            if newer {
+                out.insert(
+                    key,
+                    LastSuccess {
+                        end,
+                        size: b.backup.size,
+                    },
+                );
+            }
+        }
+        out
+    }
+
+    pub fn all_up(&self) -> bool {
+        self.targets_up.values().all(|up| *up) && self.discovery_up.values().all(|up| *up)
+    }
+}
+
+/// One backup chosen for `DownloadBackup` this cycle; `probe` marks the newest finished
+/// one of its shard, whose URL is the one a restore would use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selected {
+    pub id: String,
+    pub probe: bool,
+}
+
+/// Newest first by start time (unknown start last), ties by id, so selection is stable.
+pub fn sort_newest_first(backups: &mut [Backup]) {
+    backups.sort_by(|a, b| match (a.start, b.start) {
+        (Some(x), Some(y)) => y.cmp(&x).then_with(|| b.id.cmp(&a.id)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => b.id.cmp(&a.id),
+    });
+}
+
+/// Chooses an instance's backups to fetch, from its listing sorted newest first:
+/// every backup newer than the newest finished one (running, failed, unknown status),
+/// the newest finished one of each known shard (probed), and `extra` more finished
+/// ones. Finished backups whose shard is not known yet are skipped: the poller learns
+/// shards first.
+pub fn select<'a>(
+    sorted: &[Backup],
+    shard_of: impl Fn(&str) -> Option<&'a str>,
+    extra: usize,
+) -> Vec<Selected> {
+    let first_finished = sorted
+        .iter()
+        .position(Backup::is_finished)
+        .unwrap_or(sorted.len());
+    let mut out: Vec<Selected> = sorted[..first_finished]
+        .iter()
+        .map(|b| Selected {
+            id: b.id.clone(),
+            probe: false,
+        })
+        .collect();
+    let mut covered: Vec<&str> = Vec::new();
+    let mut extras = 0;
+    for b in sorted[first_finished..].iter().filter(|b| b.is_finished()) {
+        let Some(shard) = shard_of(&b.id) else {
+            continue;
+        };
+        if !covered.contains(&shard) {
+            covered.push(shard);
+            out.push(Selected {
+                id: b.id.clone(),
+                probe: true,
+            });
+        } else if extras < extra {
+            extras += 1;
+            out.push(Selected {
+                id: b.id.clone(),
+                probe: false,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn b(id: &str, status: &str, start_h: i64) -> Backup {
+        let t0 = Utc.timestamp_opt(1_700_000_000, 0).single();
+        Backup {
+            id: id.into(),
+            status: status.into(),
+            backup_type: "full-backup".into(),
+            mode: "auto".into(),
+            size: Some(1),
+            start: t0.map(|t| t + chrono::Duration::hours(start_h)),
+            end: t0.map(|t| t + chrono::Duration::hours(start_h) + chrono::Duration::minutes(5)),
+        }
+    }
+
+    fn ids(sel: &[Selected]) -> Vec<(&str, bool)> {
+        sel.iter().map(|s| (s.id.as_str(), s.probe)).collect()
+    }
+
+    #[test]
+    fn newer_unfinished_plus_newest_finished_per_shard() {
+        let mut list = vec![
+            b("d1-s1", "finished", -48),
+            b("d1-s2", "finished", -48),
+            b("d2-s1", "finished", -24),
+            b("d2-s2", "failed", -24),
+            b("d3-s1", "running", 0),
+        ];
+        sort_newest_first(&mut list);
+        let shard = |id: &str| Some(if id.ends_with("s1") { "s1" } else { "s2" });
+        assert_eq!(
+            ids(&select(&list, shard, 0)),
+            vec![
+                ("d3-s1", false),
+                ("d2-s2", false),
+                ("d2-s1", true),
+                ("d1-s2", true)
+            ]
+        );
+        assert_eq!(
+            ids(&select(&list, shard, 1)),
+            vec![
+                ("d3-s1", false),
+                ("d2-s2", false),
+                ("d2-s1", true),
+                ("d1-s2", true),
+                ("d1-s1", false)
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_shards_are_skipped_and_empty_lists_select_nothing() {
+        let mut list = vec![b("x", "finished", -1), b("y", "finished", -2)];
+        sort_newest_first(&mut list);
+        let known = |id: &str| (id == "y").then_some("");
+        assert_eq!(ids(&select(&list, known, 0)), vec![("y", true)]);
+        assert!(select(&[], known, 3).is_empty());
+        let never = vec![b("f", "failed", 0)];
+        assert_eq!(ids(&select(&never, known, 0)), vec![("f", false)]);
+    }
+
+    #[test]
+    fn last_success_is_newest_finished_per_shard() {
+        let mut s = Snapshot::default();
+        for (id, status, h, shard) in [
+            ("a", "finished", -48, ""),
+            ("b", "finished", -24, ""),
+            ("c", "failed", 0, ""),
+        ] {
+            s.backups.insert(
+                ("i".into(), id.into()),
+                BackupState {
+                    instance_uuid: "i".into(),
+                    shard_id: shard.into(),
+                    backup: b(id, status, h),
+                    probes: vec![],
+                },
+            );
+        }
+        let ls = s.last_success();
+        assert_eq!(ls.len(), 1);
+        assert_eq!(
+            ls[&("i".to_owned(), String::new())].end,
+            b("b", "finished", -24).end.unwrap_or_default()
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! Shared test plumbing: time, scenarios, configs, a running exporter, scrape parsing.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use cds_redis_backup_exporter::cds::{InstanceFilter, Secret};
+use cds_redis_backup_exporter::config::{
+    Account, BackupTarget, Config, PollConfig, ProbeConfig, WebConfig,
+};
+use cds_redis_backup_exporter::fake::{FakeCds, Scenario};
+use cds_redis_backup_exporter::metrics::Metrics;
+use cds_redis_backup_exporter::poller::Poller;
+
+/// Now, to the second: CDS times carry no fractions, so expected values stay exact.
+pub fn now() -> DateTime<Utc> {
+    Utc.timestamp_opt(Utc::now().timestamp(), 0).unwrap()
+}
+
+pub fn hours(h: i64) -> chrono::Duration {
+    chrono::Duration::hours(h)
+}
+
+pub async fn fake(scenario: Scenario) -> FakeCds {
+    FakeCds::start(TcpListener::bind("127.0.0.1:0").await.unwrap(), scenario)
+        .await
+        .unwrap()
+}
+
+/// An account for `fake` with no targets yet.
+pub fn account(name: &str, fake: &FakeCds, scenario: &Scenario) -> Account {
+    Account {
+        name: name.to_owned(),
+        endpoint: reqwest::Url::parse(&fake.base_url()).unwrap(),
+        access_key_id: scenario.access_key_id.clone(),
+        access_key_secret: Secret::new(scenario.access_key_secret.clone()),
+        timezone: scenario.timezone,
+        backups: Vec::new(),
+        instances: Vec::new(),
+        discovery: None,
+    }
+}
+
+pub fn backup_target(instance: &str, backup: &str) -> BackupTarget {
+    BackupTarget {
+        instance_uuid: instance.to_owned(),
+        backup_id: backup.to_owned(),
+    }
+}
+
+pub fn discover_all() -> Option<InstanceFilter> {
+    Some(InstanceFilter::default())
+}
+
+/// One cycle per hour (tests drive cycles or need only the first), no start delay,
+/// short deadlines so failure cases stay fast.
+pub fn config(accounts: Vec<Account>) -> Config {
+    Config {
+        poll: PollConfig {
+            interval: Duration::from_secs(3600),
+            start_jitter: Duration::ZERO,
+            request_timeout: Duration::from_millis(1500),
+            ..PollConfig::default()
+        },
+        probe: ProbeConfig {
+            timeout: Duration::from_millis(1500),
+            ..ProbeConfig::default()
+        },
+        accounts,
+        web: WebConfig::default(),
+    }
+}
+
+/// Runs cycles by hand, for tests of what changes between cycles.
+pub struct Driver {
+    pub poller: Poller,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Driver {
+    pub fn new(config: &Config) -> Self {
+        let metrics = Arc::new(Metrics::new().unwrap());
+        Self {
+            poller: Poller::new(config, Arc::clone(&metrics)).unwrap(),
+            metrics,
+        }
+    }
+
+    /// One cycle, published; returns the exposition text.
+    pub async fn cycle(&self) -> String {
+        let snap = self.poller.cycle().await;
+        self.metrics.publish(&snap);
+        self.metrics.encode()
+    }
+}
+
+/// The real thing: `run` on a loopback listener, stopped on drop.
+pub struct Exporter {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Exporter {
+    pub async fn start(config: Config) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(cds_redis_backup_exporter::run(config, listener, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = reqwest::get(format!("http://{}{path}", self.addr))
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// Waits (bounded) for the first completed cycle, then scrapes.
+    pub async fn scrape_when_ready(&self) -> String {
+        for _ in 0..200 {
+            if self.get("/-/ready").await.0 == 200 {
+                return self.get("/metrics").await.1;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("exporter not ready after 5s");
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        (&mut self.task).await.unwrap().unwrap();
+    }
+}
+
+/// Parses the exposition text: `name` → (sorted `k="v"` label string → value).
+pub fn parse(text: &str) -> BTreeMap<String, BTreeMap<String, f64>> {
+    let mut out: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let (name, labels) = match series.split_once('{') {
+            Some((n, l)) => (n, l.strip_suffix('}').unwrap()),
+            None => (series, ""),
+        };
+        out.entry(name.to_owned())
+            .or_default()
+            .insert(split_labels(labels).join(","), value.parse().unwrap());
+    }
+    out
+}
+
+/// `a="x",b="y\"z"` → sorted [`a="x"`, `b="y\"z"`], honouring escapes inside values.
+fn split_labels(labels: &str) -> Vec<String> {
+    let (mut out, mut cur, mut quoted, mut escaped) = (Vec::new(), String::new(), false, false);
+    for c in labels.chars() {
+        match c {
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            _ => {
+                cur.push(c);
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '"' {
+                    quoted = !quoted;
+                }
+            }
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out.sort();
+    out
+}
+
+/// The series of `name` whose labels include all of `want`, as (labels → value).
+pub fn select(text: &str, name: &str, want: &[(&str, &str)]) -> BTreeMap<String, f64> {
+    parse(text)
+        .remove(name)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(labels, _)| {
+            want.iter()
+                .all(|(k, v)| labels.split(',').any(|l| l == format!("{k}=\"{v}\"")))
+        })
+        .collect()
+}
+
+/// The one value of `name` with labels `want`; fails if there is not exactly one.
+pub fn value(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
+    let found = select(text, name, want);
+    assert_eq!(
+        found.len(),
+        1,
+        "{name}{want:?}: expected one series, found {found:?}"
+    );
+    found.into_values().next().unwrap()
+}

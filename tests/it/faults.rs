@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-
 use cds_redis_backup_exporter::cds::{CdsError, Client};
 use cds_redis_backup_exporter::fake::{FakeBackup, FakeInstance, Fault, Scenario};
 
@@ -219,20 +217,8 @@ async fn one_bad_target_never_stops_the_others() {
 
 #[tokio::test]
 async fn silent_and_absent_apis_are_timeout_and_transport_errors() {
-    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_addr = silent.local_addr().unwrap();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = silent.accept().await {
-            held.push(s);
-        }
-    });
-    let closed_port = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (silent_addr, hold) = silent_server().await;
+    let closed_port = closed_port().await;
     let s = Scenario::new("AK", "SK");
     let c = |base: String| {
         Client::new(

@@ -147,6 +147,30 @@ impl Exporter {
     }
 }
 
+/// A server that accepts connections and never answers, holding them open; abort the
+/// handle to stop it.
+pub async fn silent_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    (addr, task)
+}
+
+/// A loopback port nobody listens on (bound, then released).
+pub async fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Parses the exposition text: `name` → (sorted `k="v"` label string → value).
 pub fn parse(text: &str) -> BTreeMap<String, BTreeMap<String, f64>> {
     let mut out: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-
 use cds_redis_backup_exporter::cds::{Client, SecretUrl};
 use cds_redis_backup_exporter::fake::{FakeBackup, FakeInstance, FakeObject, Scenario};
 use cds_redis_backup_exporter::probe::{self, ProbeResult};
@@ -99,10 +97,7 @@ async fn expired_is_403_and_missing_is_404() {
 
 #[tokio::test]
 async fn refused_connection_has_status_zero() {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = closed_port().await;
     let url = SecretUrl::new(format!("http://127.0.0.1:{port}/objects/x.rdb?token=t"));
     let r = run(&url, 2000).await;
     assert_eq!(
@@ -113,15 +108,7 @@ async fn refused_connection_has_status_zero() {
 
 #[tokio::test]
 async fn silent_server_times_out() {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    // Accepts and never answers, holding the socket open.
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = l.accept().await {
-            held.push(s);
-        }
-    });
+    let (addr, hold) = silent_server().await;
     let url = SecretUrl::new(format!("http://{addr}/objects/x.rdb?token=t"));
     let r = run(&url, 300).await;
     assert_eq!((r.status, r.failure), (0, Some("timeout")));

@@ -119,6 +119,10 @@ def test_rules(src, dst):
         f.write(text)
 
 
+# A metric name, not the tail of a longer (recording rule) name.
+NAME = re.compile(r"(?<![\w:])(cds_redis_[a-zA-Z0-9_:]+|process_[a-z_]+)")
+
+
 def metric_names(exposition):
     names = set()
     for line in exposition.splitlines():
@@ -172,11 +176,11 @@ scrape_configs:
         # Metric names used anywhere exist (recording rules count as defined).
         recorded = set(re.findall(r"record:\s*(\S+)", rules_text))
         exported = metric_names(exposition)
-        used = set(re.findall(r"\b(cds_redis_[a-zA-Z0-9_:]+|process_[a-z_]+)", rules_text))
+        used = set(NAME.findall(rules_text))
         for _, d in boards:
             for p in panels(d):
                 for t in p.get("targets", []):
-                    used |= set(re.findall(r"\b(cds_redis_[a-zA-Z0-9_:]+|process_[a-z_]+)", t.get("expr", "")))
+                    used |= set(NAME.findall(t.get("expr", "")))
         missing = sorted(n for n in used if n not in exported and n not in recorded)
         check(f"all {len(used)} metric names used by rules and dashboards exist", not missing, f"{missing}")
 

@@ -1,12 +1,20 @@
 //! Prometheus series: one struct owns every metric, registered once in [`Metrics::new`].
 //!
-//! Per-cycle gauges are rebuilt from each completed [`Snapshot`] (so series of backups
-//! and instances that disappear are removed), under the same lock a scrape takes: a
-//! scrape never sees half a cycle and never triggers a CDS call. API counters and the
-//! latency histogram are live.
+//! Two registries. The per-cycle one (every backup, shard and instance series) is rebuilt
+//! from each completed [`Snapshot`], so series of backups and instances that disappear
+//! are removed, and rendered once per cycle to text and to gzip. The live one (API
+//! counters and latency, poll stats, build info, process metrics) is small and rendered
+//! per scrape. A scrape therefore costs a copy of cached bytes plus a few dozen lines,
+//! whatever the number of backups, never sees half a cycle and never calls the CDS API.
+//! Gzip answers are two gzip members back to back, which RFC 1952 and Prometheus's
+//! decoder accept as one stream.
 
-use std::sync::Mutex;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+
+use flate2::write::GzEncoder;
+use hyper::body::Bytes;
 
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
@@ -35,11 +43,22 @@ const SHARD: [&str; 2] = ["instance_uuid", "shard_id"];
 /// Raw CDS statuses mapped to the state set; anything else is `other`.
 const STATES: [&str; 4] = ["finished", "running", "failed", "other"];
 
+/// One cycle's series, rendered.
+#[derive(Debug, Default)]
+struct Rendered {
+    text: Bytes,
+    gzip: Bytes,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
-    registry: Registry,
-    /// Held while a snapshot is published and while a scrape gathers.
+    /// Series replaced every cycle.
+    cycle: Registry,
+    /// Series read at every scrape.
+    live: Registry,
+    /// Serialises publishers (there is one poll loop, but keep it obviously safe).
     publish: Mutex<()>,
+    rendered: RwLock<Arc<Rendered>>,
     backup_state: GaugeVec,
     backup_status_info: GaugeVec,
     backup_size: GaugeVec,
@@ -93,12 +112,13 @@ pub fn state_of(status: &str) -> &'static str {
 impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
         let r = Registry::new();
+        let live = Registry::new();
         #[cfg(target_os = "linux")]
-        r.register(Box::new(
+        live.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
         let build = gauge_vec(
-            &r,
+            &live,
             "cds_redis_backup_exporter_build_info",
             "Build of this exporter; always 1.",
             &["version", "revision"],
@@ -113,7 +133,7 @@ impl Metrics {
             Opts::new("cds_redis_backup_exporter_api_requests_total", "CDS API calls by account, action and result code (Success, a CDS error code, or http_error, decode_error, timeout, transport_error)."),
             &["account", "action", "code"],
         )?;
-        r.register(Box::new(api_requests.clone()))?;
+        live.register(Box::new(api_requests.clone()))?;
         let api_duration = HistogramVec::new(
             HistogramOpts::new(
                 "cds_redis_backup_exporter_api_request_duration_seconds",
@@ -122,12 +142,12 @@ impl Metrics {
             .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             &["action"],
         )?;
-        r.register(Box::new(api_duration.clone()))?;
+        live.register(Box::new(api_duration.clone()))?;
         let last_poll_success = IntGauge::new(
             "cds_redis_backup_exporter_last_poll_success",
             "1 if every call of the last completed poll cycle succeeded.",
         )?;
-        r.register(Box::new(last_poll_success.clone()))?;
+        live.register(Box::new(last_poll_success.clone()))?;
         Ok(Self {
             backup_state: gauge_vec(&r, "cds_redis_backup_state", "Backup state set: 1 for the backup's current state (finished, running, failed, other), 0 for the others.", &[&BACKUP[..], &["state"]].concat())?,
             backup_status_info: gauge_vec(&r, "cds_redis_backup_status_info", "The backup's raw CDS Status; always 1.", &[&BACKUP[..], &["status"]].concat())?,
@@ -145,13 +165,15 @@ impl Metrics {
             instance_backups: gauge_vec(&r, "cds_redis_instance_backups", "Number of backups DescribeBackups lists for the instance.", &["instance_uuid"])?,
             instance_info: gauge_vec(&r, "cds_redis_instance_info", "Instances found by DescribeDBInstances; always 1.", &["account", "instance_uuid", "instance_name", "sub_product", "region_id", "version"])?,
             discovery_up: gauge_vec(&r, "cds_redis_backup_exporter_discovery_up", "1 if the last DescribeDBInstances call of the account succeeded.", &["account"])?,
-            poll_duration: gauge(&r, "cds_redis_backup_exporter_poll_duration_seconds", "Duration of the last completed poll cycle.")?,
-            last_poll: gauge(&r, "cds_redis_backup_exporter_last_poll_timestamp_seconds", "End of the last completed poll cycle as Unix time.")?,
+            poll_duration: gauge(&live, "cds_redis_backup_exporter_poll_duration_seconds", "Duration of the last completed poll cycle.")?,
+            last_poll: gauge(&live, "cds_redis_backup_exporter_last_poll_timestamp_seconds", "End of the last completed poll cycle as Unix time.")?,
             last_poll_success,
             api_requests,
             api_duration,
             publish: Mutex::new(()),
-            registry: r,
+            rendered: RwLock::new(Arc::default()),
+            cycle: r,
+            live,
         })
     }
 
@@ -279,6 +301,14 @@ impl Metrics {
                 .with_label_values(&[account])
                 .set(f64::from(u8::from(*up)));
         }
+        let text = encode(&self.cycle.gather());
+        let gzip = gzip(text.as_bytes());
+        *self.rendered.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Rendered {
+            text: Bytes::from(text),
+            gzip: Bytes::from(gzip),
+        });
+        // The live poll stats change last, so a scrape never shows a new cycle's
+        // timestamp beside the previous cycle's series.
         if let Some(c) = &snap.cycle {
             self.poll_duration.set(c.duration.as_secs_f64());
             self.last_poll
@@ -287,17 +317,45 @@ impl Metrics {
         }
     }
 
-    /// The text exposition of every series.
-    pub fn encode(&self) -> String {
-        let families = {
-            let _guard = self.publish.lock().unwrap_or_else(|p| p.into_inner());
-            self.registry.gather()
+    /// The whole exposition: the last cycle's cached rendering plus the live series,
+    /// gzip-compressed when `gzip` (as two concatenated gzip members).
+    pub fn scrape(&self, gzip: bool) -> Bytes {
+        let cycle = Arc::clone(&self.rendered.read().unwrap_or_else(|p| p.into_inner()));
+        let live = encode(&self.live.gather());
+        let (head, tail) = if gzip {
+            (&cycle.gzip, self::gzip(live.as_bytes()))
+        } else {
+            (&cycle.text, live.into_bytes())
         };
-        let mut out = Vec::new();
-        // Encoding into a Vec cannot fail for well-formed families.
-        if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
-            tracing::error!(error = %e, "cannot encode metrics");
-        }
-        String::from_utf8(out).unwrap_or_default()
+        let mut out = Vec::with_capacity(head.len() + tail.len());
+        out.extend_from_slice(head);
+        out.extend_from_slice(&tail);
+        Bytes::from(out)
     }
+
+    /// The uncompressed exposition as text (tests, tools).
+    pub fn encode(&self) -> String {
+        String::from_utf8_lossy(&self.scrape(false)).into_owned()
+    }
+}
+
+fn encode(families: &[prometheus::proto::MetricFamily]) -> String {
+    let mut out = Vec::new();
+    // Encoding into a Vec cannot fail for well-formed families.
+    if let Err(e) = TextEncoder::new().encode(families, &mut out) {
+        tracing::error!(error = %e, "cannot encode metrics");
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    // Fast compression: the text is highly repetitive, so level 1 already shrinks it
+    // several times, at a fraction of the CPU of the default level.
+    let mut enc = GzEncoder::new(
+        Vec::with_capacity(data.len() / 4),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
 }

@@ -235,9 +235,22 @@ impl Poller {
             |id| shards.get(id).map(String::as_str),
             self.extra_backups,
         );
+        // Final backups that need no probe are served from the last cycle: their details
+        // cannot change, so in steady state only probed and unfinished backups cost a call.
+        let prev = Arc::clone(&self.memory().previous);
+        let reusable = |c: &state::Selected| -> Option<BackupState> {
+            let listed = sorted.iter().find(|b| b.id == c.id)?;
+            let last = prev.backups.get(&(uuid.to_owned(), c.id.clone()))?;
+            (!c.probe && listed.is_final() && last.backup.status == listed.status)
+                .then(|| last.clone())
+        };
+        let mut reused: HashMap<String, BackupState> = chosen
+            .iter()
+            .filter_map(|c| reusable(c).map(|s| (c.id.clone(), s)))
+            .collect();
         let missing: Vec<&str> = chosen
             .iter()
-            .filter(|c| !fetched.contains_key(&c.id))
+            .filter(|c| !fetched.contains_key(&c.id) && !reused.contains_key(&c.id))
             .map(|c| c.id.as_str())
             .collect();
         let details = join_all(missing.iter().map(|id| self.download(a, uuid, id))).await;
@@ -247,7 +260,11 @@ impl Poller {
         let states = join_all(chosen.iter().map(|c| {
             let key = (uuid.to_owned(), c.id.clone());
             let detail = fetched.remove(&c.id);
+            let kept = reused.remove(&c.id);
             async move {
+                if let Some(kept) = kept {
+                    return (key, Some(kept), true);
+                }
                 match detail {
                     Some(Ok(d)) => (key, Some(self.backup_state(uuid, d, c.probe).await), true),
                     _ => (key, None, false),

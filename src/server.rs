@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -83,11 +83,7 @@ fn handle(app: &App, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     }
     let plain = "text/plain; charset=utf-8";
     match req.uri().path() {
-        p if p == app.telemetry_path => text(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            app.metrics.encode(),
-        ),
+        p if p == app.telemetry_path => metrics(app, req),
         "/-/healthy" => text(StatusCode::OK, plain, "Healthy\n"),
         "/-/ready" if app.ready.load(Ordering::Acquire) => text(StatusCode::OK, plain, "Ready\n"),
         "/-/ready" => text(
@@ -104,6 +100,38 @@ fn handle(app: &App, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     }
 }
 
+fn metrics(app: &App, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let gzip = accepts_gzip(req.headers().get(ACCEPT_ENCODING));
+    let mut r = text(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        app.metrics.scrape(gzip),
+    );
+    let h = r.headers_mut();
+    h.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzip {
+        h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    r
+}
+
+/// True when `Accept-Encoding` lists gzip (or `*`) without `q=0`.
+fn accepts_gzip(header: Option<&HeaderValue>) -> bool {
+    let Some(value) = header.and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    value.split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or("");
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
+}
+
 fn landing(path: &str) -> String {
     let path = path
         .replace('&', "&amp;")
@@ -116,4 +144,25 @@ fn landing(path: &str) -> String {
          <li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n</body></html>\n",
         env!("CARGO_PKG_VERSION")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_encoding_parsing() {
+        let ok = |v: &str| {
+            accepts_gzip(Some(
+                &HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("")),
+            ))
+        };
+        assert!(ok("gzip"));
+        assert!(ok("deflate, GZIP;q=0.5"));
+        assert!(ok("*"));
+        assert!(!ok("gzip;q=0"));
+        assert!(!ok("identity"));
+        assert!(!ok("gzipx"));
+        assert!(!accepts_gzip(None));
+    }
 }

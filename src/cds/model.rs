@@ -63,6 +63,11 @@ impl Backup {
     pub fn is_finished(&self) -> bool {
         self.status == "finished"
     }
+
+    /// Finished and failed backups never change again, so their details can be reused.
+    pub fn is_final(&self) -> bool {
+        self.is_finished() || self.status == "failed"
+    }
 }
 
 /// One backup's details from `DownloadBackup`: the listing fields plus shard and URLs.

@@ -18,6 +18,7 @@ pub use scenario::*;
 use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{NaiveDateTime, Utc};
@@ -52,7 +53,10 @@ pub struct FakeCds {
 struct Shared {
     base_url: String,
     token: String,
-    scenario: Mutex<Scenario>,
+    // An Arc, so each request takes a cheap snapshot even of a 10,000-backup scenario.
+    scenario: Mutex<Arc<Scenario>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
     nonces: Mutex<HashSet<String>>,
     requests: Mutex<Vec<RecordedRequest>>,
     object_requests: Mutex<Vec<(String, String, Option<String>)>>,
@@ -79,7 +83,9 @@ impl FakeCds {
         let shared = Arc::new(Shared {
             base_url: format!("http://{addr}"),
             token: uuid::Uuid::new_v4().simple().to_string(),
-            scenario: Mutex::new(scenario),
+            scenario: Mutex::new(Arc::new(scenario)),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
             nonces: Mutex::new(HashSet::new()),
             requests: Mutex::new(Vec::new()),
             object_requests: Mutex::new(Vec::new()),
@@ -105,7 +111,12 @@ impl FakeCds {
 
     /// replace the scenario at run time (tests make backups appear/disappear between poll cycles)
     pub fn set_scenario(&self, scenario: Scenario) {
-        *lock(&self.shared.scenario) = scenario;
+        *lock(&self.shared.scenario) = Arc::new(scenario);
+    }
+
+    /// The most API requests that were being answered at the same moment.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::Relaxed)
     }
 
     /// The secret token embedded in every download URL's query string; tests assert it never leaks.
@@ -189,7 +200,30 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
     });
     match check {
         Err((status, code, message)) => cds_error(status, code, &message),
-        Ok(scenario) => actions::action(shared, &scenario, &params),
+        Ok(scenario) => {
+            let _counted = InFlight::enter(shared);
+            if !scenario.latency.is_zero() {
+                tokio::time::sleep(scenario.latency).await;
+            }
+            actions::action(shared, &scenario, &params)
+        }
+    }
+}
+
+/// Counts an API request as in flight until dropped, even if the client goes away.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        let now = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        shared.max_in_flight.fetch_max(now, Ordering::Relaxed);
+        Self(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -225,7 +259,7 @@ const REQUIRED: [&str; 8] = [
 ];
 
 /// The common checks, in CDS order; on success a snapshot of the scenario to answer from.
-fn check(shared: &Shared, params: &BTreeMap<String, String>) -> Result<Scenario, Rejection> {
+fn check(shared: &Shared, params: &BTreeMap<String, String>) -> Result<Arc<Scenario>, Rejection> {
     let bad = |status, code, message: String| Err((status, code, message));
     for name in REQUIRED {
         if params.get(name).is_none_or(|v| v.is_empty()) {
@@ -247,7 +281,7 @@ fn check(shared: &Shared, params: &BTreeMap<String, String>) -> Result<Scenario,
             return bad(StatusCode::BAD_REQUEST, "InvalidParameter", msg);
         }
     }
-    let scenario = lock(&shared.scenario).clone();
+    let scenario = Arc::clone(&lock(&shared.scenario));
     if p("AccessKeyId") != scenario.access_key_id {
         let msg = "the AccessKeyId does not exist".to_owned();
         return bad(StatusCode::FORBIDDEN, "InvalidAccessKeyId.NotFound", msg);

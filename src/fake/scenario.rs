@@ -14,6 +14,8 @@ pub struct Scenario {
     /// zone in which StartTime/EndTime are rendered (CDS uses +08:00)
     pub timezone: FixedOffset,
     pub instances: Vec<FakeInstance>,
+    /// Added to every accepted API answer, to model a slow CDS API (benchmarks).
+    pub latency: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -155,7 +157,45 @@ impl Scenario {
             access_key_secret: access_key_secret.to_owned(),
             timezone: beijing(),
             instances: Vec::new(),
+            latency: std::time::Duration::ZERO,
         }
+    }
+
+    /// A large, uniform scenario for benchmarks: `instances` replication instances, each
+    /// with `backups` daily finished backups (newest 2h before `now`, 1 KiB objects),
+    /// every API answer delayed by `latency`.
+    pub fn scaled(
+        now: DateTime<Utc>,
+        instances: usize,
+        backups: usize,
+        latency: std::time::Duration,
+    ) -> Self {
+        let mut s = Scenario::new("AKBENCH", "SKBENCH-not-a-secret");
+        s.latency = latency;
+        s.instances = (0..instances)
+            .map(|i| {
+                let mut inst = FakeInstance::new(
+                    &format!("bench-{i:06}"),
+                    &format!("bench-{i}"),
+                    "redis-replication",
+                );
+                inst.tags.push("bench".to_owned());
+                inst.backups = (0..backups)
+                    .map(|b| {
+                        let end = now - Duration::hours(2) - Duration::days(b as i64);
+                        FakeBackup::finished(
+                            &format!("bk-{i:06}-{b:03}"),
+                            "",
+                            end - Duration::minutes(3),
+                            end,
+                            1024,
+                        )
+                    })
+                    .collect();
+                inst
+            })
+            .collect();
+        s
     }
 
     /// The demo scenario, with every time relative to `now`.

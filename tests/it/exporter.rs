@@ -500,3 +500,103 @@ async fn a_failed_call_keeps_the_last_known_state_and_says_so() {
     assert_eq!(code("InternalError"), 1.0);
     assert_eq!(code("http_error"), 1.0);
 }
+
+#[tokio::test]
+async fn steady_state_calls_only_for_probed_and_unfinished_backups() {
+    let w = world();
+    let (fa, fb) = (fake(w.a.clone()).await, fake(w.b.clone()).await);
+    let mut acc_a = account("a", &fa, &w.a);
+    acc_a.instances = vec!["ins-repl".into()];
+    let mut acc_b = account("b", &fb, &w.b);
+    acc_b.discovery = Some(cds_redis_backup_exporter::cds::InstanceFilter {
+        tag_name: Some("prod".into()),
+        instance_name: None,
+    });
+    let mut cfg = config(vec![acc_a, acc_b]);
+    cfg.poll.extra_backups = 1;
+    let driver = Driver::new(&cfg);
+    let first = driver.cycle().await;
+    let second = driver.cycle().await;
+    let calls = |t: &str, acc: &str, action: &str| {
+        value(
+            t,
+            "cds_redis_backup_exporter_api_requests_total",
+            &[("account", acc), ("action", action)],
+        )
+    };
+    // a, first: shard lookups r2, r1, then r4 and r3. Second: r4 (running) and r2
+    // (probed); r3 (failed) and r1 (the extra, finished) come from the first cycle.
+    assert_eq!(calls(&first, "a", "DownloadBackup"), 4.0);
+    assert_eq!(calls(&second, "a", "DownloadBackup"), 4.0 + 2.0);
+    assert_eq!(calls(&second, "a", "DescribeBackups"), 2.0);
+    // b: lookups c2a, c1b, c1a and c2b; then only the two probed, c2a and c1b.
+    assert_eq!(calls(&first, "b", "DownloadBackup"), 4.0);
+    assert_eq!(calls(&second, "b", "DownloadBackup"), 4.0 + 2.0);
+    for name in [
+        "cds_redis_backup_state",
+        "cds_redis_backup_size_bytes",
+        "cds_redis_backup_end_timestamp_seconds",
+    ] {
+        assert_eq!(
+            parse(&first)[name],
+            parse(&second)[name],
+            "{name} unchanged"
+        );
+    }
+    assert_eq!(
+        select(
+            &second,
+            "cds_redis_backup_size_bytes",
+            &[("backup_id", "r1")]
+        )
+        .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn gzip_scrape_is_the_same_exposition() {
+    let w = world();
+    let fa = fake(w.a.clone()).await;
+    let mut acc = account("a", &fa, &w.a);
+    acc.instances = vec!["ins-repl".into()];
+    let exporter = Exporter::start(config(vec![acc])).await;
+    let plain = exporter.scrape_when_ready().await;
+    let r = reqwest::Client::new()
+        .get(format!("http://{}/metrics", exporter.addr))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    assert_eq!(r.headers()["vary"], "Accept-Encoding");
+    let compressed = r.bytes().await.unwrap();
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::MultiGzDecoder::new(&compressed[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert!(
+        compressed.len() * 3 < unzipped.len(),
+        "{} -> {}",
+        compressed.len(),
+        unzipped.len()
+    );
+    // Everything but the live process and request-latency series is byte-identical.
+    let stable = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| {
+                l.starts_with("cds_redis_backup_") && !l.starts_with("cds_redis_backup_exporter_")
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(stable(&plain), stable(&unzipped));
+    assert!(!stable(&plain).is_empty());
+    assert_eq!(
+        parse(&plain).keys().collect::<Vec<_>>(),
+        parse(&unzipped).keys().collect::<Vec<_>>()
+    );
+    exporter.stop().await;
+}

@@ -45,3 +45,6 @@ scripts/check-deploy.sh
 
 step "end to end: dashboards and alerts on a real Prometheus scraping the --demo exporter"
 python3 tests/e2e/prometheus_e2e.py target/debug/cds-redis-backup-exporter
+
+step "benchmark at a small scale (proves it runs; the numbers are in BENCHMARKS.md)"
+scripts/bench.sh small

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
@@ -21,6 +22,13 @@ use crate::config::{Account, BackupTarget, Config, ProbeConfig, UrlType};
 use crate::metrics::Metrics;
 use crate::probe::{self, ProbeResult};
 use crate::state::{self, BackupState, CycleInfo, Snapshot};
+
+/// One thing an account watches.
+#[derive(Debug, Clone, Copy)]
+enum Target<'a> {
+    Instance(&'a str),
+    Backup(&'a BackupTarget),
+}
 
 #[derive(Debug)]
 struct AccountPoller {
@@ -44,7 +52,13 @@ pub struct Poller {
     extra_backups: usize,
     max_shard_lookups: usize,
     probe_http: reqwest::Client,
+    /// Bounds CDS API calls in flight (`poll.concurrency`).
     limiter: Semaphore,
+    /// Bounds download-URL probes in flight (`probe.concurrency`); separate, since they
+    /// go to the object store, not to the CDS API.
+    probe_limiter: Semaphore,
+    /// Targets of one account polled at once.
+    fan_out: usize,
     metrics: Arc<Metrics>,
     memory: Mutex<Memory>,
 }
@@ -80,6 +94,8 @@ impl Poller {
             max_shard_lookups: config.poll.max_shard_lookups,
             probe_http: probe::client()?,
             limiter: Semaphore::new(config.poll.concurrency),
+            probe_limiter: Semaphore::new(config.probe.concurrency),
+            fan_out: config.poll.concurrency.saturating_mul(4),
             metrics,
             memory: Mutex::new(Memory::default()),
         })
@@ -164,13 +180,33 @@ impl Poller {
                 snap.instances.insert(i.uuid.clone(), (name.to_owned(), i));
             }
         }
-        let instances = join_all(uuids.iter().map(|u| self.poll_instance(a, u)));
-        let backups = join_all(a.account.backups.iter().map(|t| self.poll_backup(a, t)));
-        let (instances, backups) = tokio::join!(instances, backups);
-        for part in instances.into_iter().chain(backups) {
-            snap.merge(part);
+        // Enough targets in flight to keep every permit busy, few enough that thousands
+        // of instances do not all hold their half-done state at once.
+        let mut targets = uuids
+            .iter()
+            .map(|u| Target::Instance(u))
+            .chain(a.account.backups.iter().map(Target::Backup));
+        let mut running = FuturesUnordered::new();
+        loop {
+            while running.len() < self.fan_out {
+                match targets.next() {
+                    Some(t) => running.push(self.poll_target(a, t)),
+                    None => break,
+                }
+            }
+            match running.next().await {
+                Some(part) => snap.merge(part),
+                None => break,
+            }
         }
         snap
+    }
+
+    async fn poll_target(&self, a: &AccountPoller, target: Target<'_>) -> Snapshot {
+        match target {
+            Target::Instance(uuid) => self.poll_instance(a, uuid).await,
+            Target::Backup(t) => self.poll_backup(a, t).await,
+        }
     }
 
     /// A `backups:` entry: DownloadBackup every cycle, probe it once finished.
@@ -284,9 +320,11 @@ impl Poller {
         snap
     }
 
-    /// Looks up, newest first and at most `max_shard_lookups` per cycle, the shard of
-    /// finished backups not yet known; forgets backups no longer listed. Returns the
-    /// answers so chosen backups are not fetched twice.
+    /// Learns the shard of finished backups not yet known, and forgets backups no longer
+    /// listed. CDS gives `ShardId` `""` to every backup of a non-cluster instance, so
+    /// once one backup of an instance has shard `""` the others need no lookup; for a
+    /// cluster, the newest unknown ones are looked up, at most `max_shard_lookups` per
+    /// cycle. Returns the answers so chosen backups are not fetched twice.
     async fn learn_shards(
         &self,
         a: &AccountPoller,
@@ -294,27 +332,53 @@ impl Poller {
         sorted: &[Backup],
         snap: &mut Snapshot,
     ) -> HashMap<String, Result<BackupDetail, CdsError>> {
-        let unknown: Vec<&str> = {
-            let mut mem = self.memory();
-            let known = mem.shards.entry(uuid.to_owned()).or_default();
-            known.retain(|id, _| sorted.iter().any(|b| &b.id == id));
-            sorted
-                .iter()
-                .filter(|b| b.is_finished() && !known.contains_key(&b.id))
-                .map(|b| b.id.as_str())
-                .take(self.max_shard_lookups)
-                .collect()
-        };
-        let answers = join_all(unknown.iter().map(|id| self.download(a, uuid, id))).await;
         let mut fetched = HashMap::new();
-        for (id, answer) in unknown.into_iter().zip(answers) {
-            if answer.is_err() {
-                snap.targets_up
-                    .insert((uuid.to_owned(), id.to_owned()), false);
+        // The newest unknown one first: its answer tells whether this is a cluster.
+        let mut budget = self.max_shard_lookups;
+        loop {
+            let unknown: Vec<&str> = {
+                let mut mem = self.memory();
+                let known = mem.shards.entry(uuid.to_owned()).or_default();
+                known.retain(|id, _| sorted.iter().any(|b| &b.id == id));
+                let single_shard = known.values().any(String::is_empty);
+                let unknown: Vec<&str> = sorted
+                    .iter()
+                    .filter(|b| b.is_finished() && !known.contains_key(&b.id))
+                    .map(|b| b.id.as_str())
+                    .collect();
+                if single_shard {
+                    for id in unknown {
+                        known.insert(id.to_owned(), String::new());
+                    }
+                    Vec::new()
+                } else {
+                    let take = if known.is_empty() {
+                        budget.min(1)
+                    } else {
+                        budget
+                    };
+                    unknown.into_iter().take(take).collect()
+                }
+            };
+            if unknown.is_empty() {
+                return fetched;
             }
-            fetched.insert(id.to_owned(), answer);
+            budget -= unknown.len();
+            let answers = join_all(unknown.iter().map(|id| self.download(a, uuid, id))).await;
+            let mut any_ok = false;
+            for (id, answer) in unknown.into_iter().zip(answers) {
+                any_ok |= answer.is_ok();
+                if answer.is_err() {
+                    snap.targets_up
+                        .insert((uuid.to_owned(), id.to_owned()), false);
+                }
+                fetched.insert(id.to_owned(), answer);
+            }
+            if !any_ok {
+                // Nothing learned: retry next cycle rather than spend the budget now.
+                return fetched;
+            }
         }
-        fetched
     }
 
     async fn download(
@@ -353,7 +417,7 @@ impl Poller {
                 };
                 let result = match url {
                     Some(url) => {
-                        let _permit = self.limiter.acquire().await;
+                        let _permit = self.probe_limiter.acquire().await;
                         probe::probe(&self.probe_http, url, self.probe.timeout).await
                     }
                     None => ProbeResult::no_url(),

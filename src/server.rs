@@ -1,14 +1,16 @@
 //! The HTTP side: `/metrics` (path configurable), `/-/healthy`, `/-/ready` and a landing
 //! page. Handlers only read what the poll loop published; none calls the CDS API.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -61,8 +63,39 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
     }
 }
 
-fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body.into()));
+/// A response body of a few ready chunks, so the cached cycle text is sent as it is
+/// rather than copied into one buffer with the live series.
+#[derive(Debug)]
+pub struct Chunks(VecDeque<Bytes>);
+
+impl Chunks {
+    fn new(chunks: impl IntoIterator<Item = Bytes>) -> Self {
+        Self(chunks.into_iter().filter(|c| !c.is_empty()).collect())
+    }
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop_front().map(|c| Ok(Frame::data(c))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.0.iter().map(|c| c.len() as u64).sum())
+    }
+}
+
+fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Chunks> {
+    let mut r = Response::new(Chunks::new([body.into()]));
     *r.status_mut() = status;
     if let Ok(v) = content_type.parse() {
         r.headers_mut().insert(CONTENT_TYPE, v);
@@ -70,7 +103,7 @@ fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Respo
     r
 }
 
-fn handle(app: &App, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn handle(app: &App, req: &Request<Incoming>) -> Response<Chunks> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -100,12 +133,12 @@ fn handle(app: &App, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     }
 }
 
-fn metrics(app: &App, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn metrics(app: &App, req: &Request<Incoming>) -> Response<Chunks> {
     let gzip = accepts_gzip(req.headers().get(ACCEPT_ENCODING));
-    let mut r = text(
-        StatusCode::OK,
-        "text/plain; version=0.0.4; charset=utf-8",
-        app.metrics.scrape(gzip),
+    let mut r = Response::new(Chunks::new(app.metrics.scrape(gzip)));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     let h = r.headers_mut();
     h.insert(VARY, HeaderValue::from_static("Accept-Encoding"));

@@ -54,9 +54,22 @@ pub struct LastSuccess {
 }
 
 impl Snapshot {
-    /// Adds everything of `other`; on a key in both, `other` wins.
+    /// Adds everything of `other`.
     pub fn merge(&mut self, other: Snapshot) {
-        self.backups.extend(other.backups);
+        for (k, b) in other.backups {
+            // A backup reached through two targets: keep the view that probed its URL,
+            // whichever finished first.
+            match self.backups.entry(k) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(b);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    if b.probes.len() > e.get().probes.len() {
+                        e.insert(b);
+                    }
+                }
+            }
+        }
         for (k, up) in other.targets_up {
             // A target reached twice is up only if both calls succeeded.
             let e = self.targets_up.entry(k).or_insert(up);

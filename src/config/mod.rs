@@ -69,7 +69,7 @@ impl WebConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollConfig {
     pub interval: Duration,
-    /// CDS calls and probes in flight at once, across all accounts.
+    /// CDS API calls in flight at once, across all accounts.
     pub concurrency: usize,
     pub request_timeout: Duration,
     /// The first cycle starts after a random delay up to this, so replicas do not
@@ -99,6 +99,8 @@ impl UrlType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeConfig {
     pub enabled: bool,
+    /// Probes in flight at once, across all accounts.
+    pub concurrency: usize,
     pub url_types: Vec<UrlType>,
     pub timeout: Duration,
 }
@@ -138,6 +140,7 @@ impl Default for ProbeConfig {
     fn default() -> Self {
         Self {
             enabled: true,
+            concurrency: 8,
             url_types: vec![UrlType::Public],
             timeout: Duration::from_secs(10),
         }
@@ -361,6 +364,12 @@ impl Validator {
         }
         let probe = ProbeConfig {
             enabled,
+            concurrency: self.count(
+                "probe.concurrency",
+                raw.probe.concurrency,
+                dp.concurrency,
+                1..=256,
+            ),
             url_types,
             timeout: self.duration(
                 "probe.timeout",

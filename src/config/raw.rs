@@ -31,6 +31,7 @@ pub struct RawPoll {
 #[serde(deny_unknown_fields)]
 pub struct RawProbe {
     pub enabled: Option<bool>,
+    pub concurrency: Option<i64>,
     pub url_types: Option<Vec<String>>,
     pub timeout: Option<String>,
 }

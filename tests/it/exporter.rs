@@ -304,7 +304,8 @@ async fn three_target_kinds_two_accounts_exact_series() {
     );
     assert!(select(&t, "cds_redis_backup_up", &[("instance_uuid", "ins-other")]).is_empty());
 
-    // Calls: a = seed 1 + shard lookups r2,r1 + chosen r4,r3; b = lookups c2a,c1b,c1a + c2b.
+    // Calls: a = seed 1 + shard lookup r2 (shard "": r1 needs none) + chosen r4, r3;
+    // b = lookup c2a (a cluster shard), then c1b, c1a + chosen c2b.
     let calls = |acc: &str, action: &str| {
         value(
             &t,
@@ -312,7 +313,7 @@ async fn three_target_kinds_two_accounts_exact_series() {
             &[("account", acc), ("action", action), ("code", "Success")],
         )
     };
-    assert_eq!(calls("a", "DownloadBackup"), 5.0);
+    assert_eq!(calls("a", "DownloadBackup"), 4.0);
     assert_eq!(calls("a", "DescribeBackups"), 1.0);
     assert_eq!(calls("b", "DownloadBackup"), 4.0);
     assert_eq!(calls("b", "DescribeDBInstances"), 1.0);
@@ -322,7 +323,7 @@ async fn three_target_kinds_two_accounts_exact_series() {
             "cds_redis_backup_exporter_api_request_duration_seconds_count",
             &[("action", "DownloadBackup")]
         ),
-        9.0
+        8.0
     );
     assert_eq!(
         value(&t, "cds_redis_backup_exporter_last_poll_success", &[]),
@@ -426,14 +427,15 @@ async fn vanished_backups_and_instances_lose_their_series() {
         &[("instance_uuid", "ins-other")]
     )
     .is_empty());
-    // Shards are remembered: the second cycle looked up only r4.
+    // Non-cluster shards are known without lookups: the second cycle fetched only r4
+    // (probed), after r2 (the one lookup), r4 and r3 in the first.
     assert_eq!(
         value(
             &second,
             "cds_redis_backup_exporter_api_requests_total",
             &[("account", "a"), ("action", "DownloadBackup")]
         ),
-        4.0 + 1.0
+        3.0 + 1.0
     );
 }
 

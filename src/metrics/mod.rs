@@ -1,0 +1,170 @@
+//! Prometheus series: one struct owns every metric, registered once in [`Metrics::new`].
+//!
+//! Two parts. The per-cycle series (every backup, shard and instance) are written by
+//! [`render`] from each completed [`Snapshot`] — so series of backups and instances that
+//! disappear are gone — and kept as text and as gzip. The live series (API counters and
+//! latency, poll stats, build info, process metrics) sit in a small registry rendered per
+//! scrape. A scrape therefore costs a copy of cached bytes plus a few dozen lines,
+//! whatever the number of backups, never sees half a cycle and never calls the CDS API.
+//! Gzip answers are two gzip members back to back, which RFC 1952 and Prometheus's
+//! decoder read as one stream.
+
+mod render;
+
+use std::io::Write as _;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use flate2::write::GzEncoder;
+use hyper::body::Bytes;
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::state::Snapshot;
+pub use render::{render, state_of};
+
+/// One cycle's series, rendered.
+#[derive(Debug, Default)]
+struct Rendered {
+    text: Bytes,
+    gzip: Bytes,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    /// Series read at every scrape.
+    live: Registry,
+    rendered: RwLock<Arc<Rendered>>,
+    api_requests: IntCounterVec,
+    api_duration: HistogramVec,
+    poll_duration: Gauge,
+    last_poll: Gauge,
+    last_poll_success: IntGauge,
+}
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(
+    r: &Registry,
+    c: T,
+) -> prometheus::Result<T> {
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let live = Registry::new();
+        #[cfg(target_os = "linux")]
+        live.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        let build = register(
+            &live,
+            GaugeVec::new(
+                Opts::new(
+                    "cds_redis_backup_exporter_build_info",
+                    "Build of this exporter; always 1.",
+                ),
+                &["version", "revision"],
+            )?,
+        )?;
+        build
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                option_env!("BUILD_REVISION").unwrap_or("unknown"),
+            ])
+            .set(1.0);
+        Ok(Self {
+            api_requests: register(
+                &live,
+                IntCounterVec::new(
+                    Opts::new("cds_redis_backup_exporter_api_requests_total", "CDS API calls by account, action and result code (Success, a CDS error code, or http_error, decode_error, timeout, transport_error)."),
+                    &["account", "action", "code"],
+                )?,
+            )?,
+            api_duration: register(
+                &live,
+                HistogramVec::new(
+                    HistogramOpts::new("cds_redis_backup_exporter_api_request_duration_seconds", "Latency of CDS API calls.")
+                        .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                    &["action"],
+                )?,
+            )?,
+            poll_duration: register(&live, Gauge::new("cds_redis_backup_exporter_poll_duration_seconds", "Duration of the last completed poll cycle.")?)?,
+            last_poll: register(&live, Gauge::new("cds_redis_backup_exporter_last_poll_timestamp_seconds", "End of the last completed poll cycle as Unix time.")?)?,
+            last_poll_success: register(&live, IntGauge::new("cds_redis_backup_exporter_last_poll_success", "1 if every call of the last completed poll cycle succeeded.")?)?,
+            rendered: RwLock::new(Arc::default()),
+            live,
+        })
+    }
+
+    /// Counts one CDS call.
+    pub fn observe_api(&self, account: &str, action: &str, code: &str, took: Duration) {
+        self.api_requests
+            .with_label_values(&[account, action, code])
+            .inc();
+        self.api_duration
+            .with_label_values(&[action])
+            .observe(took.as_secs_f64());
+    }
+
+    /// Replaces every per-cycle series with what `snap` says.
+    pub fn publish(&self, snap: &Snapshot) {
+        let text = render(snap);
+        let gzip = gzip(text.as_bytes());
+        *self.rendered.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Rendered {
+            text: Bytes::from(text),
+            gzip: Bytes::from(gzip),
+        });
+        // The live poll stats change last, so a scrape never shows a new cycle's
+        // timestamp beside the previous cycle's series.
+        if let Some(c) = &snap.cycle {
+            self.poll_duration.set(c.duration.as_secs_f64());
+            self.last_poll
+                .set(c.ended.timestamp_millis() as f64 / 1000.0);
+            self.last_poll_success.set(i64::from(c.success));
+        }
+    }
+
+    /// The whole exposition, in two chunks: the last cycle's cached rendering (shared,
+    /// not copied) and the live series; gzip-compressed when `gzip`, as two gzip members.
+    pub fn scrape(&self, gzip: bool) -> [Bytes; 2] {
+        let cycle = Arc::clone(&self.rendered.read().unwrap_or_else(|p| p.into_inner()));
+        let live = encode(&self.live.gather());
+        if gzip {
+            [cycle.gzip.clone(), Bytes::from(self::gzip(live.as_bytes()))]
+        } else {
+            [cycle.text.clone(), Bytes::from(live)]
+        }
+    }
+
+    /// The uncompressed exposition as text (tests, tools).
+    pub fn encode(&self) -> String {
+        self.scrape(false)
+            .iter()
+            .map(|b| String::from_utf8_lossy(b))
+            .collect()
+    }
+}
+
+fn encode(families: &[prometheus::proto::MetricFamily]) -> String {
+    let mut out = Vec::new();
+    // Encoding into a Vec cannot fail for well-formed families.
+    if let Err(e) = TextEncoder::new().encode(families, &mut out) {
+        tracing::error!(error = %e, "cannot encode metrics");
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    // Fast compression: the text is highly repetitive, so level 1 already shrinks it
+    // many times, at a fraction of the CPU of the default level.
+    let mut enc = GzEncoder::new(
+        Vec::with_capacity(data.len() / 8),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
+}

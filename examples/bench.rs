@@ -44,6 +44,10 @@ struct Args {
     /// The exporter's poll.interval in seconds; must exceed a steady-state cycle.
     #[arg(long = "interval-secs", default_value_t = 10)]
     interval_secs: u64,
+    /// The exporter's poll.extra_backups: finished backups exported per instance beyond
+    /// the newest (backups - 1 exports every backup of the account).
+    #[arg(long = "extra-backups", default_value_t = 0)]
+    extra_backups: usize,
     /// The exporter binary.
     #[arg(long, default_value = "target/release/cds-redis-backup-exporter")]
     exporter: PathBuf,
@@ -301,9 +305,9 @@ fn start_exporter(args: &Args, fake: &FakeCds, creds: [&str; 2], dir: &Path) -> 
     );
     let q = |s: &str| serde_json::Value::from(s).to_string(); // a JSON string is YAML too
     let (url, key_id, secret) = (q(&fake.base_url()), q(creds[0]), q(creds[1]));
-    let (interval, concurrency) = (args.interval_secs, args.concurrency);
+    let (interval, concurrency, extra) = (args.interval_secs, args.concurrency, args.extra_backups);
     let config = format!(
-        "poll: {{interval: {interval}s, concurrency: {concurrency}, start_jitter: 0s, request_timeout: 30s}}
+        "poll: {{interval: {interval}s, concurrency: {concurrency}, extra_backups: {extra}, start_jitter: 0s, request_timeout: 30s}}
 probe: {{timeout: 30s}}
 accounts:
   - name: bench

@@ -46,6 +46,11 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
                 }
             },
         };
+        // The body goes out in chunks (cached text, then the live series); without
+        // NODELAY the small last chunk can wait out a delayed ACK (~40 ms).
+        if let Err(e) = stream.set_nodelay(true) {
+            debug!(error = %e, "cannot set TCP_NODELAY");
+        }
         let app = Arc::clone(&app);
         tokio::spawn(async move {
             let service = service_fn(move |req| {

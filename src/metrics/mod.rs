@@ -111,8 +111,11 @@ impl Metrics {
 
     /// Replaces every per-cycle series with what `snap` says.
     pub fn publish(&self, snap: &Snapshot) {
-        let text = render(snap);
-        let gzip = gzip(text.as_bytes());
+        let mut text = render(snap);
+        // Kept for a whole cycle: do not keep the slack of the estimate too.
+        text.shrink_to_fit();
+        let mut gzip = gzip(text.as_bytes());
+        gzip.shrink_to_fit();
         *self.rendered.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Rendered {
             text: Bytes::from(text),
             gzip: Bytes::from(gzip),

@@ -43,8 +43,8 @@ promtool test rules prometheus/tests/*.yml
 step "deployment files: Dockerfile, compose example, Prometheus and Alertmanager configs"
 scripts/check-deploy.sh
 
-step "end to end: dashboards and alerts on a real Prometheus scraping the --demo exporter"
-python3 tests/e2e/prometheus_e2e.py target/debug/cds-redis-backup-exporter
-
 step "benchmark at a small scale (proves it runs; the numbers are in BENCHMARKS.md)"
 scripts/bench.sh small
+
+step "end to end: dashboards and alerts on a real Prometheus scraping the --demo exporter"
+python3 tests/e2e/prometheus_e2e.py target/debug/cds-redis-backup-exporter

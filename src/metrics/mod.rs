@@ -2,7 +2,8 @@
 //!
 //! Two parts. The per-cycle series (every backup, shard and instance) are written by
 //! [`render`] from each completed [`Snapshot`] — so series of backups and instances that
-//! disappear are gone — and kept as text and as gzip. The live series (API counters and
+//! disappear are gone — straight into a gzip stream, and only the compressed form is
+//! kept (about a twentieth of the text); the rare uncompressed scrape inflates it. The live series (API counters and
 //! latency, poll stats, build info, process metrics) sit in a small registry rendered per
 //! scrape. A scrape therefore costs a copy of cached bytes plus a few dozen lines,
 //! whatever the number of backups, never sees half a cycle and never calls the CDS API.
@@ -11,8 +12,8 @@
 
 mod render;
 
-use std::io::Write as _;
-use std::sync::{Arc, RwLock};
+use std::io::{Read as _, Write as _};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use flate2::write::GzEncoder;
@@ -23,20 +24,14 @@ use prometheus::{
 };
 
 use crate::state::Snapshot;
-pub use render::{render, state_of};
-
-/// One cycle's series, rendered.
-#[derive(Debug, Default)]
-struct Rendered {
-    text: Bytes,
-    gzip: Bytes,
-}
+pub use render::{render, render_to, state_of};
 
 #[derive(Debug)]
 pub struct Metrics {
     /// Series read at every scrape.
     live: Registry,
-    rendered: RwLock<Arc<Rendered>>,
+    /// The last cycle's series, gzip-compressed.
+    rendered: RwLock<Bytes>,
     api_requests: IntCounterVec,
     api_duration: HistogramVec,
     poll_duration: Gauge,
@@ -94,7 +89,7 @@ impl Metrics {
             poll_duration: register(&live, Gauge::new("cds_redis_backup_exporter_poll_duration_seconds", "Duration of the last completed poll cycle.")?)?,
             last_poll: register(&live, Gauge::new("cds_redis_backup_exporter_last_poll_timestamp_seconds", "End of the last completed poll cycle as Unix time.")?)?,
             last_poll_success: register(&live, IntGauge::new("cds_redis_backup_exporter_last_poll_success", "1 if every call of the last completed poll cycle succeeded.")?)?,
-            rendered: RwLock::new(Arc::default()),
+            rendered: RwLock::new(Bytes::new()),
             live,
         })
     }
@@ -111,15 +106,15 @@ impl Metrics {
 
     /// Replaces every per-cycle series with what `snap` says.
     pub fn publish(&self, snap: &Snapshot) {
-        let mut text = render(snap);
-        // Kept for a whole cycle: do not keep the slack of the estimate too.
-        text.shrink_to_fit();
-        let mut gzip = gzip(text.as_bytes());
-        gzip.shrink_to_fit();
-        *self.rendered.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Rendered {
-            text: Bytes::from(text),
-            gzip: Bytes::from(gzip),
+        let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        // Writing to a Vec cannot fail.
+        render_to(snap, &mut |chunk| {
+            let _ = enc.write_all(chunk);
         });
+        let mut gzip = enc.finish().unwrap_or_default();
+        // Kept for a whole cycle: do not keep the slack too.
+        gzip.shrink_to_fit();
+        *self.rendered.write().unwrap_or_else(|p| p.into_inner()) = Bytes::from(gzip);
         // The live poll stats change last, so a scrape never shows a new cycle's
         // timestamp beside the previous cycle's series.
         if let Some(c) = &snap.cycle {
@@ -130,15 +125,23 @@ impl Metrics {
         }
     }
 
-    /// The whole exposition, in two chunks: the last cycle's cached rendering (shared,
-    /// not copied) and the live series; gzip-compressed when `gzip`, as two gzip members.
+    /// The whole exposition, in two chunks: the last cycle's series and the live ones.
+    /// With `gzip` the first is the cached bytes as they are (shared, not copied) and
+    /// the second a small gzip member of its own; without, the first is inflated.
     pub fn scrape(&self, gzip: bool) -> [Bytes; 2] {
-        let cycle = Arc::clone(&self.rendered.read().unwrap_or_else(|p| p.into_inner()));
+        let cycle = self
+            .rendered
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let live = encode(&self.live.gather());
         if gzip {
-            [cycle.gzip.clone(), Bytes::from(self::gzip(live.as_bytes()))]
+            [cycle, Bytes::from(self::gzip(live.as_bytes()))]
         } else {
-            [cycle.text.clone(), Bytes::from(live)]
+            let mut text = Vec::new();
+            // Inflating bytes this process compressed cannot fail.
+            let _ = flate2::read::MultiGzDecoder::new(&cycle[..]).read_to_end(&mut text);
+            [Bytes::from(text), Bytes::from(live)]
         }
     }
 

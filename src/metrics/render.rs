@@ -25,16 +25,28 @@ pub fn state_of(status: &str) -> &'static str {
     }
 }
 
-/// Writes families one after another; a family without samples prints nothing.
-#[derive(Default)]
-struct Writer {
+/// Writes families one after another; a family without samples prints nothing. Text
+/// goes to `sink` in chunks of about [`CHUNK`] bytes, so the whole exposition never has
+/// to be held at once.
+struct Writer<'a> {
     out: String,
+    sink: &'a mut dyn FnMut(&[u8]),
     name: &'static str,
     help: &'static str,
     header_written: bool,
 }
 
-impl Writer {
+/// Bytes of text gathered before they are handed to the sink.
+const CHUNK: usize = 64 * 1024;
+
+impl Writer<'_> {
+    fn flush(&mut self) {
+        if !self.out.is_empty() {
+            (self.sink)(self.out.as_bytes());
+            self.out.clear();
+        }
+    }
+
     fn family(&mut self, name: &'static str, help: &'static str) {
         self.name = name;
         self.help = help;
@@ -63,6 +75,9 @@ impl Writer {
             Value::Int(n) => writeln!(self.out, "}} {n}"),
             Value::Float(f) => writeln!(self.out, "}} {f}"),
         };
+        if self.out.len() >= CHUNK {
+            self.flush();
+        }
     }
 
     /// One sample per backup, labelled with the per-backup labels plus `extra`.
@@ -151,11 +166,21 @@ fn plain<V>(value: Option<V>) -> Vec<(&'static str, String, V)> {
     value.map(|v| ("", String::new(), v)).into_iter().collect()
 }
 
-/// Renders every per-cycle family of `snap`.
+/// Renders every per-cycle family of `snap` into one string.
 pub fn render(snap: &Snapshot) -> String {
+    let mut out = Vec::new();
+    render_to(snap, &mut |chunk| out.extend_from_slice(chunk));
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Renders every per-cycle family of `snap`, handing the text to `sink` in chunks.
+pub fn render_to(snap: &Snapshot, sink: &mut dyn FnMut(&[u8])) {
     let mut w = Writer {
-        out: String::with_capacity(snap.backups.len() * 4096 + 4096),
-        ..Writer::default()
+        out: String::with_capacity(CHUNK + 4096),
+        sink,
+        name: "",
+        help: "",
+        header_written: false,
     };
     let finished_end = |b: &BackupState| b.backup.end.filter(|_| b.backup.is_finished());
 
@@ -290,12 +315,29 @@ pub fn render(snap: &Snapshot) -> String {
     for (account, up) in &snap.discovery_up {
         w.sample(&[("account", account)], *up);
     }
-    w.out
+    w.flush();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_output_is_handed_over_in_chunks_that_add_up() {
+        let mut s = Snapshot::default();
+        for i in 0..5000 {
+            s.instance_backups.insert(format!("instance-{i:05}"), i);
+        }
+        let mut chunks = Vec::new();
+        render_to(&s, &mut |c| chunks.push(c.to_vec()));
+        assert!(chunks.len() > 1, "{} chunk(s)", chunks.len());
+        assert!(chunks.iter().all(|c| c.len() < 2 * CHUNK));
+        let whole = render(&s);
+        assert_eq!(chunks.concat(), whole.as_bytes());
+        assert!(
+            whole.ends_with("cds_redis_instance_backups{instance_uuid=\"instance-04999\"} 4999\n")
+        );
+    }
 
     #[test]
     fn label_values_are_escaped_and_empty_families_omitted() {

@@ -20,6 +20,30 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{info, warn};
+
+/// Reads the configuration again, for reloads (`main` re-reads `--config.file`).
+pub type Loader = Arc<dyn Fn() -> Result<config::Config, config::ConfigError> + Send + Sync>;
+
+/// A reload request: the reply says whether the new configuration was taken.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
+/// How a running exporter is reconfigured. The default has no loader: reloads fail.
+#[derive(Default)]
+pub struct Control {
+    pub loader: Option<Loader>,
+    /// Each message asks for a reload; `main` sends one per SIGHUP.
+    pub reload_signals: Option<mpsc::Receiver<()>>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("loader", &self.loader.is_some())
+            .finish_non_exhaustive()
+    }
+}
 
 /// Polls in the background and serves HTTP on `listener` until `shutdown` completes.
 pub async fn run(
@@ -27,25 +51,120 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    run_with(config, Control::default(), listener, shutdown).await
+}
+
+/// [`run`], reloadable through `control` and `POST /-/reload`. On shutdown the listener
+/// closes and the poll loop is cancelled at once, calls in flight included.
+pub async fn run_with(
+    config: config::Config,
+    control: Control,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let metrics = Arc::new(metrics::Metrics::new().context("registering metrics")?);
+    metrics.config_loaded(true);
     let poller = Arc::new(
         poller::Poller::new(&config, Arc::clone(&metrics)).context("building the HTTP clients")?,
     );
     let ready = Arc::new(AtomicBool::new(false));
-    let polling = tokio::spawn(poller::run(
-        poller,
-        config.poll.interval,
-        config.poll.start_jitter,
-        Arc::clone(&ready),
+    let (pollers, watched) = watch::channel(poller);
+    let polling = AbortOnDrop(tokio::spawn(poller::run(watched, Arc::clone(&ready))));
+    let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(8);
+    let reloader = Reloader {
+        loader: control.loader,
+        web: config.web.clone(),
+        metrics: Arc::clone(&metrics),
+        pollers,
+    };
+    let _reloading = AbortOnDrop(tokio::spawn(
+        reloader.serve(reload_rx, control.reload_signals),
     ));
     let app = Arc::new(server::App {
         metrics,
         ready,
         telemetry_path: config.web.telemetry_path.clone(),
+        reload: reload_tx,
     });
     server::serve(listener, app, shutdown).await;
-    polling.abort();
+    drop(polling);
     Ok(())
+}
+
+/// Aborts the task when dropped, so no exit path leaves the poll loop running.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct Reloader {
+    loader: Option<Loader>,
+    /// Set from flags, not from the file: kept across reloads.
+    web: config::WebConfig,
+    metrics: Arc<metrics::Metrics>,
+    pollers: watch::Sender<Arc<poller::Poller>>,
+}
+
+impl Reloader {
+    async fn serve(
+        self,
+        mut requests: mpsc::Receiver<ReloadRequest>,
+        mut signals: Option<mpsc::Receiver<()>>,
+    ) {
+        loop {
+            let reply = tokio::select! {
+                r = requests.recv() => match r {
+                    Some(reply) => Some(reply),
+                    None => return,
+                },
+                Some(()) = async {
+                    match &mut signals {
+                        Some(s) => s.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => None,
+            };
+            let result = self.reload();
+            if let Some(reply) = reply {
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// Loads and validates the configuration; only a valid one replaces the running
+    /// one, which takes over when the poll cycle in progress ends.
+    fn reload(&self) -> Result<(), String> {
+        let result = self
+            .loader
+            .as_ref()
+            .ok_or_else(|| "there is no configuration file to reload (--demo mode)".to_owned())
+            .and_then(|load| load().map_err(|e| e.to_string()))
+            .and_then(|mut config| {
+                config.web = self.web.clone();
+                poller::Poller::new(&config, Arc::clone(&self.metrics))
+                    .map(|p| (config, p))
+                    .map_err(|e| format!("cannot build the HTTP clients: {e}"))
+            });
+        self.metrics.config_loaded(result.is_ok());
+        match result {
+            Ok((config, poller)) => {
+                self.pollers.send_replace(Arc::new(poller));
+                info!(
+                    accounts = config.accounts.len(),
+                    "configuration reloaded; it applies from the next poll cycle"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                // One line per problem would be split by the log format; keep it whole.
+                warn!(error = %e, "configuration reload failed; the previous configuration stays in use");
+                Err(e)
+            }
+        }
+    }
 }
 
 /// The log filter `main` installs: this crate's events at `level`, dependencies' only

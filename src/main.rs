@@ -1,5 +1,5 @@
-//! The binary: flags, logging, configuration, then [`cds_redis_backup_exporter::run`]
-//! until SIGINT or SIGTERM. Everything else lives in the library.
+//! The binary: flags, logging, configuration, then [`cds_redis_backup_exporter::run_with`]
+//! until SIGINT or SIGTERM, reloading on SIGHUP. Everything else lives in the library.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use clap::{Parser, ValueEnum};
 use tracing::{error, info};
 
 use cds_redis_backup_exporter::config::{Config, WebConfig};
-use cds_redis_backup_exporter::{demo, run};
+use cds_redis_backup_exporter::{demo, run_with, Control, Loader};
 
 /// The default port: in the Prometheus exporter range, not one of a well-known exporter.
 const DEFAULT_LISTEN: &str = "0.0.0.0:9755";
@@ -43,6 +43,9 @@ struct Args {
     /// Run against a built-in fake CDS API on loopback (no account needed); ignores --config.file.
     #[arg(long)]
     demo: bool,
+    /// Validate --config.file, print a report and exit: 0 if it is valid, 1 if not.
+    #[arg(long = "config.check", conflicts_with = "demo")]
+    config_check: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -118,17 +121,63 @@ async fn shutdown_signal() {
     info!("shutting down");
 }
 
+/// Forwards each SIGHUP as a reload request.
+fn reload_signals() -> Option<tokio::sync::mpsc::Receiver<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                let (tx, rx) = tokio::sync::mpsc::channel(1);
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        info!("SIGHUP: reloading the configuration");
+                        // A full channel means a reload is already pending.
+                        let _ = tx.try_send(());
+                    }
+                });
+                Some(rx)
+            }
+            Err(e) => {
+                error!(error = %e, "cannot listen for SIGHUP; reload with POST /-/reload");
+                None
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// `--config.check`: the report on stdout when valid, the problems on stderr if not.
+fn check(path: &std::path::Path) -> ExitCode {
+    let env = |k: &str| std::env::var(k).ok();
+    match Config::load(path, &env) {
+        Ok(config) => {
+            println!("{}: valid\n{}", path.display(), config.summary());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn start(args: Args) -> anyhow::Result<()> {
     let web = WebConfig::new(&args.telemetry_path).map_err(anyhow::Error::msg)?;
-    let (_fake, mut config) = if args.demo {
+    let (_fake, mut config, loader) = if args.demo {
         let (fake, config) = demo::start()
             .await
             .context("starting the demo's fake CDS API")?;
         info!(fake_api = %fake.base_url(), "demo mode: polling a built-in fake CDS API");
-        (Some(fake), config)
+        (Some(fake), config, None)
     } else {
-        let env = |k: &str| std::env::var(k).ok();
-        (None, Config::load(&args.config_file, &env)?)
+        let path = args.config_file.clone();
+        let loader: Loader = std::sync::Arc::new(move || {
+            let env = |k: &str| std::env::var(k).ok();
+            Config::load(&path, &env)
+        });
+        (None, loader()?, Some(loader))
     };
     config.web = web;
     let listener = tokio::net::TcpListener::bind(args.listen_address)
@@ -146,14 +195,36 @@ async fn start(args: Args) -> anyhow::Result<()> {
         version = env!("CARGO_PKG_VERSION"),
         "listening"
     );
-    run(config, listener, shutdown_signal()).await
+    let control = Control {
+        loader,
+        reload_signals: reload_signals(),
+    };
+    run_with(config, control, listener, shutdown_signal()).await
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// How long exit waits for work that cannot be cancelled (a DNS lookup on a blocking
+/// thread) after the server and the poll loop stopped.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn main() -> ExitCode {
     let args = Args::parse();
+    if args.config_check {
+        return check(&args.config_file);
+    }
     init_logging(args.log_level, args.log_format);
-    match start(args).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(start(args));
+    runtime.shutdown_timeout(EXIT_GRACE);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // For a human at a terminal: the whole chain, every config problem on its

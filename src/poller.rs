@@ -5,7 +5,11 @@
 //! (a backup's shard never changes, and `DescribeBackups` does not tell it), pruned to
 //! the backups still listed. And the previous snapshot: when a call fails, the target
 //! keeps what was last known about it with `up` set to 0, so a flaky API call neither
-//! blanks dashboards nor resets alerts' `for:` clocks.
+//! blanks dashboards nor resets alerts' `for:` clocks — until `poll.stale_after` has
+//! passed since they were fetched; then they are dropped rather than served for ever.
+//!
+//! Every call goes through [`Poller::api`]: a concurrency permit, the optional rate
+//! limit, retries of transient failures per [`RetryPolicy`], and one count per attempt.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -17,6 +21,9 @@ use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
+use chrono::{DateTime, Utc};
+
+use crate::cds::retry::{GiveUp, RetryPolicy};
 use crate::cds::{Backup, BackupDetail, CdsError, Client, Instance, SUCCESS};
 use crate::config::{Account, BackupTarget, Config, ProbeConfig, UrlType};
 use crate::metrics::Metrics;
@@ -40,8 +47,8 @@ struct AccountPoller {
 struct Memory {
     /// instance_uuid → backup_id → shard_id
     shards: HashMap<String, HashMap<String, String>>,
-    /// account → instances its last successful discovery found
-    discovered: HashMap<String, Vec<Instance>>,
+    /// account → when its last successful discovery ran, and what it found
+    discovered: HashMap<String, (DateTime<Utc>, Vec<Instance>)>,
     previous: Arc<Snapshot>,
 }
 
@@ -59,6 +66,12 @@ pub struct Poller {
     probe_limiter: Semaphore,
     /// Targets of one account polled at once.
     fan_out: usize,
+    retry: RetryPolicy,
+    interval: Duration,
+    start_jitter: Duration,
+    /// Spaces CDS calls to `poll.rate_limit` per second, with no burst.
+    rate: Option<governor::DefaultDirectRateLimiter>,
+    stale_after: chrono::Duration,
     metrics: Arc<Metrics>,
     memory: Mutex<Memory>,
 }
@@ -83,7 +96,8 @@ impl Poller {
                     a.access_key_secret.clone(),
                     a.timezone,
                     config.poll.request_timeout,
-                ),
+                )
+                .with_max_response_bytes(config.poll.max_response_bytes),
                 account: a.clone(),
             })
             .collect();
@@ -96,6 +110,16 @@ impl Poller {
             limiter: Semaphore::new(config.poll.concurrency),
             probe_limiter: Semaphore::new(config.probe.concurrency),
             fan_out: config.poll.concurrency.saturating_mul(4),
+            interval: config.poll.interval,
+            start_jitter: config.poll.start_jitter,
+            retry: RetryPolicy {
+                max_retries: config.poll.max_retries,
+                base: config.poll.retry_backoff,
+                cap: config.poll.retry_max_backoff,
+            },
+            rate: config.poll.rate_limit.and_then(rate_limiter),
+            stale_after: chrono::Duration::from_std(config.poll.stale_after)
+                .unwrap_or(chrono::Duration::MAX),
             metrics,
             memory: Mutex::new(Memory::default()),
         })
@@ -103,6 +127,14 @@ impl Poller {
 
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
         self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes over what `old` learned (shards, discoveries, the last snapshot), so a
+    /// reloaded configuration keeps serving carried-over values and known shards.
+    /// Entries of targets no longer configured are never polled, hence never used.
+    pub fn adopt(&self, old: &Poller) {
+        let learned = std::mem::take(&mut *old.memory());
+        *self.memory() = learned;
     }
 
     /// Runs one whole cycle and returns its snapshot (also kept for the next cycle).
@@ -123,28 +155,62 @@ impl Poller {
         snap
     }
 
-    /// One CDS call about `target` (instance_uuid, backup_id; either may be ""):
-    /// bounded by the semaphore, timed, counted, and logged when it fails.
-    async fn api<T>(
+    /// One CDS call about `target` (instance_uuid, backup_id; either may be ""),
+    /// retried while transient: each attempt holds a permit and a rate-limit slot, is
+    /// timed and counted; the waits between attempts hold neither.
+    async fn api<T, F, Fut>(
         &self,
         account: &str,
         action: &str,
         target: (&str, &str),
-        call: impl Future<Output = Result<T, CdsError>>,
-    ) -> Result<T, CdsError> {
-        let _permit = self.limiter.acquire().await;
-        let start = Instant::now();
-        let result = call.await;
-        let code = match &result {
-            Ok(_) => SUCCESS,
-            Err(e) => e.code(),
-        };
-        self.metrics
-            .observe_api(account, action, code, start.elapsed());
-        if let Err(e) = &result {
-            warn!(account, instance_uuid = target.0, backup_id = target.1, error = %e, "CDS call failed");
+        call: F,
+    ) -> Result<T, CdsError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, CdsError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            let result = {
+                let _permit = self.limiter.acquire().await;
+                if let Some(rate) = &self.rate {
+                    rate.until_ready().await;
+                }
+                let start = Instant::now();
+                let result = call().await;
+                let code = match &result {
+                    Ok(_) => SUCCESS,
+                    Err(e) => e.code(),
+                };
+                self.metrics
+                    .observe_api(account, action, code, start.elapsed());
+                result
+            };
+            let error = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            self.metrics.observe_error(account, action, error.kind());
+            match self.retry.delay(&error, attempt, fastrand::f64()) {
+                Ok(wait) => {
+                    self.metrics.observe_retry(account, action);
+                    debug!(account, instance_uuid = target.0, backup_id = target.1, error = %error, retry_in_ms = wait.as_millis() as u64, "CDS call failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(why) => {
+                    let gave_up = match why {
+                        GiveUp::Permanent => "not retried: it would fail again",
+                        GiveUp::Exhausted => "retries exhausted",
+                        GiveUp::RetryAfterTooLong(_) => {
+                            "Retry-After is longer than poll.retry_max_backoff"
+                        }
+                    };
+                    warn!(account, instance_uuid = target.0, backup_id = target.1, error = %error, attempts = attempt + 1, gave_up, "CDS call failed");
+                    return Err(error);
+                }
+            }
         }
-        result
     }
 
     async fn poll_account(&self, a: &AccountPoller) -> Snapshot {
@@ -153,26 +219,25 @@ impl Poller {
         let mut uuids: BTreeSet<String> = a.account.instances.iter().cloned().collect();
         if let Some(filter) = &a.account.discovery {
             let found = self
-                .api(
-                    name,
-                    "DescribeDBInstances",
-                    ("", ""),
-                    a.client.describe_db_instances(filter),
-                )
+                .api(name, "DescribeDBInstances", ("", ""), || {
+                    a.client.describe_db_instances(filter)
+                })
                 .await;
             snap.discovery_up.insert(name.to_owned(), found.is_ok());
             let instances = match found {
                 Ok(list) => {
                     self.memory()
                         .discovered
-                        .insert(name.to_owned(), list.clone());
+                        .insert(name.to_owned(), (Utc::now(), list.clone()));
                     list
                 }
+                // What the last discovery found, while it is not too old.
                 Err(_) => self
                     .memory()
                     .discovered
                     .get(name)
-                    .cloned()
+                    .filter(|(at, _)| self.fresh(*at))
+                    .map(|(_, list)| list.clone())
                     .unwrap_or_default(),
             };
             for i in instances {
@@ -219,6 +284,7 @@ impl Poller {
             Ok(d) => {
                 let probe = d.backup.is_finished();
                 let state = self.backup_state(&t.instance_uuid, d, probe).await;
+                snap.last_good.insert(key.clone(), Utc::now());
                 snap.backups.insert(key, state);
             }
             Err(_) => self.carry_over(&mut snap, &key),
@@ -230,21 +296,27 @@ impl Poller {
     async fn poll_instance(&self, a: &AccountPoller, uuid: &str) -> Snapshot {
         let mut snap = Snapshot::default();
         let listed = self
-            .api(
-                &a.account.name,
-                "DescribeBackups",
-                (uuid, ""),
-                a.client.describe_backups(uuid),
-            )
+            .api(&a.account.name, "DescribeBackups", (uuid, ""), || {
+                a.client.describe_backups(uuid)
+            })
             .await;
         snap.targets_up
             .insert((uuid.to_owned(), String::new()), listed.is_ok());
+        let instance_key = (uuid.to_owned(), String::new());
         let list = match listed {
             Ok(list) => list,
             Err(_) => {
                 let prev = Arc::clone(&self.memory().previous);
-                for (k, b) in prev.backups.iter().filter(|(k, _)| k.0 == uuid) {
-                    snap.backups.insert(k.clone(), b.clone());
+                let Some(at) = prev
+                    .last_good
+                    .get(&instance_key)
+                    .filter(|t| self.fresh(**t))
+                else {
+                    return snap;
+                };
+                snap.last_good.insert(instance_key, *at);
+                for k in prev.backups.keys().filter(|k| k.0 == uuid) {
+                    self.carry_over(&mut snap, k);
                 }
                 if let Some(n) = prev.instance_backups.get(uuid) {
                     snap.instance_backups.insert(uuid.to_owned(), *n);
@@ -252,6 +324,7 @@ impl Poller {
                 return snap;
             }
         };
+        snap.last_good.insert(instance_key, Utc::now());
         snap.instance_backups.insert(
             uuid.to_owned(),
             (list.backups.len() + list.invalid.len()) as u64,
@@ -312,6 +385,7 @@ impl Poller {
             snap.targets_up.insert(key.clone(), up);
             match state {
                 Some(s) => {
+                    snap.last_good.insert(key.clone(), Utc::now());
                     snap.backups.insert(key, s);
                 }
                 None => self.carry_over(&mut snap, &key),
@@ -388,12 +462,9 @@ impl Poller {
         backup_id: &str,
     ) -> Result<BackupDetail, CdsError> {
         let d = self
-            .api(
-                &a.account.name,
-                "DownloadBackup",
-                (uuid, backup_id),
-                a.client.download_backup(uuid, backup_id),
-            )
+            .api(&a.account.name, "DownloadBackup", (uuid, backup_id), || {
+                a.client.download_backup(uuid, backup_id)
+            })
             .await?;
         if d.backup.id != backup_id {
             debug!(instance_uuid = uuid, backup_id, answered = %d.backup.id, "DownloadBackup answered another BackupId");
@@ -436,27 +507,60 @@ impl Poller {
         }
     }
 
+    /// Keeps the last known state of a backup whose call failed, unless it was fetched
+    /// longer than `poll.stale_after` ago.
     fn carry_over(&self, snap: &mut Snapshot, key: &(String, String)) {
-        if let Some(prev) = self.memory().previous.backups.get(key) {
-            snap.backups.insert(key.clone(), prev.clone());
+        let mem = self.memory();
+        let (Some(state), Some(at)) = (
+            mem.previous.backups.get(key),
+            mem.previous.last_good.get(key),
+        ) else {
+            return;
+        };
+        if self.fresh(*at) {
+            snap.backups.insert(key.clone(), state.clone());
+            snap.last_good.insert(key.clone(), *at);
+        } else {
+            debug!(instance_uuid = %key.0, backup_id = %key.1, "dropping the series of a backup not fetched for longer than poll.stale_after");
         }
+    }
+
+    fn fresh(&self, fetched: DateTime<Utc>) -> bool {
+        Utc::now() - fetched <= self.stale_after
     }
 }
 
-/// Polls forever: a random start delay, then a cycle every `interval` (a slow cycle
-/// delays the next rather than overlapping it). Each snapshot is published as it lands.
+/// A limiter that lets one call through every `1 / per_second` seconds, no burst;
+/// `None` for a rate too small or too large to express.
+fn rate_limiter(per_second: f64) -> Option<governor::DefaultDirectRateLimiter> {
+    let period = Duration::try_from_secs_f64(1.0 / per_second).ok()?;
+    governor::Quota::with_period(period).map(governor::RateLimiter::direct)
+}
+
+/// Polls until the sender of `pollers` is dropped: a random start delay, then a cycle
+/// every `poll.interval` (a slow cycle delays the next rather than overlapping it).
+/// Each snapshot is published as it lands. A new poller (a reloaded configuration)
+/// takes over when the running cycle ends, and its first cycle starts at once.
 pub async fn run(
-    poller: Arc<Poller>,
-    interval: Duration,
-    start_jitter: Duration,
+    mut pollers: tokio::sync::watch::Receiver<Arc<Poller>>,
     ready: Arc<std::sync::atomic::AtomicBool>,
 ) {
-    let jitter = start_jitter.mul_f64(fastrand::f64());
+    let mut poller = Arc::clone(&pollers.borrow_and_update());
+    let jitter = poller.start_jitter.mul_f64(fastrand::f64());
     tokio::time::sleep(jitter).await;
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = ticker(poller.interval);
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            changed = pollers.changed() => if changed.is_err() { return },
+        }
+        if pollers.has_changed().unwrap_or(false) || !Arc::ptr_eq(&poller, &pollers.borrow()) {
+            let new = Arc::clone(&pollers.borrow_and_update());
+            new.adopt(&poller);
+            poller = new;
+            // The new interval counts from this cycle.
+            ticker = ticker_after(poller.interval);
+        }
         let snap = poller.cycle().await;
         poller.metrics.publish(&snap);
         ready.store(true, std::sync::atomic::Ordering::Release);
@@ -469,4 +573,17 @@ pub async fn run(
             );
         }
     }
+}
+
+fn ticker(interval: Duration) -> tokio::time::Interval {
+    let mut t = tokio::time::interval(interval);
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    t
+}
+
+/// Like [`ticker`], but its first tick is one interval from now.
+fn ticker_after(interval: Duration) -> tokio::time::Interval {
+    let mut t = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    t
 }

@@ -1,5 +1,6 @@
-//! The HTTP side: `/metrics` (path configurable), `/-/healthy`, `/-/ready` and a landing
-//! page. Handlers only read what the poll loop published; none calls the CDS API.
+//! The HTTP side: `/metrics` (path configurable), `/-/healthy`, `/-/ready`, a landing
+//! page and `POST /-/reload`. Handlers only read what the poll loop published; none
+//! calls the CDS API.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -27,6 +28,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
     pub telemetry_path: String,
+    /// Where `POST /-/reload` asks for a reload and waits for its outcome.
+    pub reload: tokio::sync::mpsc::Sender<crate::ReloadRequest>,
 }
 
 /// Serves until `shutdown` completes. Connections get a header deadline so a slow client
@@ -55,7 +58,14 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let app = Arc::clone(&app);
-                async move { Ok::<_, Infallible>(handle(&app, &req)) }
+                async move {
+                    let response = if req.uri().path() == "/-/reload" {
+                        reload(&app, req.method()).await
+                    } else {
+                        handle(&app, &req)
+                    };
+                    Ok::<_, Infallible>(response)
+                }
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -135,6 +145,35 @@ fn handle(app: &App, req: &Request<Incoming>) -> Response<Chunks> {
             landing(&app.telemetry_path),
         ),
         _ => text(StatusCode::NOT_FOUND, plain, "Not Found\n"),
+    }
+}
+
+/// `POST /-/reload`, as in Prometheus: 200 once the new configuration is taken, 500
+/// with the reasons when it is refused (the old one keeps running).
+async fn reload(app: &App, method: &Method) -> Response<Chunks> {
+    let plain = "text/plain; charset=utf-8";
+    if method != Method::POST && method != Method::PUT {
+        let mut r = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            plain,
+            "Only POST or PUT requests allowed\n",
+        );
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST, PUT"));
+        return r;
+    }
+    let (reply, outcome) = tokio::sync::oneshot::channel();
+    if app.reload.send(reply).await.is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, plain, "shutting down\n");
+    }
+    match outcome.await {
+        Ok(Ok(())) => text(StatusCode::OK, plain, "Configuration reloaded\n"),
+        Ok(Err(e)) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            plain,
+            format!("failed to reload config: {e}\n"),
+        ),
+        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, plain, "shutting down\n"),
     }
 }
 

@@ -27,6 +27,9 @@ pub struct Snapshot {
     pub instances: BTreeMap<String, (String, Instance)>,
     /// account → last DescribeDBInstances succeeded (accounts with discovery only)
     pub discovery_up: BTreeMap<String, bool>,
+    /// target key (as in `targets_up`) → when its values were last fetched: now for a
+    /// target that answered, older for one whose values are carried over
+    pub last_good: BTreeMap<BackupKey, DateTime<Utc>>,
     pub cycle: Option<CycleInfo>,
 }
 
@@ -78,6 +81,10 @@ impl Snapshot {
         self.instance_backups.extend(other.instance_backups);
         self.instances.extend(other.instances);
         self.discovery_up.extend(other.discovery_up);
+        for (k, t) in other.last_good {
+            let e = self.last_good.entry(k).or_insert(t);
+            *e = (*e).max(t);
+        }
     }
 
     /// Keyed by (instance_uuid, shard_id).

@@ -3,6 +3,7 @@
 //! using [`CdsError::code`].
 
 pub mod model;
+pub mod retry;
 pub mod sign;
 
 use std::collections::BTreeMap;
@@ -47,12 +48,21 @@ pub enum CdsError {
         http_status: u16,
         code: String,
         message: String,
+        /// the `Retry-After` header, when the server sent a valid one
+        retry_after: Option<Duration>,
     },
     #[error("{action}: HTTP {http_status} with {body}, not a CDS JSON answer")]
     Http {
         action: &'static str,
         http_status: u16,
         body: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{action}: the answer (HTTP {http_status}) is larger than poll.max_response_size ({limit} bytes); it was not read")]
+    TooLarge {
+        action: &'static str,
+        http_status: u16,
+        limit: u64,
     },
     #[error("{action}: cannot decode the answer (HTTP {http_status}): {detail}")]
     Decode {
@@ -69,6 +79,8 @@ pub enum CdsError {
     Transport {
         action: &'static str,
         detail: String,
+        /// no connection could be made (as opposed to one that broke)
+        connect: bool,
     },
 }
 
@@ -82,10 +94,80 @@ impl CdsError {
             CdsError::Api { .. } => "invalid_code",
             CdsError::Http { .. } => "http_error",
             CdsError::Decode { .. } => "decode_error",
+            CdsError::TooLarge { .. } => "too_large",
             CdsError::Timeout { .. } => "timeout",
             CdsError::Transport { .. } => "transport_error",
         }
     }
+
+    /// The kind of failure, from a small fixed set (the `kind` label of the error
+    /// counter): `timeout`, `connect`, `transport`, `throttled` (HTTP 429),
+    /// `server_error` (HTTP 5xx), `api_error` (a CDS error code), `http_error` (another
+    /// non-JSON answer), `decode` or `too_large`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CdsError::Timeout { .. } => "timeout",
+            CdsError::Transport { connect: true, .. } => "connect",
+            CdsError::Transport { .. } => "transport",
+            CdsError::Api { http_status, .. } | CdsError::Http { http_status, .. }
+                if *http_status == 429 =>
+            {
+                "throttled"
+            }
+            CdsError::Api { http_status, .. } | CdsError::Http { http_status, .. }
+                if *http_status >= 500 =>
+            {
+                "server_error"
+            }
+            CdsError::Api { .. } => "api_error",
+            CdsError::Http { .. } => "http_error",
+            CdsError::Decode { .. } => "decode",
+            CdsError::TooLarge { .. } => "too_large",
+        }
+    }
+
+    /// Whether the same call may succeed if tried again soon: no answer, a broken
+    /// connection, throttling or a server-side error. See [`retry`].
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind(),
+            "timeout" | "connect" | "transport" | "throttled" | "server_error"
+        )
+    }
+
+    /// The wait the server asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CdsError::Api { retry_after, .. } | CdsError::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// The default cap on an answer's size (`poll.max_response_size`).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 << 20;
+
+/// `url` for a log line: `Signature` and `AccessKeyId` replaced by `REDACTED`, so a
+/// debug log neither replays a request nor names the key.
+pub fn redacted_url(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "Signature" || k == "AccessKeyId" {
+                "REDACTED".into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    if pairs.is_empty() {
+        shown.set_query(None);
+    } else {
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    shown.to_string()
 }
 
 fn is_label_safe(code: &str) -> bool {
@@ -113,6 +195,7 @@ pub struct Client {
     secret: Secret,
     timezone: FixedOffset,
     timeout: Duration,
+    max_response_bytes: u64,
 }
 
 /// Builds the query string of one signed request. Pure: the caller supplies nonce and
@@ -173,7 +256,14 @@ impl Client {
             secret,
             timezone,
             timeout,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
+    }
+
+    /// Answers larger than `limit` bytes are an error, read no further than that.
+    pub fn with_max_response_bytes(mut self, limit: u64) -> Self {
+        self.max_response_bytes = limit;
+        self
     }
 
     /// The zone in which this account's answers give times.
@@ -193,41 +283,103 @@ impl Client {
         );
         let mut url = self.url.clone();
         url.set_query(Some(&query));
-        let response = self
+        tracing::debug!(action, url = %redacted_url(&url), "CDS request");
+        // One deadline for the whole exchange, body included: a server that trickles
+        // its answer cannot hold a call longer than the timeout.
+        tokio::time::timeout(self.timeout, self.exchange(action, url))
+            .await
+            .unwrap_or(Err(CdsError::Timeout {
+                action,
+                timeout: self.timeout,
+            }))
+    }
+
+    async fn exchange(&self, action: &'static str, url: reqwest::Url) -> Result<Value, CdsError> {
+        let mut response = self
             .http
             .get(url)
-            .timeout(self.timeout)
             .send()
             .await
             .map_err(|e| transport(action, self.timeout, e))?;
         let http_status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+        };
+        let retry_after = header(reqwest::header::RETRY_AFTER)
+            .and_then(|v| retry::parse_retry_after(v, Utc::now()));
+        let content_type = header(reqwest::header::CONTENT_TYPE)
             .unwrap_or("no content type")
             .chars()
             .take(64)
             .collect::<String>();
-        let body = response
-            .bytes()
+        let limit = self.max_response_bytes;
+        let too_large = CdsError::TooLarge {
+            action,
+            http_status,
+            limit,
+        };
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large);
+        }
+        // Read chunk by chunk so an endless or huge body stops at the cap instead of
+        // growing memory: dropping the response closes the connection.
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| transport(action, self.timeout, e))?;
+            .map_err(|e| transport(action, self.timeout, e))?
+        {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large);
+            }
+            body.extend_from_slice(&chunk);
+        }
         let envelope: Value = match serde_json::from_slice(&body) {
             Ok(v @ Value::Object(_)) => v,
-            _ if !(200..300).contains(&http_status) || !body.starts_with(b"{") => {
+            _ if !(200..300).contains(&http_status) => {
                 return Err(CdsError::Http {
                     action,
                     http_status,
                     body: format!("a {content_type} body of {} bytes", body.len()),
+                    retry_after,
                 })
             }
-            Ok(_) | Err(_) => {
+            // An HTML page from a proxy, or garbage: described, never quoted.
+            _ if !body.trim_ascii_start().starts_with(b"{") => {
                 return Err(CdsError::Decode {
                     action,
                     http_status,
-                    detail: "the body is not a JSON object".to_owned(),
+                    detail: format!(
+                        "a {content_type} body of {} bytes, not a CDS JSON answer",
+                        body.len()
+                    ),
                 })
+            }
+            Ok(_) => {
+                return Err(CdsError::Decode {
+                    action,
+                    http_status,
+                    detail: "the body is JSON but not an object".to_owned(),
+                })
+            }
+            Err(e) => {
+                // serde_json's message names the position, never the content.
+                let detail = if e.is_eof() {
+                    format!(
+                        "the JSON body ends early after {} bytes (truncated)",
+                        body.len()
+                    )
+                } else {
+                    format!("the body is not valid JSON: {e}")
+                };
+                return Err(CdsError::Decode {
+                    action,
+                    http_status,
+                    detail,
+                });
             }
         };
         let code = envelope.get("Code").and_then(Value::as_str).unwrap_or("");
@@ -248,6 +400,7 @@ impl Client {
                     code.to_owned()
                 },
                 message,
+                retry_after,
             });
         }
         Ok(envelope.get("Data").cloned().unwrap_or(Value::Null))
@@ -304,6 +457,7 @@ fn transport(action: &'static str, timeout: Duration, e: reqwest::Error) -> CdsE
         return CdsError::Timeout { action, timeout };
     }
     // The request URL carries the signature and key id: never let it into the message.
+    let connect = e.is_connect();
     let e = e.without_url();
     let mut detail = e.to_string();
     let mut source = std::error::Error::source(&e);
@@ -312,7 +466,11 @@ fn transport(action: &'static str, timeout: Duration, e: reqwest::Error) -> CdsE
         detail.push_str(&s.to_string());
         source = s.source();
     }
-    CdsError::Transport { action, detail }
+    CdsError::Transport {
+        action,
+        detail,
+        connect,
+    }
 }
 
 #[cfg(test)]
@@ -350,6 +508,7 @@ mod tests {
             http_status: 400,
             code: "<html>".into(),
             message: String::new(),
+            retry_after: None,
         };
         assert_eq!(e.code(), "invalid_code");
     }

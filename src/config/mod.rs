@@ -66,7 +66,7 @@ impl WebConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PollConfig {
     pub interval: Duration,
     /// CDS API calls in flight at once, across all accounts.
@@ -79,6 +79,12 @@ pub struct PollConfig {
     pub extra_backups: usize,
     /// Per instance and cycle, how many backups of unknown shard to look up.
     pub max_shard_lookups: usize,
+    pub max_retries: u32,
+    pub retry_backoff: Duration,
+    pub retry_max_backoff: Duration,
+    pub rate_limit: Option<f64>,
+    pub max_response_bytes: u64,
+    pub stale_after: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -132,6 +138,12 @@ impl Default for PollConfig {
             start_jitter: Duration::from_secs(5),
             extra_backups: 0,
             max_shard_lookups: 10,
+            max_retries: 2,
+            retry_backoff: Duration::from_millis(500),
+            retry_max_backoff: Duration::from_secs(30),
+            rate_limit: None,
+            max_response_bytes: 16 << 20,
+            stale_after: Duration::from_secs(900),
         }
     }
 }
@@ -324,6 +336,7 @@ impl Validator {
                 d.max_shard_lookups,
                 1..=1000,
             ),
+            ..d
         };
         let dp = ProbeConfig::default();
         let mut url_types = Vec::new();
@@ -553,3 +566,10 @@ impl Validator {
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
+impl Config {
+    /// Placeholder until the config rewrite lands.
+    pub fn summary(&self) -> String {
+        format!("{} account(s)", self.accounts.len())
+    }
+}

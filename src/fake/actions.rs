@@ -9,9 +9,7 @@ use chrono::{DateTime, Utc};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
-use super::{
-    cds_error, respond, FakeBackup, FakeInstance, FakeObject, Fault, Resp, Scenario, Shared,
-};
+use super::{cds_error, respond, FakeBackup, FakeInstance, FakeObject, Resp, Scenario, Shared};
 
 pub(super) fn action(shared: &Shared, s: &Scenario, params: &BTreeMap<String, String>) -> Resp {
     let p = |name: &str| params.get(name).map(String::as_str).unwrap_or("");
@@ -50,7 +48,7 @@ pub(super) fn action(shared: &Shared, s: &Scenario, params: &BTreeMap<String, St
                 return not_found();
             };
             if let Some(fault) = &inst.describe_fault {
-                return fault_response(fault);
+                return super::faults::response(shared, fault);
             }
             let mut backups: Vec<&FakeBackup> = inst.backups.iter().collect();
             backups.sort_by_key(|b| std::cmp::Reverse(b.start));
@@ -73,7 +71,7 @@ pub(super) fn action(shared: &Shared, s: &Scenario, params: &BTreeMap<String, St
                 return not_found();
             };
             if let Some(fault) = &b.download_fault {
-                return fault_response(fault);
+                return super::faults::response(shared, fault);
             }
             let mut data = backup_json(s, inst, b);
             let url = |kind: &str| match b.object {
@@ -165,26 +163,6 @@ fn success(data: Value) -> Resp {
         "application/json",
         body.to_string().into_bytes(),
     )
-}
-
-fn fault_response(fault: &Fault) -> Resp {
-    let status = |s: u16| StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    match fault {
-        Fault::Cds {
-            http_status,
-            code,
-            message,
-        } => cds_error(status(*http_status), code, message),
-        Fault::Raw {
-            http_status,
-            content_type,
-            body,
-        } => respond(
-            status(*http_status),
-            content_type,
-            body.clone().into_bytes(),
-        ),
-    }
 }
 
 #[cfg(test)]

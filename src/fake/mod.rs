@@ -7,6 +7,7 @@
 //! (signature, timestamp window, nonce replay) so a client bug fails here first.
 
 mod actions;
+mod faults;
 mod objects;
 pub mod rdb;
 mod scenario;
@@ -22,6 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{NaiveDateTime, Utc};
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -29,7 +31,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 
-type Resp = Response<Full<Bytes>>;
+// Boxed so fault answers can stream, stall or fail mid-body.
+type Resp = Response<UnsyncBoxBody<Bytes, std::io::Error>>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedRequest {
@@ -40,6 +43,8 @@ pub struct RecordedRequest {
     pub accepted: bool,
     /// the error code of the failed common check when not accepted
     pub rejection_code: Option<String>,
+    /// when the request arrived
+    pub at: std::time::Instant,
 }
 
 /// A running fake; serving stops when it is dropped.
@@ -59,6 +64,10 @@ struct Shared {
     max_in_flight: AtomicUsize,
     nonces: Mutex<HashSet<String>>,
     requests: Mutex<Vec<RecordedRequest>>,
+    faults: Mutex<FaultPlan>,
+    faults_served: AtomicUsize,
+    /// bytes of streamed fault bodies actually handed to the connection
+    fault_bytes: Arc<std::sync::atomic::AtomicU64>,
     object_requests: Mutex<Vec<(String, String, Option<String>)>>,
 }
 
@@ -88,6 +97,9 @@ impl FakeCds {
             max_in_flight: AtomicUsize::new(0),
             nonces: Mutex::new(HashSet::new()),
             requests: Mutex::new(Vec::new()),
+            faults: Mutex::new(FaultPlan::default()),
+            faults_served: AtomicUsize::new(0),
+            fault_bytes: Arc::default(),
             object_requests: Mutex::new(Vec::new()),
         });
         let task = tokio::spawn(serve(listener, Arc::clone(&shared)));
@@ -112,6 +124,22 @@ impl FakeCds {
     /// replace the scenario at run time (tests make backups appear/disappear between poll cycles)
     pub fn set_scenario(&self, scenario: Scenario) {
         *lock(&self.shared.scenario) = Arc::new(scenario);
+    }
+
+    /// Injects faults into API requests from now on (replacing any earlier plan).
+    pub fn set_faults(&self, plan: FaultPlan) {
+        *lock(&self.shared.faults) = plan;
+    }
+
+    /// How many API requests were answered with a planned fault.
+    pub fn faults_served(&self) -> usize {
+        self.shared.faults_served.load(Ordering::Relaxed)
+    }
+
+    /// How many bytes of `Fault::Huge` bodies the client made the fake send: a client
+    /// that stops at its size cap keeps this near the cap.
+    pub fn fault_bytes_sent(&self) -> u64 {
+        self.shared.fault_bytes.load(Ordering::Relaxed)
     }
 
     /// The most API requests that were being answered at the same moment.
@@ -197,7 +225,14 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
         params: params.clone(),
         accepted: check.is_ok(),
         rejection_code: check.as_ref().err().map(|(_, code, _)| (*code).to_owned()),
+        at: std::time::Instant::now(),
     });
+    // A proxy or an overloaded server fails requests whatever they carry.
+    if let Some(fault) = faults::draw(shared) {
+        shared.faults_served.fetch_add(1, Ordering::Relaxed);
+        let _counted = InFlight::enter(shared);
+        return faults::serve(shared, &fault).await;
+    }
     match check {
         Err((status, code, message)) => cds_error(status, code, &message),
         Ok(scenario) => {
@@ -312,7 +347,11 @@ fn cds_error(status: StatusCode, code: &str, message: &str) -> Resp {
 }
 
 fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    let mut resp = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
     *resp.status_mut() = status;
     let ct = HeaderValue::from_str(content_type)
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));

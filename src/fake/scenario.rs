@@ -68,6 +68,8 @@ pub enum FakeObject {
     NoUrl,
 }
 
+/// A misbehaving answer, for one instance or backup (`describe_fault`, `download_fault`)
+/// or for any API request ([`FaultPlan`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// a JSON CDS error: {"Code": code, "Message": message, "Data": null, "TaskId": ""} with this HTTP status
@@ -82,6 +84,47 @@ pub enum Fault {
         content_type: String,
         body: String,
     },
+    /// HTTP 429 with a CDS-style JSON error and this `Retry-After` header value
+    Throttled { retry_after: Option<String> },
+    /// never answers: as a plan fault, not even the status line; as a target's fault,
+    /// the headers and then nothing
+    Hang,
+    /// HTTP 200 with a JSON body cut off in the middle (complete HTTP message)
+    Truncated,
+    /// HTTP 200 with a JSON-looking body of `bytes` bytes, streamed; `declared` sends
+    /// its Content-Length, otherwise it is chunked
+    Huge { bytes: u64, declared: bool },
+    /// HTTP 200 promising more body than it sends, then the connection is dropped
+    Reset,
+}
+
+/// Faults injected into API requests (signature checks or not), for fault-injection
+/// tests and soaks: each request draws a fault with `probability`, uniformly from
+/// `faults`; `remaining` limits how many are served (None: no limit).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FaultPlan {
+    pub faults: Vec<Fault>,
+    pub probability: f64,
+    pub remaining: Option<usize>,
+}
+
+impl FaultPlan {
+    /// Every request gets `fault`.
+    pub fn always(fault: Fault) -> Self {
+        Self {
+            faults: vec![fault],
+            probability: 1.0,
+            remaining: None,
+        }
+    }
+
+    /// The next `n` requests get `fault`, then the API behaves.
+    pub fn next(n: usize, fault: Fault) -> Self {
+        Self {
+            remaining: Some(n),
+            ..Self::always(fault)
+        }
+    }
 }
 
 impl FakeBackup {

@@ -33,7 +33,11 @@ pub struct Metrics {
     /// The last cycle's series, gzip-compressed.
     rendered: RwLock<Bytes>,
     api_requests: IntCounterVec,
+    api_errors: IntCounterVec,
+    api_retries: IntCounterVec,
     api_duration: HistogramVec,
+    reload_ok: IntGauge,
+    reload_time: Gauge,
     poll_duration: Gauge,
     last_poll: Gauge,
     last_poll_success: IntGauge,
@@ -78,6 +82,22 @@ impl Metrics {
                     &["account", "action", "code"],
                 )?,
             )?,
+            api_errors: register(
+                &live,
+                IntCounterVec::new(
+                    Opts::new("cds_redis_backup_exporter_api_errors_total", "Failed CDS API call attempts by account, action and kind of failure (timeout, connect, transport, throttled, server_error, api_error, http_error, decode, too_large)."),
+                    &["account", "action", "kind"],
+                )?,
+            )?,
+            api_retries: register(
+                &live,
+                IntCounterVec::new(
+                    Opts::new("cds_redis_backup_exporter_api_retries_total", "CDS API calls tried again after a transient failure."),
+                    &["account", "action"],
+                )?,
+            )?,
+            reload_ok: register(&live, IntGauge::new("cds_redis_backup_exporter_config_last_reload_successful", "1 if the last configuration reload succeeded (or none was tried).")?)?,
+            reload_time: register(&live, Gauge::new("cds_redis_backup_exporter_config_last_reload_success_timestamp_seconds", "Time of the last successful configuration load as Unix time.")?)?,
             api_duration: register(
                 &live,
                 HistogramVec::new(
@@ -102,6 +122,26 @@ impl Metrics {
         self.api_duration
             .with_label_values(&[action])
             .observe(took.as_secs_f64());
+    }
+
+    /// Counts one failed attempt by its [`crate::cds::CdsError::kind`].
+    pub fn observe_error(&self, account: &str, action: &str, kind: &str) {
+        self.api_errors
+            .with_label_values(&[account, action, kind])
+            .inc();
+    }
+
+    pub fn observe_retry(&self, account: &str, action: &str) {
+        self.api_retries.with_label_values(&[account, action]).inc();
+    }
+
+    /// Records a configuration load (the first one at startup, then each reload).
+    pub fn config_loaded(&self, ok: bool) {
+        self.reload_ok.set(i64::from(ok));
+        if ok {
+            self.reload_time
+                .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
+        }
     }
 
     /// Replaces every per-cycle series with what `snap` says.

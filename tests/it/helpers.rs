@@ -58,13 +58,17 @@ pub fn discover_all() -> Option<InstanceFilter> {
 }
 
 /// One cycle per hour (tests drive cycles or need only the first), no start delay,
-/// short deadlines so failure cases stay fast.
+/// short deadlines so failure cases stay fast, and no retries, so each failure is one
+/// request (tests of retrying turn them on).
 pub fn config(accounts: Vec<Account>) -> Config {
     Config {
         poll: PollConfig {
             interval: Duration::from_secs(3600),
             start_jitter: Duration::ZERO,
             request_timeout: Duration::from_millis(1500),
+            max_retries: 0,
+            retry_backoff: Duration::from_millis(10),
+            retry_max_backoff: Duration::from_millis(200),
             ..PollConfig::default()
         },
         probe: ProbeConfig {

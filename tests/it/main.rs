@@ -6,4 +6,5 @@ mod exporter;
 mod faults;
 mod helpers;
 mod probe;
+mod resilience;
 mod secrets;

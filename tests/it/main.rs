@@ -5,6 +5,7 @@
 mod exporter;
 mod faults;
 mod helpers;
+mod lifecycle;
 mod probe;
 mod resilience;
 mod secrets;

@@ -1,0 +1,333 @@
+//! The exporter's lifecycle: reloads (POST /-/reload, SIGHUP) that take a good new
+//! configuration and refuse a bad one, `--config.check`, and shutdown that is prompt
+//! even with a CDS call hanging.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cds_redis_backup_exporter::config::Config;
+use cds_redis_backup_exporter::fake::{
+    FakeBackup, FakeCds, FakeInstance, Fault, FaultPlan, Scenario,
+};
+use cds_redis_backup_exporter::{Control, Loader};
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cds-redis-backup-exporter");
+
+/// Instances `ins-1` and `ins-2`, one finished backup each.
+fn scenario() -> Scenario {
+    let now = now();
+    let mut s = Scenario::new("AK", "SK");
+    for uuid in ["ins-1", "ins-2"] {
+        let mut i = FakeInstance::new(uuid, uuid, "redis-replication");
+        i.backups.push(FakeBackup::finished(
+            "bk",
+            "",
+            now - hours(2),
+            now - hours(1),
+            10,
+        ));
+        s.instances.push(i);
+    }
+    s
+}
+
+/// A fresh directory under the system's temp dir.
+fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cds-exporter-it-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A config file watching `instances` on `fake`.
+fn yaml(fake: &FakeCds, instances: &[&str], extra_poll: &str) -> String {
+    let list: String = instances
+        .iter()
+        .map(|u| format!("      - instance_uuid: {u}\n"))
+        .collect();
+    format!(
+        "poll:\n  interval: 1h\n  start_jitter: 0s\n  max_retries: 0\n{extra_poll}\
+         accounts:\n  - name: a\n    endpoint: {}\n    access_key_id: AK\n    access_key_secret: SK\n    instances:\n{list}",
+        fake.base_url()
+    )
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !done().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "waited 10 s for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn post(addr: &str, path: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}{path}"))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let r = reqwest::get(format!("http://{addr}{path}")).await.ok()?;
+    Some((r.status().as_u16(), r.text().await.ok()?))
+}
+
+fn watched(text: &str) -> Vec<String> {
+    select(text, "cds_redis_backup_up", &[("backup_id", "")])
+        .into_keys()
+        .collect()
+}
+
+#[tokio::test]
+async fn reload_takes_a_good_config_and_refuses_a_bad_one() {
+    let s = scenario();
+    let f = fake(s).await;
+    let dir = temp_dir();
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, yaml(&f, &["ins-1"], "")).unwrap();
+    let config = Config::load(&path, &no_env).unwrap();
+    let file = path.clone();
+    let loader: Loader = Arc::new(move || Config::load(&file, &no_env));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let control = Control {
+        loader: Some(loader),
+        reload_signals: None,
+    };
+    let task = tokio::spawn(cds_redis_backup_exporter::run_with(
+        config,
+        control,
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let metrics = || async { get(&addr, "/metrics").await.unwrap().1 };
+    wait_for("the first cycle", async || {
+        watched(&metrics().await).len() == 1
+    })
+    .await;
+    let text = metrics().await;
+    let ok = "cds_redis_backup_exporter_config_last_reload_successful";
+    let at = "cds_redis_backup_exporter_config_last_reload_success_timestamp_seconds";
+    assert_eq!(value(&text, ok, &[]), 1.0);
+    let loaded_at = value(&text, at, &[]);
+
+    // A good new config: taken at once, and its first cycle runs right away.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    std::fs::write(&path, yaml(&f, &["ins-1", "ins-2"], "")).unwrap();
+    assert_eq!(
+        post(&addr, "/-/reload").await,
+        (200, "Configuration reloaded\n".into())
+    );
+    wait_for("the new instance", async || {
+        watched(&metrics().await).len() == 2
+    })
+    .await;
+    let text = metrics().await;
+    assert_eq!(value(&text, ok, &[]), 1.0);
+    assert!(value(&text, at, &[]) > loaded_at);
+
+    // A bad one: refused with its problems, the running one stays.
+    std::fs::write(&path, yaml(&f, &["ins-1"], "  intervall: 5m\n")).unwrap();
+    let (status, body) = post(&addr, "/-/reload").await;
+    assert_eq!(status, 500);
+    assert!(body.starts_with("failed to reload config: "), "{body}");
+    assert!(body.contains("poll.intervall"), "{body}");
+    let text = metrics().await;
+    assert_eq!(value(&text, ok, &[]), 0.0);
+    assert!(
+        value(&text, at, &[]) > loaded_at,
+        "the last success is kept"
+    );
+    assert_eq!(watched(&text).len(), 2, "still the previous configuration");
+
+    assert_eq!(get(&addr, "/-/reload").await.unwrap().0, 405);
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn reload_without_a_config_file_fails_cleanly() {
+    let s = scenario();
+    let f = fake(s.clone()).await;
+    let mut a = account("a", &f, &s);
+    a.instances = vec!["ins-1".into()];
+    let e = Exporter::start(config(vec![a])).await;
+    e.scrape_when_ready().await;
+    let (status, body) = post(&e.addr.to_string(), "/-/reload").await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        body,
+        "failed to reload config: there is no configuration file to reload (--demo mode)\n"
+    );
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_is_prompt_with_a_call_hanging() {
+    let s = scenario();
+    let f = fake(s.clone()).await;
+    f.set_faults(FaultPlan::always(Fault::Hang));
+    let mut a = account("a", &f, &s);
+    a.instances = vec!["ins-1".into()];
+    let mut c = config(vec![a]);
+    c.poll.request_timeout = Duration::from_secs(600);
+    let e = Exporter::start(c).await;
+    wait_for("a hanging call", async || f.faults_served() >= 1).await;
+    // The server answers while the poll cycle hangs.
+    assert_eq!(e.get("/-/healthy").await.0, 200);
+    assert_eq!(e.get("/-/ready").await.0, 503);
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), e.stop())
+        .await
+        .expect("run() returned within 5 s");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// The binary on a free loopback port with `config`; stderr kept for failures.
+struct Process {
+    child: Child,
+    addr: String,
+}
+
+impl Process {
+    fn start(config: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(BIN)
+            .args(["--config.file", config.to_str().unwrap()])
+            .args(["--web.listen-address", &addr])
+            .env_remove("CDS_ACCESS_KEY_ID")
+            .env_remove("CDS_ACCESS_KEY_SECRET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self { child, addr }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the exit status.
+    async fn exit(mut self, within: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if started.elapsed() > within {
+                let _ = self.child.kill();
+                panic!("the exporter did not exit within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn sighup_reloads_and_sigterm_exits_zero_with_a_call_hanging() {
+    let s = scenario();
+    let f = fake(s).await;
+    let dir = temp_dir();
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, yaml(&f, &["ins-1"], "")).unwrap();
+    let p = Process::start(&path);
+    let addr = p.addr.clone();
+    let metrics = || async {
+        get(&addr, "/metrics")
+            .await
+            .map(|r| r.1)
+            .unwrap_or_default()
+    };
+    wait_for("the first cycle", async || {
+        watched(&metrics().await).len() == 1
+    })
+    .await;
+
+    std::fs::write(
+        &path,
+        yaml(&f, &["ins-1", "ins-2"], "  request_timeout: 10m\n"),
+    )
+    .unwrap();
+    p.signal("HUP");
+    wait_for("the reload", async || watched(&metrics().await).len() == 2).await;
+
+    // Every call hangs from now on; a third reload starts a cycle that hangs.
+    f.set_faults(FaultPlan::always(Fault::Hang));
+    let served = f.faults_served();
+    p.signal("HUP");
+    wait_for("a hanging call", async || f.faults_served() > served).await;
+    p.signal("TERM");
+    let status = p.exit(Duration::from_secs(8)).await;
+    assert_eq!(status.code(), Some(0));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn config_check_exits_0_or_1_with_a_report() {
+    let s = scenario();
+    let f = fake(s).await;
+    let dir = temp_dir();
+    let good = dir.join("good.yaml");
+    std::fs::write(&good, yaml(&f, &["ins-1"], "")).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        yaml(&f, &["ins-1"], "  intervall: 5m\n  concurrency: 0\n"),
+    )
+    .unwrap();
+    let run = |path: &Path| {
+        Command::new(BIN)
+            .args(["--config.check", "--config.file", path.to_str().unwrap()])
+            .env_remove("CDS_ACCESS_KEY_ID")
+            .env_remove("CDS_ACCESS_KEY_SECRET")
+            .output()
+            .unwrap()
+    };
+    let out = run(&good);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.starts_with(&format!("{}: valid\n", good.display())),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("SK"), "{stdout}");
+
+    let out = run(&bad);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("poll.intervall"), "{stderr}");
+    assert!(stderr.contains("poll.concurrency"), "{stderr}");
+    assert!(out.stdout.is_empty());
+
+    let out = run(&dir.join("missing.yaml"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("cannot read config file"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

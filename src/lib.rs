@@ -13,6 +13,7 @@ pub mod poller;
 pub mod probe;
 pub mod server;
 pub mod state;
+pub mod web_config;
 
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
@@ -42,6 +43,8 @@ pub async fn run(
         metrics,
         ready,
         telemetry_path: config.web.telemetry_path.clone(),
+        security: Arc::clone(&config.web.security),
+        limits: config.web.limits,
     });
     server::serve(listener, app, shutdown).await;
     polling.abort();

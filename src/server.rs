@@ -1,5 +1,8 @@
 //! The HTTP side: `/metrics` (path configurable), `/-/healthy`, `/-/ready` and a landing
 //! page. Handlers only read what the poll loop published; none calls the CDS API.
+//!
+//! With `--web.config.file` the same routes are served over TLS and/or behind basic
+//! auth; every connection is bounded in time and header size either way ([`Limits`]).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -11,15 +14,20 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::{Bytes, Frame, Incoming, SizeHint};
-use hyper::header::{HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use hyper::header::{
+    HeaderValue, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, VARY,
+    WWW_AUTHENTICATE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
-use tracing::debug;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_io_timeout::TimeoutStream;
+use tracing::{debug, info};
 
 use crate::metrics::Metrics;
+use crate::web_config::WebSecurity;
 
 /// What the handlers need.
 #[derive(Debug)]
@@ -27,11 +35,60 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
     pub telemetry_path: String,
+    pub security: Arc<WebSecurity>,
+    pub limits: Limits,
 }
 
-/// Serves until `shutdown` completes. Connections get a header deadline so a slow client
-/// cannot hold a task forever.
+/// How long and how much a client may take, so that slow or hostile clients cannot hold
+/// tasks and memory. Fields, not constants, so tests can shorten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// TCP connect to finished TLS handshake. 10 s is ample for a real client, even
+    /// across continents, and bounds connections that open TCP and never speak.
+    pub tls_handshake: Duration,
+    /// Start of a request to its last header byte (hyper's `header_read_timeout`).
+    pub header_read: Duration,
+    /// A read or write that makes no progress for this long ends the connection: a
+    /// client that stops reading a response, or an idle keep-alive connection. 30 s is
+    /// twice Prometheus' default scrape interval; a scraper whose idle connection was
+    /// closed just opens a new one.
+    pub io: Duration,
+    /// hyper's read buffer, which bounds the request line and headers: a request whose
+    /// head does not fit gets 431. 16 KiB is far above what scrapers send (well under
+    /// 1 KiB) and hyper's minimum is 8 KiB.
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            tls_handshake: Duration::from_secs(10),
+            header_read: Duration::from_secs(10),
+            io: Duration::from_secs(30),
+            max_header_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// The realm clients are told on 401.
+const REALM: &str = "Basic realm=\"cds-redis-backup-exporter\"";
+
+/// Serves until `shutdown` completes: TLS when configured, basic auth before any route,
+/// and every connection bounded by [`Limits`].
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+    let security = &app.security;
+    info!(
+        tls = security.tls().is_some(),
+        client_auth = security.client_auth().name(),
+        basic_auth_users = security.basic_auth_users(),
+        "serving {}",
+        if security.tls().is_some() {
+            "HTTPS"
+        } else {
+            "HTTP"
+        }
+    );
+    let tls = security.tls().map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -52,20 +109,74 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             debug!(error = %e, "cannot set TCP_NODELAY");
         }
         let app = Arc::clone(&app);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let app = Arc::clone(&app);
-                async move { Ok::<_, Infallible>(handle(&app, &req)) }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                debug!(error = %e, "connection ended with an error");
+            let limits = app.limits;
+            let io = with_timeouts(stream, limits.io);
+            match tls {
+                None => connection(app, io).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.tls_handshake, acceptor.accept(io)).await {
+                        Ok(Ok(stream)) => connection(app, stream).await,
+                        Ok(Err(e)) => debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => debug!("TLS handshake timed out"),
+                    }
+                }
             }
         });
     }
+}
+
+/// The socket with read and write deadlines that restart on every bit of progress.
+fn with_timeouts(stream: TcpStream, limit: Duration) -> Pin<Box<TimeoutStream<TcpStream>>> {
+    let mut io = TimeoutStream::new(stream);
+    io.set_read_timeout(Some(limit));
+    io.set_write_timeout(Some(limit));
+    Box::pin(io)
+}
+
+/// HTTP/1.1 on one (possibly TLS) connection until it ends.
+async fn connection<S>(app: Arc<App>, io: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = app.limits;
+    let service = service_fn(move |req| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Infallible>(respond(&app, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        .max_buf_size(limits.max_header_bytes)
+        .serve_connection(TokioIo::new(io), service);
+    if let Err(e) = conn.await {
+        debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Basic auth before any route (exporter-toolkit protects every path), then the
+/// configured extra headers on whatever the answer is.
+async fn respond(app: &App, req: Request<Incoming>) -> Response<Chunks> {
+    let authorization = req.headers().get(AUTHORIZATION).cloned();
+    let mut r = match app.security.check_async(authorization).await {
+        Ok(()) => handle(app, &req),
+        Err(why) => {
+            debug!(reason = ?why, path = req.uri().path(), "unauthorized request");
+            let mut r = text(
+                StatusCode::UNAUTHORIZED,
+                "text/plain; charset=utf-8",
+                "Unauthorized\n",
+            );
+            r.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(REALM));
+            r
+        }
+    };
+    for (name, value) in app.security.headers() {
+        r.headers_mut().insert(name.clone(), value.clone());
+    }
+    r
 }
 
 /// A response body of a few ready chunks, so the cached cycle text is sent as it is

@@ -32,7 +32,7 @@ pub(super) struct BasicAuth {
     /// (user, bcrypt hash), sorted by user.
     users: Vec<(String, String)>,
     /// Checked for unknown users, at the highest cost configured.
-    dummy_hash: String,
+    pub(super) dummy_hash: String,
     hmac_key: [u8; 32],
     cache: Mutex<Cache>,
 }

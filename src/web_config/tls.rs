@@ -29,7 +29,7 @@ pub enum ClientAuth {
 }
 
 impl ClientAuth {
-    const ALL: [ClientAuth; 5] = [
+    pub const ALL: [ClientAuth; 5] = [
         Self::NoClientCert,
         Self::RequestClientCert,
         Self::RequireAnyClientCert,
@@ -47,7 +47,8 @@ impl ClientAuth {
         }
     }
 
-    fn verifies(self) -> bool {
+    /// True for the types that check certificates against `client_ca_file`.
+    pub fn verifies(self) -> bool {
         matches!(
             self,
             Self::VerifyClientCertIfGiven | Self::RequireAndVerifyClientCert

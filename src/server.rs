@@ -46,12 +46,14 @@ pub struct Limits {
     /// TCP connect to finished TLS handshake. 10 s is ample for a real client, even
     /// across continents, and bounds connections that open TCP and never speak.
     pub tls_handshake: Duration,
-    /// Start of a request to its last header byte (hyper's `header_read_timeout`).
+    /// From the connection being ready for a request to the request's last header
+    /// byte (hyper's `header_read_timeout`). hyper starts it as soon as it waits for a
+    /// request, so it also closes keep-alive connections idle this long; a scraper then
+    /// just opens a new one.
     pub header_read: Duration,
-    /// A read or write that makes no progress for this long ends the connection: a
-    /// client that stops reading a response, or an idle keep-alive connection. 30 s is
-    /// twice Prometheus' default scrape interval; a scraper whose idle connection was
-    /// closed just opens a new one.
+    /// A read or write that makes no progress for this long ends the connection, such
+    /// as a client that stops reading the response. 30 s is far beyond any stall of a
+    /// live client on the networks Prometheus scrapes over.
     pub io: Duration,
     /// hyper's read buffer, which bounds the request line and headers: a request whose
     /// head does not fit gets 431. 16 KiB is far above what scrapers send (well under

@@ -391,3 +391,23 @@ fn dummy_hash_uses_the_highest_cost() {
     let dummy = &s.auth.as_ref().unwrap().dummy_hash;
     assert_eq!(bcrypt::HashParts::from_str(dummy).unwrap().get_cost(), 5);
 }
+
+#[test]
+fn shipped_example_is_valid_but_for_its_placeholder_hash() {
+    let pki = Pki::new();
+    let example = include_str!("../../deploy/web-config.example.yml");
+    assert_eq!(
+        pki.error(example),
+        "web config file web.yml has 1 problem(s):
+  - basic_auth_users.prometheus: not a bcrypt hash ($2y$, $2b$ or $2a$, 60 characters); make one with htpasswd -nBC 10 \"\" | tr -d ':\\n'"
+    );
+    let real = bcrypt::hash("pw", 4).unwrap();
+    let fixed = example.replace(
+        "$2y$10$REPLACE.THIS.PLACEHOLDER.WITH.A.REAL.BCRYPT.HASH.xxxxxx",
+        &real,
+    );
+    let s = pki.parse(&fixed).unwrap();
+    assert!(s.tls().is_some());
+    assert_eq!(s.basic_auth_users(), 1);
+    assert_eq!(s.headers().len(), 2);
+}

@@ -271,6 +271,16 @@ async fn slow_plain_clients_are_dropped() {
         took >= Duration::from_millis(250) && took < Duration::from_millis(1500),
         "half a request: {took:?}"
     );
+    // Idle after a whole request: the header deadline covers waiting for the next one.
+    let mut s = TcpStream::connect(exporter.addr).await.unwrap();
+    s.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let took = until_closed(s).await;
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(1500),
+        "idle keep-alive: {took:?}"
+    );
     exporter.stop().await;
 }
 
@@ -304,4 +314,38 @@ fn bad_web_config_stops_the_binary_with_every_problem() {
 "
     );
     assert!(stderr.ends_with(&want), "{stderr}");
+}
+
+#[tokio::test]
+async fn client_that_stops_reading_is_dropped() {
+    let (_fake, exporter) = secured_exporter(Default::default(), short_limits()).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    // A small window fills sooner.
+    socket.set_recv_buffer_size(4096).unwrap();
+    let s = socket.connect(exporter.addr).await.unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    const REQUESTS: usize = 2000;
+    // Pipelined requests whose answers (several MB) cannot all sit in socket buffers.
+    let writer = tokio::spawn(async move {
+        let req = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(REQUESTS);
+        let _ = wr.write_all(&req).await;
+        wr
+    });
+    // Past the 2 s write deadline, without reading.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "connection still open");
+    let answered = got.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count();
+    assert!(answered < REQUESTS, "all {answered} answered: not dropped");
+    writer.abort();
 }

@@ -79,16 +79,12 @@ const REALM: &str = "Basic realm=\"cds-redis-backup-exporter\"";
 /// and every connection bounded by [`Limits`].
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     let security = &app.security;
+    // Hashes and keys stay out: only whether each protection is on.
     info!(
         tls = security.tls().is_some(),
         client_auth = security.client_auth().name(),
         basic_auth_users = security.basic_auth_users(),
-        "serving {}",
-        if security.tls().is_some() {
-            "HTTPS"
-        } else {
-            "HTTP"
-        }
+        "serving"
     );
     let tls = security.tls().map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);

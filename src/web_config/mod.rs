@@ -7,6 +7,7 @@
 //! rustls cannot do (TLS 1.0/1.1, some Go cipher suites and curves) is an error rather
 //! than silently something else; `http2` is accepted and ignored (HTTP/1.1 only).
 
+mod any_cert;
 mod auth;
 mod raw;
 mod tls;

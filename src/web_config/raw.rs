@@ -13,7 +13,6 @@ pub struct RawWebConfig {
     pub tls_server_config: Option<RawTls>,
     pub http_server_config: Option<RawHttp>,
     /// User name → bcrypt hash. Sorted, so problems come out in a stable order.
-    #[serde(default)]
     pub basic_auth_users: Option<BTreeMap<String, Option<String>>>,
 }
 

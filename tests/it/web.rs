@@ -349,3 +349,35 @@ async fn client_that_stops_reading_is_dropped() {
     assert!(answered < REQUESTS, "all {answered} answered: not dropped");
     writer.abort();
 }
+
+#[tokio::test]
+async fn other_client_auth_types() {
+    let pki = Pki::new();
+    // (type, CA line, expected success without / with a rogue / with a good cert)
+    let cases = [
+        ("RequestClientCert", "", [true, true, true]),
+        ("RequireAnyClientCert", "", [false, true, true]),
+        (
+            "VerifyClientCertIfGiven",
+            "  client_ca_file: ca.crt\n",
+            [true, false, true],
+        ),
+    ];
+    for (auth, ca, want) in cases {
+        let security = pki.security(&format!("{TLS}  client_auth_type: {auth}\n{ca}"));
+        let (_fake, exporter) = secured_exporter(security, Limits::default()).await;
+        let url = format!("https://{}/-/healthy", exporter.addr);
+        let identities = [
+            None,
+            Some(pki.rogue_client_pem.as_str()),
+            Some(&pki.client_pem),
+        ];
+        let mut got = [false; 3];
+        for (i, identity) in identities.into_iter().enumerate() {
+            let r = pki.client(identity, false).get(&url).send().await;
+            got[i] = r.is_ok_and(|r| r.status() == 200);
+        }
+        assert_eq!(got, want, "{auth}: none, rogue, good");
+        exporter.stop().await;
+    }
+}

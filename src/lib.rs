@@ -13,6 +13,7 @@ pub mod poller;
 pub mod probe;
 pub mod server;
 pub mod state;
+pub mod web_config;
 
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
@@ -85,6 +86,8 @@ pub async fn run_with(
         ready,
         telemetry_path: config.web.telemetry_path.clone(),
         reload: reload_tx,
+        security: Arc::clone(&config.web.security),
+        limits: config.web.limits,
     });
     server::serve(listener, app, shutdown).await;
     drop(polling);

@@ -10,6 +10,7 @@ use clap::{Parser, ValueEnum};
 use tracing::{error, info};
 
 use cds_redis_backup_exporter::config::{Config, WebConfig};
+use cds_redis_backup_exporter::web_config::WebSecurity;
 use cds_redis_backup_exporter::{demo, run_with, Control, Loader};
 
 /// The default port: in the Prometheus exporter range, not one of a well-known exporter.
@@ -31,6 +32,9 @@ struct Args {
     /// Address to listen on for HTTP.
     #[arg(long = "web.listen-address", env = "CDS_EXPORTER_LISTEN_ADDRESS", default_value = DEFAULT_LISTEN)]
     listen_address: SocketAddr,
+    /// Web config file (Prometheus exporter-toolkit format) for TLS and basic auth.
+    #[arg(long = "web.config.file", env = "CDS_EXPORTER_WEB_CONFIG")]
+    web_config_file: Option<PathBuf>,
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     telemetry_path: String,
@@ -164,7 +168,10 @@ fn check(path: &std::path::Path) -> ExitCode {
 }
 
 async fn start(args: Args) -> anyhow::Result<()> {
-    let web = WebConfig::new(&args.telemetry_path).map_err(anyhow::Error::msg)?;
+    let mut web = WebConfig::new(&args.telemetry_path).map_err(anyhow::Error::msg)?;
+    if let Some(path) = &args.web_config_file {
+        web.security = std::sync::Arc::new(WebSecurity::load(path)?);
+    }
     let (_fake, mut config, loader) = if args.demo {
         let (fake, config) = demo::start()
             .await

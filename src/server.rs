@@ -1,6 +1,9 @@
 //! The HTTP side: `/metrics` (path configurable), `/-/healthy`, `/-/ready`, a landing
 //! page and `POST /-/reload`. Handlers only read what the poll loop published; none
 //! calls the CDS API.
+//!
+//! With `--web.config.file` the same routes are served over TLS and/or behind basic
+//! auth; every connection is bounded in time and header size either way ([`Limits`]).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -12,15 +15,20 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::{Bytes, Frame, Incoming, SizeHint};
-use hyper::header::{HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use hyper::header::{
+    HeaderValue, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, VARY,
+    WWW_AUTHENTICATE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
-use tracing::debug;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_io_timeout::TimeoutStream;
+use tracing::{debug, info};
 
 use crate::metrics::Metrics;
+use crate::web_config::WebSecurity;
 
 /// What the handlers need.
 #[derive(Debug)]
@@ -30,11 +38,58 @@ pub struct App {
     pub telemetry_path: String,
     /// Where `POST /-/reload` asks for a reload and waits for its outcome.
     pub reload: tokio::sync::mpsc::Sender<crate::ReloadRequest>,
+    pub security: Arc<WebSecurity>,
+    pub limits: Limits,
 }
 
-/// Serves until `shutdown` completes. Connections get a header deadline so a slow client
-/// cannot hold a task forever.
+/// How long and how much a client may take, so that slow or hostile clients cannot hold
+/// tasks and memory. Fields, not constants, so tests can shorten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// TCP connect to finished TLS handshake. 10 s is ample for a real client, even
+    /// across continents, and bounds connections that open TCP and never speak.
+    pub tls_handshake: Duration,
+    /// From the connection being ready for a request to the request's last header
+    /// byte (hyper's `header_read_timeout`). hyper starts it as soon as it waits for a
+    /// request, so it also closes keep-alive connections idle this long; a scraper then
+    /// just opens a new one.
+    pub header_read: Duration,
+    /// A read or write that makes no progress for this long ends the connection, such
+    /// as a client that stops reading the response. 30 s is far beyond any stall of a
+    /// live client on the networks Prometheus scrapes over.
+    pub io: Duration,
+    /// hyper's read buffer, which bounds the request line and headers: a request whose
+    /// head does not fit gets 431. 16 KiB is far above what scrapers send (well under
+    /// 1 KiB) and hyper's minimum is 8 KiB.
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            tls_handshake: Duration::from_secs(10),
+            header_read: Duration::from_secs(10),
+            io: Duration::from_secs(30),
+            max_header_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// The realm clients are told on 401.
+const REALM: &str = "Basic realm=\"cds-redis-backup-exporter\"";
+
+/// Serves until `shutdown` completes: TLS when configured, basic auth before any route,
+/// and every connection bounded by [`Limits`].
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+    let security = &app.security;
+    // Hashes and keys stay out: only whether each protection is on.
+    info!(
+        tls = security.tls().is_some(),
+        client_auth = security.client_auth().name(),
+        basic_auth_users = security.basic_auth_users(),
+        "serving"
+    );
+    let tls = security.tls().map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -55,27 +110,75 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             debug!(error = %e, "cannot set TCP_NODELAY");
         }
         let app = Arc::clone(&app);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let app = Arc::clone(&app);
-                async move {
-                    let response = if req.uri().path() == "/-/reload" {
-                        reload(&app, req.method()).await
-                    } else {
-                        handle(&app, &req)
-                    };
-                    Ok::<_, Infallible>(response)
+            let limits = app.limits;
+            let io = with_timeouts(stream, limits.io);
+            match tls {
+                None => connection(app, io).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.tls_handshake, acceptor.accept(io)).await {
+                        Ok(Ok(stream)) => connection(app, stream).await,
+                        Ok(Err(e)) => debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => debug!("TLS handshake timed out"),
+                    }
                 }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                debug!(error = %e, "connection ended with an error");
             }
         });
     }
+}
+
+/// The socket with read and write deadlines that restart on every bit of progress.
+fn with_timeouts(stream: TcpStream, limit: Duration) -> Pin<Box<TimeoutStream<TcpStream>>> {
+    let mut io = TimeoutStream::new(stream);
+    io.set_read_timeout(Some(limit));
+    io.set_write_timeout(Some(limit));
+    Box::pin(io)
+}
+
+/// HTTP/1.1 on one (possibly TLS) connection until it ends.
+async fn connection<S>(app: Arc<App>, io: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = app.limits;
+    let service = service_fn(move |req| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Infallible>(respond(&app, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        .max_buf_size(limits.max_header_bytes)
+        .serve_connection(TokioIo::new(io), service);
+    if let Err(e) = conn.await {
+        debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Basic auth before any route (exporter-toolkit protects every path), then the
+/// configured extra headers on whatever the answer is.
+async fn respond(app: &App, req: Request<Incoming>) -> Response<Chunks> {
+    let authorization = req.headers().get(AUTHORIZATION).cloned();
+    let mut r = match app.security.check_async(authorization).await {
+        Ok(()) if req.uri().path() == "/-/reload" => reload(app, req.method()).await,
+        Ok(()) => handle(app, &req),
+        Err(why) => {
+            debug!(reason = ?why, path = req.uri().path(), "unauthorized request");
+            let mut r = text(
+                StatusCode::UNAUTHORIZED,
+                "text/plain; charset=utf-8",
+                "Unauthorized\n",
+            );
+            r.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(REALM));
+            r
+        }
+    };
+    for (name, value) in app.security.headers() {
+        r.headers_mut().insert(name.clone(), value.clone());
+    }
+    r
 }
 
 /// A response body of a few ready chunks, so the cached cycle text is sent as it is

@@ -36,15 +36,23 @@ pub struct Config {
     pub web: WebConfig,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The HTTP side, set from flags and `--web.config.file`. Not comparable: the security
+/// holds TLS keys.
+#[derive(Debug, Clone)]
 pub struct WebConfig {
     pub telemetry_path: String,
+    /// TLS and basic auth; plain HTTP without auth by default.
+    pub security: std::sync::Arc<crate::web_config::WebSecurity>,
+    /// Timeouts and size limits of connections.
+    pub limits: crate::server::Limits,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
         Self {
             telemetry_path: "/metrics".to_owned(),
+            security: std::sync::Arc::default(),
+            limits: crate::server::Limits::default(),
         }
     }
 }
@@ -62,6 +70,7 @@ impl WebConfig {
         }
         Ok(Self {
             telemetry_path: telemetry_path.to_owned(),
+            ..Self::default()
         })
     }
 }

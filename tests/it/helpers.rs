@@ -242,3 +242,114 @@ pub fn value(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
     );
     found.into_values().next().unwrap()
 }
+
+/// A CA with a server certificate for 127.0.0.1 and a client certificate, plus a
+/// client certificate from another CA, as PEM files in a temp dir removed on drop.
+pub struct Pki {
+    pub dir: std::path::PathBuf,
+    pub ca_pem: String,
+    /// Client certificate and key in one PEM, as `reqwest::Identity` takes it.
+    pub client_pem: String,
+    /// The same from a CA the server does not know.
+    pub rogue_client_pem: String,
+}
+
+impl Pki {
+    pub fn new() -> Self {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair,
+        };
+        let ca = |name: &str| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            let cert = params.self_signed(&key).unwrap();
+            (cert.pem(), Issuer::new(params, key))
+        };
+        let leaf = |issuer: &Issuer<'_, KeyPair>, sans: Vec<String>, usage| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(sans).unwrap();
+            params.extended_key_usages = vec![usage];
+            let cert = params.signed_by(&key, issuer).unwrap();
+            (cert.pem(), key.serialize_pem())
+        };
+        let (ca_pem, issuer) = ca("test CA");
+        let (_, rogue) = ca("rogue CA");
+        let (server_crt, server_key) = leaf(
+            &issuer,
+            vec!["127.0.0.1".into()],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        let (client_crt, client_key) = leaf(&issuer, vec![], ExtendedKeyUsagePurpose::ClientAuth);
+        let (rogue_crt, rogue_key) = leaf(&rogue, vec![], ExtendedKeyUsagePurpose::ClientAuth);
+        let dir = std::env::temp_dir().join(format!("cds-exporter-web-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ca.crt"), &ca_pem).unwrap();
+        std::fs::write(dir.join("server.crt"), server_crt).unwrap();
+        std::fs::write(dir.join("server.key"), server_key).unwrap();
+        Self {
+            dir,
+            ca_pem,
+            client_pem: format!("{client_crt}{client_key}"),
+            rogue_client_pem: format!("{rogue_crt}{rogue_key}"),
+        }
+    }
+
+    /// Writes `yaml` as web.yml beside the PEM files and loads it.
+    pub fn security(&self, yaml: &str) -> Arc<cds_redis_backup_exporter::web_config::WebSecurity> {
+        let path = self.dir.join("web.yml");
+        std::fs::write(&path, yaml).unwrap();
+        Arc::new(cds_redis_backup_exporter::web_config::WebSecurity::load(&path).unwrap())
+    }
+
+    /// An HTTPS client trusting only the test CA; `identity` is a PEM from above.
+    pub fn client(&self, identity: Option<&str>, tls12_only: bool) -> reqwest::Client {
+        let mut b = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).unwrap())
+            .timeout(Duration::from_secs(5));
+        if let Some(pem) = identity {
+            b = b.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+        }
+        if tls12_only {
+            b = b.max_tls_version(reqwest::tls::Version::TLS_1_2);
+        }
+        b.build().unwrap()
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An exporter over one fake account with one finished backup, served with `security`
+/// and `limits`. Keep the fake alive as long as the exporter.
+pub async fn secured_exporter(
+    security: Arc<cds_redis_backup_exporter::web_config::WebSecurity>,
+    limits: cds_redis_backup_exporter::server::Limits,
+) -> (FakeCds, Exporter) {
+    use cds_redis_backup_exporter::fake::{FakeBackup, FakeInstance};
+    let now = now();
+    let mut instance = FakeInstance::new("ins-web", "web", "redis-replication");
+    instance.backups = vec![FakeBackup::finished(
+        "w1",
+        "",
+        now - hours(2),
+        now - hours(1),
+        100,
+    )];
+    let mut scenario = Scenario::new("AK-W", "SK-W");
+    scenario.instances = vec![instance];
+    let fake = fake(scenario.clone()).await;
+    let mut acc = account("web", &fake, &scenario);
+    acc.instances = vec!["ins-web".into()];
+    let mut config = config(vec![acc]);
+    config.web.security = security;
+    config.web.limits = limits;
+    let exporter = Exporter::start(config).await;
+    (fake, exporter)
+}

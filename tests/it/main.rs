@@ -9,3 +9,4 @@ mod lifecycle;
 mod probe;
 mod resilience;
 mod secrets;
+mod web;

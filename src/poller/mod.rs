@@ -8,26 +8,23 @@
 //! blanks dashboards nor resets alerts' `for:` clocks — until `poll.stale_after` has
 //! passed since they were fetched; then they are dropped rather than served for ever.
 //!
-//! Every call goes through [`Poller::api`]: a concurrency permit, the optional rate
-//! limit, retries of transient failures per [`RetryPolicy`], and one count per attempt.
+//! The calls themselves are in [`calls`], the timing of cycles in [`schedule`].
 
 use std::collections::{BTreeSet, HashMap};
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
-use chrono::{DateTime, Utc};
-
-use crate::cds::retry::{GiveUp, RetryPolicy};
-use crate::cds::{Backup, BackupDetail, CdsError, Client, Instance, SUCCESS};
-use crate::config::{Account, BackupTarget, Config, ProbeConfig, UrlType};
+use crate::cds::retry::RetryPolicy;
+use crate::cds::{Backup, BackupDetail, CdsError, Client, Instance};
+use crate::config::{Account, BackupTarget, Config, ProbeConfig};
 use crate::metrics::Metrics;
-use crate::probe::{self, ProbeResult};
+use crate::probe;
 use crate::state::{self, BackupState, CycleInfo, Snapshot};
 
 /// One thing an account watches.
@@ -154,65 +151,6 @@ impl Poller {
         self.memory().previous = Arc::clone(&snap);
         snap
     }
-
-    /// One CDS call about `target` (instance_uuid, backup_id; either may be ""),
-    /// retried while transient: each attempt holds a permit and a rate-limit slot, is
-    /// timed and counted; the waits between attempts hold neither.
-    async fn api<T, F, Fut>(
-        &self,
-        account: &str,
-        action: &str,
-        target: (&str, &str),
-        call: F,
-    ) -> Result<T, CdsError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, CdsError>>,
-    {
-        let mut attempt = 0;
-        loop {
-            let result = {
-                let _permit = self.limiter.acquire().await;
-                if let Some(rate) = &self.rate {
-                    rate.until_ready().await;
-                }
-                let start = Instant::now();
-                let result = call().await;
-                let code = match &result {
-                    Ok(_) => SUCCESS,
-                    Err(e) => e.code(),
-                };
-                self.metrics
-                    .observe_api(account, action, code, start.elapsed());
-                result
-            };
-            let error = match result {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
-            };
-            self.metrics.observe_error(account, action, error.kind());
-            match self.retry.delay(&error, attempt, fastrand::f64()) {
-                Ok(wait) => {
-                    self.metrics.observe_retry(account, action);
-                    debug!(account, instance_uuid = target.0, backup_id = target.1, error = %error, retry_in_ms = wait.as_millis() as u64, "CDS call failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                Err(why) => {
-                    let gave_up = match why {
-                        GiveUp::Permanent => "not retried: it would fail again",
-                        GiveUp::Exhausted => "retries exhausted",
-                        GiveUp::RetryAfterTooLong(_) => {
-                            "Retry-After is longer than poll.retry_max_backoff"
-                        }
-                    };
-                    warn!(account, instance_uuid = target.0, backup_id = target.1, error = %error, attempts = attempt + 1, gave_up, "CDS call failed");
-                    return Err(error);
-                }
-            }
-        }
-    }
-
     async fn poll_account(&self, a: &AccountPoller) -> Snapshot {
         let name = a.account.name.as_str();
         let mut snap = Snapshot::default();
@@ -454,59 +392,6 @@ impl Poller {
             }
         }
     }
-
-    async fn download(
-        &self,
-        a: &AccountPoller,
-        uuid: &str,
-        backup_id: &str,
-    ) -> Result<BackupDetail, CdsError> {
-        let d = self
-            .api(&a.account.name, "DownloadBackup", (uuid, backup_id), || {
-                a.client.download_backup(uuid, backup_id)
-            })
-            .await?;
-        if d.backup.id != backup_id {
-            debug!(instance_uuid = uuid, backup_id, answered = %d.backup.id, "DownloadBackup answered another BackupId");
-        }
-        self.memory()
-            .shards
-            .entry(uuid.to_owned())
-            .or_default()
-            .insert(backup_id.to_owned(), d.shard_id.clone());
-        Ok(d)
-    }
-
-    /// Builds a backup's state from its details, probing its URLs when asked to.
-    async fn backup_state(&self, uuid: &str, d: BackupDetail, probe: bool) -> BackupState {
-        let mut probes = Vec::new();
-        if probe && self.probe.enabled {
-            for url_type in &self.probe.url_types {
-                let url = match url_type {
-                    UrlType::Public => d.public_url.as_ref(),
-                    UrlType::Intranet => d.intranet_url.as_ref(),
-                };
-                let result = match url {
-                    Some(url) => {
-                        let _permit = self.probe_limiter.acquire().await;
-                        probe::probe(&self.probe_http, url, self.probe.timeout).await
-                    }
-                    None => ProbeResult::no_url(),
-                };
-                if !result.reachable() {
-                    warn!(instance_uuid = uuid, backup_id = %d.backup.id, url_type = url_type.as_str(), status = result.status, failure = result.failure.unwrap_or("http_status"), "download URL probe failed");
-                }
-                probes.push((*url_type, result));
-            }
-        }
-        BackupState {
-            instance_uuid: uuid.to_owned(),
-            shard_id: d.shard_id,
-            backup: d.backup,
-            probes,
-        }
-    }
-
     /// Keeps the last known state of a backup whose call failed, unless it was fetched
     /// longer than `poll.stale_after` ago.
     fn carry_over(&self, snap: &mut Snapshot, key: &(String, String)) {
@@ -530,60 +415,8 @@ impl Poller {
     }
 }
 
-/// A limiter that lets one call through every `1 / per_second` seconds, no burst;
-/// `None` for a rate too small or too large to express.
-fn rate_limiter(per_second: f64) -> Option<governor::DefaultDirectRateLimiter> {
-    let period = Duration::try_from_secs_f64(1.0 / per_second).ok()?;
-    governor::Quota::with_period(period).map(governor::RateLimiter::direct)
-}
+mod calls;
+mod schedule;
 
-/// Polls until the sender of `pollers` is dropped: a random start delay, then a cycle
-/// every `poll.interval` (a slow cycle delays the next rather than overlapping it).
-/// Each snapshot is published as it lands. A new poller (a reloaded configuration)
-/// takes over when the running cycle ends, and its first cycle starts at once.
-pub async fn run(
-    mut pollers: tokio::sync::watch::Receiver<Arc<Poller>>,
-    ready: Arc<std::sync::atomic::AtomicBool>,
-) {
-    let mut poller = Arc::clone(&pollers.borrow_and_update());
-    let jitter = poller.start_jitter.mul_f64(fastrand::f64());
-    tokio::time::sleep(jitter).await;
-    let mut ticker = ticker(poller.interval);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            changed = pollers.changed() => if changed.is_err() { return },
-        }
-        if pollers.has_changed().unwrap_or(false) || !Arc::ptr_eq(&poller, &pollers.borrow()) {
-            let new = Arc::clone(&pollers.borrow_and_update());
-            new.adopt(&poller);
-            poller = new;
-            // The new interval counts from this cycle.
-            ticker = ticker_after(poller.interval);
-        }
-        let snap = poller.cycle().await;
-        poller.metrics.publish(&snap);
-        ready.store(true, std::sync::atomic::Ordering::Release);
-        if let Some(c) = &snap.cycle {
-            tracing::info!(
-                duration_ms = c.duration.as_millis() as u64,
-                success = c.success,
-                backups = snap.backups.len(),
-                "poll cycle completed"
-            );
-        }
-    }
-}
-
-fn ticker(interval: Duration) -> tokio::time::Interval {
-    let mut t = tokio::time::interval(interval);
-    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    t
-}
-
-/// Like [`ticker`], but its first tick is one interval from now.
-fn ticker_after(interval: Duration) -> tokio::time::Interval {
-    let mut t = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    t
-}
+use calls::rate_limiter;
+pub use schedule::run;

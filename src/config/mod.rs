@@ -239,6 +239,7 @@ impl Config {
         }
         let mut found = tree::prepare(&mut value, env);
         let raw = tree::deserialize(value, &mut found);
+        found.sort();
         let mut problems = found.problems;
         let mut secrets = found.secrets;
         secrets.extend(env(ENV_ACCESS_KEY_SECRET));
@@ -347,3 +348,6 @@ mod tests;
 #[cfg(test)]
 #[path = "tests_errors.rs"]
 mod tests_errors;
+#[cfg(test)]
+#[path = "tests_prop.rs"]
+mod tests_prop;

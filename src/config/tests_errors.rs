@@ -300,3 +300,15 @@ fn no_message_contains_a_secret() {
     }
     std::fs::remove_file(file).unwrap();
 }
+
+#[test]
+fn readme_example_is_what_the_exporter_says() {
+    let text = "poll:\n  intervall: 5m\n  concurrency: eight\naccounts:\n  - name: main\n    access_key_id: ${CDS_AK}\n    discovery: {}\n";
+    let e = Config::parse(text, "config.yaml", &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        include_str!("../../README.md").contains(&format!("```\n{e}\n```")),
+        "{e}"
+    );
+}

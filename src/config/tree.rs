@@ -7,6 +7,8 @@
 //! type is reported at its key path and dropped, and deserializing is tried again, so
 //! one pass reports every type error too.
 
+use std::collections::HashMap;
+
 use serde_yaml::{Mapping, Value};
 
 use super::raw::{Leaf, RawConfig, Shape, SCHEMA};
@@ -72,6 +74,9 @@ pub struct Findings {
     pub dropped: Vec<Dropped>,
     /// Values of `access_key_secret` keys, wherever they stand, to keep out of messages.
     pub secrets: Vec<String>,
+    /// Each path's rank in the file, so that problems found in different passes are
+    /// listed in the order a reader meets them.
+    order: HashMap<String, usize>,
 }
 
 impl Findings {
@@ -80,6 +85,12 @@ impl Findings {
             path: render(path),
             message: message.into(),
         });
+    }
+
+    /// Lists the problems found so far in file order.
+    pub fn sort(&mut self) {
+        self.problems
+            .sort_by_key(|p| self.order.get(&p.path).copied().unwrap_or(usize::MAX));
     }
 
     fn drop_value(&mut self, path: &[Seg], shape: Shape) {
@@ -95,6 +106,7 @@ impl Findings {
 pub fn prepare(value: &mut Value, env: &dyn Fn(&str) -> Option<String>) -> Findings {
     let mut found = Findings::default();
     collect_secrets(value, &mut found.secrets);
+    rank(value, &mut Vec::new(), &mut found.order);
     if value.is_null() {
         *value = Value::Mapping(Mapping::new());
     }
@@ -116,6 +128,28 @@ fn collect_secrets(value: &Value, out: &mut Vec<String>) {
         }
         Value::Sequence(s) => s.iter().for_each(|v| collect_secrets(v, out)),
         Value::Tagged(t) => collect_secrets(&t.value, out),
+        _ => {}
+    }
+}
+
+fn rank(value: &Value, path: &mut Vec<Seg>, order: &mut HashMap<String, usize>) {
+    let next = order.len();
+    order.entry(render(path)).or_insert(next);
+    match value {
+        Value::Mapping(m) => {
+            for (k, v) in m {
+                path.push(Seg::Key(key_text(k)));
+                rank(v, path, order);
+                path.pop();
+            }
+        }
+        Value::Sequence(list) => {
+            for (i, v) in list.iter().enumerate() {
+                path.push(Seg::Index(i));
+                rank(v, path, order);
+                path.pop();
+            }
+        }
         _ => {}
     }
 }

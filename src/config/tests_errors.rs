@@ -174,8 +174,8 @@ fn new_poll_keys_out_of_range() {
             "too many or negative",
             "poll:\n  max_retries: 11\n  retry_backoff: 5ms\n  rate_limit: 0\n  max_response_size: 512\n",
             &[
-                "poll.retry_backoff: \"5ms\" is too short; use at least 10ms",
                 "poll.max_retries: 11 is out of range; use 0 to 10",
+                "poll.retry_backoff: \"5ms\" is too short; use at least 10ms",
                 "poll.rate_limit: 0 is out of range; use a number of requests per second above 0 and at most 10000, or leave it out for no limit",
                 "poll.max_response_size: 512 is out of range; use 1KiB to 1GiB",
             ],

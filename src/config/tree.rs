@@ -162,7 +162,7 @@ fn walk(
     env: &dyn Fn(&str) -> Option<String>,
     found: &mut Findings,
 ) -> bool {
-    match (shape, value) {
+    match (shape, &mut *value) {
         (Shape::Map(_) | Shape::List(_), Value::Null) => false,
         (Shape::Map(keys), Value::Mapping(map)) => {
             let entries = std::mem::take(map);
@@ -196,25 +196,24 @@ fn walk(
             }
             true
         }
-        (Shape::Leaf(leaf), v @ Value::String(_)) => {
-            let Value::String(text) = &*v else {
-                return true;
-            };
-            match expand(text, env) {
-                Ok(expanded) => {
-                    if leaf == Leaf::Secret {
-                        found.secrets.push(expanded.clone());
-                    }
-                    *v = typed(text, expanded, leaf);
-                    true
+        (Shape::Leaf(leaf), Value::String(text)) => match expand(text, env) {
+            Ok(expanded) => {
+                if leaf == Leaf::Secret {
+                    found.secrets.push(expanded.clone());
                 }
-                Err(message) => {
-                    found.problem(path, message);
-                    found.drop_value(path, shape);
-                    false
+                if let Some(v) = typed(text, &expanded, leaf) {
+                    *value = v;
+                } else {
+                    *text = expanded;
                 }
+                true
             }
-        }
+            Err(message) => {
+                found.problem(path, message);
+                found.drop_value(path, shape);
+                false
+            }
+        },
         // Anything else is a type error, which serde reports below with its path.
         _ => true,
     }
@@ -333,17 +332,16 @@ pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
 
 /// A value written as exactly `${VAR}` where a number or boolean is expected takes the
 /// type of the variable's text, as if that text had been written in the file.
-fn typed(original: &str, expanded: String, leaf: Leaf) -> Value {
-    let whole = original.trim();
-    let is_reference = whole.starts_with("${") && whole.ends_with('}') && whole.len() > 3;
-    if is_reference && matches!(leaf, Leaf::Int | Leaf::Float | Leaf::Bool | Leaf::Size) {
-        if let Ok(v @ (Value::Number(_) | Value::Bool(_))) =
-            serde_yaml::from_str::<Value>(&expanded)
-        {
-            return v;
-        }
+fn typed(original: &str, expanded: &str, leaf: Leaf) -> Option<Value> {
+    let name = original.trim().strip_prefix("${")?.strip_suffix('}')?;
+    if name.contains(['$', '{', '}'])
+        || !matches!(leaf, Leaf::Int | Leaf::Float | Leaf::Bool | Leaf::Size)
+    {
+        return None;
     }
-    Value::String(expanded)
+    serde_yaml::from_str::<Value>(expanded)
+        .ok()
+        .filter(|v| v.is_number() || v.is_bool())
 }
 
 /// Deserializes the prepared tree, reporting each value of the wrong type at its path.

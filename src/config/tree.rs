@@ -162,6 +162,10 @@ fn walk(
     env: &dyn Fn(&str) -> Option<String>,
     found: &mut Findings,
 ) -> bool {
+    // Tags (`!foo`) mean nothing here; unwrapped, the value is checked like any other.
+    while let Value::Tagged(t) = value {
+        *value = std::mem::take(&mut t.value);
+    }
     match (shape, &mut *value) {
         (Shape::Map(_) | Shape::List(_), Value::Null) => false,
         (Shape::Map(keys), Value::Mapping(map)) => {
@@ -235,7 +239,9 @@ fn key_text(k: &Value) -> String {
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Null => "~".to_owned(),
-        _ => "?".to_owned(),
+        Value::Sequence(_) => "<a list>".to_owned(),
+        Value::Mapping(_) => "<a mapping>".to_owned(),
+        Value::Tagged(t) => key_text(&t.value),
     }
 }
 

@@ -176,7 +176,11 @@ fn parse_size(text: &str) -> Option<u64> {
     let t = text.trim();
     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(digits);
-    let n: u64 = number.parse().ok()?;
+    if number.is_empty() {
+        return None;
+    }
+    // Only digits are left, so a parse error is an overflow.
+    let n: u64 = number.parse().unwrap_or(u64::MAX);
     let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "kb" => 1_000,

@@ -89,7 +89,7 @@ pub struct PollConfig {
     pub retry_max_backoff: Duration,
     /// CDS API requests per second across all accounts; `None` is unlimited.
     pub rate_limit: Option<f64>,
-    /// Larger CDS API answers are rejected unread.
+    /// Larger CDS API answers are rejected.
     pub max_response_bytes: u64,
     /// How long a target's last values are still served while its calls keep failing,
     /// before its series are dropped.
@@ -185,7 +185,7 @@ pub enum ConfigError {
     },
 }
 
-/// One validation problem at one key path.
+/// One problem (unknown key, value of the wrong type, invalid value) at one key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub path: String,

@@ -101,8 +101,8 @@ impl Findings {
     }
 }
 
-/// Reports and removes unknown keys, expands `${VAR}`, and treats an empty mapping or
-/// list (`poll:` with every key commented out) as absent.
+/// Reports and removes unknown keys, expands `${VAR}`, and drops sections and lists
+/// written without a value (`poll:` with every key commented out), as if left out.
 pub fn prepare(value: &mut Value, env: &dyn Fn(&str) -> Option<String>) -> Findings {
     let mut found = Findings::default();
     collect_secrets(value, &mut found.secrets);

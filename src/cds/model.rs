@@ -292,5 +292,8 @@ pub fn backup_detail(data: &Value, zone: FixedOffset) -> Result<BackupDetail, De
 }
 
 #[cfg(test)]
+#[path = "model_proptest.rs"]
+mod proptests;
+#[cfg(test)]
 #[path = "model_tests.rs"]
 mod tests;

@@ -1,11 +1,15 @@
-//! Configuration: `config.yaml` read into [`raw`] structs, then validated into [`Config`].
+//! Configuration: `config.yaml` parsed into a YAML tree, checked and `${VAR}`-expanded
+//! in [`tree`], read into [`raw`] structs, then validated into [`Config`].
 //!
-//! Validation never stops at the first problem: it collects every one with its key path
-//! (`accounts[1].backups[0].backup_id`) so a user fixes the file in one pass.
+//! No step stops at the first problem: unknown keys, values of the wrong type and
+//! invalid values are all collected, each with its key path
+//! (`accounts[1].backups[0].backup_id`), so a user fixes the file in one pass. Secrets
+//! never appear in a message.
 
 mod raw;
+mod tree;
+mod validate;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -14,7 +18,6 @@ use chrono::FixedOffset;
 use reqwest::Url;
 
 use crate::cds::{InstanceFilter, Secret};
-use raw::{RawAccount, RawConfig};
 
 /// Environment variables consulted for accounts that leave credentials out.
 pub const ENV_ACCESS_KEY_ID: &str = "CDS_ACCESS_KEY_ID";
@@ -88,11 +91,17 @@ pub struct PollConfig {
     pub extra_backups: usize,
     /// Per instance and cycle, how many backups of unknown shard to look up.
     pub max_shard_lookups: usize,
+    /// Retries after the first attempt of a call that failed transiently (0-10).
     pub max_retries: u32,
+    /// Delay before the first retry; it grows up to `retry_max_backoff`.
     pub retry_backoff: Duration,
     pub retry_max_backoff: Duration,
+    /// CDS API requests per second across all accounts; `None` is unlimited.
     pub rate_limit: Option<f64>,
+    /// Larger CDS API answers are rejected.
     pub max_response_bytes: u64,
+    /// How long a target's last values are still served while its calls keep failing,
+    /// before its series are dropped.
     pub stale_after: Duration,
 }
 
@@ -152,7 +161,8 @@ impl Default for PollConfig {
             retry_max_backoff: Duration::from_secs(30),
             rate_limit: None,
             max_response_bytes: 16 << 20,
-            stale_after: Duration::from_secs(900),
+            // max(1h, 3 × interval), as when the file leaves it out.
+            stale_after: Duration::from_secs(3600),
         }
     }
 }
@@ -184,7 +194,7 @@ pub enum ConfigError {
     },
 }
 
-/// One validation problem at one key path.
+/// One problem (unknown key, value of the wrong type, invalid value) at one key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub path: String,
@@ -206,7 +216,8 @@ impl fmt::Display for Problems<'_> {
 }
 
 impl Config {
-    /// Reads and validates `path`; `env` looks up credentials' environment variables.
+    /// Reads and validates `path`; `env` looks up environment variables (`${VAR}` in
+    /// values, and credentials an account leaves out).
     pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
@@ -222,363 +233,130 @@ impl Config {
         path: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let raw: RawConfig = if text.trim().is_empty() {
-            RawConfig::default()
-        } else {
-            serde_yaml::from_str(text).map_err(|e| ConfigError::Syntax {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })?
+        let syntax = |message: String| ConfigError::Syntax {
+            path: path.to_owned(),
+            message,
         };
-        let mut v = Validator::default();
-        let config = v.config(raw, env);
-        if v.problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError::Invalid {
-                path: path.to_owned(),
-                problems: v.problems,
-            })
+        let mut value: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| syntax(e.to_string()))?;
+        // `<<: *defaults` shares settings between accounts.
+        value.apply_merge().map_err(|e| syntax(e.to_string()))?;
+        if !(value.is_mapping() || value.is_null()) {
+            return Err(syntax(
+                "the top level must be a mapping of keys (poll:, probe:, accounts:)".to_owned(),
+            ));
         }
-    }
-}
-
-#[derive(Default)]
-struct Validator {
-    problems: Vec<Problem>,
-}
-
-impl Validator {
-    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.problems.push(Problem {
-            path: path.into(),
-            message: message.into(),
+        let mut found = tree::prepare(&mut value, env);
+        let raw = tree::deserialize(value, &mut found);
+        found.sort();
+        let mut problems = found.problems;
+        let mut secrets = found.secrets;
+        secrets.extend(env(ENV_ACCESS_KEY_SECRET));
+        let config = raw.map(|raw| {
+            let mut v = validate::Validator::default();
+            let config = v.config(raw, env);
+            problems.extend(
+                v.problems
+                    .into_iter()
+                    .filter(|p| !found.dropped.iter().any(|d| d.explains(&p.path))),
+            );
+            secrets.extend(v.secrets);
+            config
         });
-    }
-
-    fn duration(
-        &mut self,
-        path: &str,
-        raw: Option<String>,
-        default: Duration,
-        min: Duration,
-    ) -> Duration {
-        let Some(text) = raw else { return default };
-        match humantime::parse_duration(text.trim()) {
-            Ok(d) if d >= min => d,
-            Ok(_) => {
-                self.problem(
-                    path,
-                    format!(
-                        "{text:?} is too short; use at least {}",
-                        humantime::format_duration(min)
-                    ),
-                );
-                default
-            }
-            Err(_) => {
-                self.problem(
-                    path,
-                    format!("{text:?} is not a duration; write e.g. 500ms, 30s, 5m or 1h"),
-                );
-                default
-            }
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems: redact(problems, &secrets),
+            }),
         }
     }
 
-    fn count(
-        &mut self,
-        path: &str,
-        raw: Option<i64>,
-        default: usize,
-        range: std::ops::RangeInclusive<i64>,
-    ) -> usize {
-        match raw {
-            None => default,
-            Some(n) if range.contains(&n) => usize::try_from(n).unwrap_or(default),
-            Some(n) => {
-                self.problem(
-                    path,
-                    format!(
-                        "{n} is out of range; use {} to {}",
-                        range.start(),
-                        range.end()
-                    ),
-                );
-                default
-            }
-        }
-    }
-
-    fn config(&mut self, raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Config {
-        let d = PollConfig::default();
-        let p = raw.poll;
-        let poll = PollConfig {
-            interval: self.duration(
-                "poll.interval",
-                p.interval,
-                d.interval,
-                Duration::from_secs(1),
-            ),
-            concurrency: self.count("poll.concurrency", p.concurrency, d.concurrency, 1..=256),
-            request_timeout: self.duration(
-                "poll.request_timeout",
-                p.request_timeout,
-                d.request_timeout,
-                Duration::from_millis(100),
-            ),
-            start_jitter: self.duration(
-                "poll.start_jitter",
-                p.start_jitter,
-                d.start_jitter,
-                Duration::ZERO,
-            ),
-            extra_backups: self.count(
-                "poll.extra_backups",
-                p.extra_backups,
-                d.extra_backups,
-                0..=100,
-            ),
-            max_shard_lookups: self.count(
-                "poll.max_shard_lookups",
-                p.max_shard_lookups,
-                d.max_shard_lookups,
-                1..=1000,
-            ),
-            ..d
+    /// A few lines for `--config.check`: what will be polled, and how. No secrets.
+    pub fn summary(&self) -> String {
+        let p = &self.poll;
+        let rate = match p.rate_limit {
+            Some(r) => format!("at most {r} requests/s"),
+            None => "no rate limit".to_owned(),
         };
-        let dp = ProbeConfig::default();
-        let mut url_types = Vec::new();
-        for (i, t) in raw
-            .probe
-            .url_types
-            .clone()
-            .unwrap_or_else(|| vec!["public".into()])
-            .iter()
-            .enumerate()
-        {
-            let parsed = match t.as_str() {
-                "public" => UrlType::Public,
-                "intranet" => UrlType::Intranet,
-                other => {
-                    self.problem(
-                        format!("probe.url_types[{i}]"),
-                        format!("{other:?} is not a URL type; use public or intranet"),
-                    );
-                    continue;
+        let probe = if self.probe.enabled {
+            let types: Vec<&str> = self.probe.url_types.iter().map(|t| t.as_str()).collect();
+            format!("on ({})", types.join(", "))
+        } else {
+            "off".to_owned()
+        };
+        let mut out = format!(
+            "{} account(s); poll every {} ({} calls in flight, {} retries, {rate}); probe {probe}",
+            self.accounts.len(),
+            humantime::format_duration(p.interval),
+            p.concurrency,
+            p.max_retries,
+        );
+        for a in &self.accounts {
+            let host = a.endpoint.host_str().unwrap_or("?");
+            let port = a
+                .endpoint
+                .port()
+                .map(|p| format!(":{p}"))
+                .unwrap_or_default();
+            let discovery = match &a.discovery {
+                None => "no discovery".to_owned(),
+                Some(f) => {
+                    let mut filters = Vec::new();
+                    if let Some(t) = &f.tag_name {
+                        filters.push(format!("tag_name {t:?}"));
+                    }
+                    if let Some(n) = &f.instance_name {
+                        filters.push(format!("instance_name {n:?}"));
+                    }
+                    if filters.is_empty() {
+                        "discovery of every instance".to_owned()
+                    } else {
+                        format!("discovery by {}", filters.join(" and "))
+                    }
                 }
             };
-            if url_types.contains(&parsed) {
-                self.problem(
-                    format!("probe.url_types[{i}]"),
-                    format!("{t:?} is listed twice"),
-                );
-            } else {
-                url_types.push(parsed);
-            }
+            out.push_str(&format!(
+                "\n  - {}: {host}{port}, {} backup(s), {} instance(s), {discovery}",
+                a.name,
+                a.backups.len(),
+                a.instances.len(),
+            ));
         }
-        let enabled = raw.probe.enabled.unwrap_or(dp.enabled);
-        if enabled && raw.probe.url_types.as_ref().is_some_and(Vec::is_empty) {
-            self.problem(
-                "probe.url_types",
-                "is empty; list public and/or intranet, or set probe.enabled: false",
-            );
-        }
-        let probe = ProbeConfig {
-            enabled,
-            concurrency: self.count(
-                "probe.concurrency",
-                raw.probe.concurrency,
-                dp.concurrency,
-                1..=256,
-            ),
-            url_types,
-            timeout: self.duration(
-                "probe.timeout",
-                raw.probe.timeout,
-                dp.timeout,
-                Duration::from_millis(100),
-            ),
-        };
-        if raw.accounts.is_empty() {
-            self.problem(
-                "accounts",
-                "no account configured; add at least one with its targets (see the README)",
-            );
-        }
-        let mut names = HashSet::new();
-        let accounts = raw
-            .accounts
-            .into_iter()
-            .enumerate()
-            .map(|(i, a)| self.account(&format!("accounts[{i}]"), a, env, &mut names))
-            .collect();
-        Config {
-            poll,
-            probe,
-            accounts,
-            web: WebConfig::default(),
-        }
+        out
     }
+}
 
-    fn required(&mut self, path: &str, value: Option<String>) -> String {
-        match value.map(|s| s.trim().to_owned()) {
-            Some(s) if !s.is_empty() => s,
-            _ => {
-                self.problem(path, "is missing or empty");
-                String::new()
+/// Belt and braces: whatever a message says, a secret's value is not part of it.
+/// Very short values are left alone, as hiding them would garble messages.
+fn redact(problems: Vec<Problem>, secrets: &[String]) -> Vec<Problem> {
+    let secrets: Vec<&str> = secrets
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| s.chars().count() >= 4)
+        .collect();
+    problems
+        .into_iter()
+        .map(|mut p| {
+            for s in &secrets {
+                if p.message.contains(s) {
+                    p.message = p.message.replace(s, "<redacted>");
+                }
+                if p.path.contains(s) {
+                    p.path = p.path.replace(s, "<redacted>");
+                }
             }
-        }
-    }
-
-    fn account(
-        &mut self,
-        at: &str,
-        a: RawAccount,
-        env: &dyn Fn(&str) -> Option<String>,
-        names: &mut HashSet<String>,
-    ) -> Account {
-        let name = self.required(&format!("{at}.name"), a.name);
-        if !name.is_empty() && !names.insert(name.clone()) {
-            self.problem(
-                format!("{at}.name"),
-                format!("{name:?} is used by another account; names must be unique"),
-            );
-        }
-        let endpoint = self.endpoint(&format!("{at}.endpoint"), a.endpoint);
-        let access_key_id = self.credential(
-            &format!("{at}.access_key_id"),
-            a.access_key_id,
-            ENV_ACCESS_KEY_ID,
-            env,
-        );
-        let secret = self.credential(
-            &format!("{at}.access_key_secret"),
-            a.access_key_secret,
-            ENV_ACCESS_KEY_SECRET,
-            env,
-        );
-        let timezone = self.timezone(&format!("{at}.timezone"), a.timezone);
-        let mut seen = HashSet::new();
-        let mut backups = Vec::new();
-        for (i, b) in a.backups.into_iter().enumerate() {
-            let path = format!("{at}.backups[{i}]");
-            let t = BackupTarget {
-                instance_uuid: self.required(&format!("{path}.instance_uuid"), b.instance_uuid),
-                backup_id: self.required(&format!("{path}.backup_id"), b.backup_id),
-            };
-            if !seen.insert((t.instance_uuid.clone(), t.backup_id.clone())) {
-                self.problem(path, "is listed twice");
-            }
-            backups.push(t);
-        }
-        let mut instances = Vec::new();
-        for (i, t) in a.instances.into_iter().enumerate() {
-            let path = format!("{at}.instances[{i}]");
-            let uuid = self.required(&format!("{path}.instance_uuid"), t.instance_uuid);
-            if instances.contains(&uuid) {
-                self.problem(path, "is listed twice");
-            }
-            instances.push(uuid);
-        }
-        let discovery = a.discovery.map(|d| InstanceFilter {
-            tag_name: d.tag_name.filter(|s| !s.trim().is_empty()),
-            instance_name: d.instance_name.filter(|s| !s.trim().is_empty()),
-        });
-        if backups.is_empty() && instances.is_empty() && discovery.is_none() {
-            self.problem(
-                at,
-                "has nothing to watch; add backups:, instances: or discovery:",
-            );
-        }
-        Account {
-            name,
-            endpoint,
-            access_key_id,
-            access_key_secret: Secret::new(secret),
-            timezone,
-            backups,
-            instances,
-            discovery,
-        }
-    }
-
-    fn credential(
-        &mut self,
-        path: &str,
-        value: Option<String>,
-        var: &str,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> String {
-        match value.or_else(|| env(var)).map(|s| s.trim().to_owned()) {
-            Some(s) if !s.is_empty() => s,
-            _ => {
-                self.problem(
-                    path,
-                    format!("is missing; set it here or in the environment variable {var}"),
-                );
-                String::new()
-            }
-        }
-    }
-
-    fn endpoint(&mut self, path: &str, value: Option<String>) -> Url {
-        let fallback = || Url::parse(REGIONS[0].1).unwrap_or_else(|_| unreachable!("constant URL"));
-        let Some(text) = value.map(|s| s.trim().to_owned()) else {
-            return fallback();
-        };
-        if let Some((_, url)) = REGIONS.iter().find(|(name, _)| *name == text) {
-            return Url::parse(url).unwrap_or_else(|_| unreachable!("constant URL"));
-        }
-        match Url::parse(&text) {
-            Ok(u)
-                if (u.scheme() == "https" || u.scheme() == "http")
-                    && u.host().is_some()
-                    && u.query().is_none()
-                    && u.fragment().is_none() =>
-            {
-                u
-            }
-            Ok(_) => {
-                self.problem(path, format!("{text:?} must be an http(s) URL with a host and no query, or one of cn, asia, us"));
-                fallback()
-            }
-            Err(e) => {
-                self.problem(path, format!("{text:?} is not a URL ({e}); use e.g. https://cdsapi.capitalonline.net or cn, asia, us"));
-                fallback()
-            }
-        }
-    }
-
-    fn timezone(&mut self, path: &str, value: Option<String>) -> FixedOffset {
-        let beijing =
-            FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("valid offset"));
-        let Some(text) = value.map(|s| s.trim().to_owned()) else {
-            return beijing;
-        };
-        if text == "UTC" || text == "Z" {
-            return FixedOffset::east_opt(0).unwrap_or(beijing);
-        }
-        match text.parse::<FixedOffset>() {
-            Ok(z) => z,
-            Err(_) => {
-                self.problem(
-                    path,
-                    format!("{text:?} is not a UTC offset; write it like +08:00 or UTC"),
-                );
-                beijing
-            }
-        }
-    }
+            p
+        })
+        .collect()
 }
 
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
-
-impl Config {
-    /// Placeholder until the config rewrite lands.
-    pub fn summary(&self) -> String {
-        format!("{} account(s)", self.accounts.len())
-    }
-}
+#[cfg(test)]
+#[path = "tests_errors.rs"]
+mod tests_errors;
+#[cfg(test)]
+#[path = "tests_prop.rs"]
+mod tests_prop;

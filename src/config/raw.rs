@@ -1,6 +1,7 @@
-//! The configuration file as written: serde structs that reject unknown keys and keep
-//! every value loosely typed (durations and zones as text), so that validation in
-//! [`super`] can report every problem at once with its key path.
+//! The configuration file as written: serde structs that keep every value loosely typed
+//! (durations, sizes and zones as text), so that validation in [`super`] can report every
+//! problem at once with its key path, and [`SCHEMA`], the same shape as data, so that
+//! [`super::tree`] can find all unknown keys and expand `${VAR}` before serde sees them.
 
 use serde::Deserialize;
 
@@ -25,6 +26,20 @@ pub struct RawPoll {
     pub start_jitter: Option<String>,
     pub extra_backups: Option<i64>,
     pub max_shard_lookups: Option<i64>,
+    pub max_retries: Option<i64>,
+    pub retry_backoff: Option<String>,
+    pub retry_max_backoff: Option<String>,
+    pub rate_limit: Option<f64>,
+    pub max_response_size: Option<RawSize>,
+    pub stale_after: Option<String>,
+}
+
+/// A byte count as written: a bare number of bytes or text with a unit (`16MiB`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawSize {
+    Bytes(i64),
+    Text(String),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -43,6 +58,7 @@ pub struct RawAccount {
     pub endpoint: Option<String>,
     pub access_key_id: Option<String>,
     pub access_key_secret: Option<String>,
+    pub access_key_secret_file: Option<String>,
     pub timezone: Option<String>,
     #[serde(default)]
     pub backups: Vec<RawBackupTarget>,
@@ -70,3 +86,80 @@ pub struct RawDiscovery {
     pub tag_name: Option<String>,
     pub instance_name: Option<String>,
 }
+
+/// What a key of the file holds. Mirrors the structs above; a test keeps them in step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Map(&'static [(&'static str, Shape)]),
+    List(&'static Shape),
+    Leaf(Leaf),
+}
+
+/// The kind of a scalar, for type-error messages and for typing an expanded `${VAR}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leaf {
+    Text,
+    /// Text never quoted in a message.
+    Secret,
+    Duration,
+    Int,
+    Float,
+    Bool,
+    /// A number of bytes or text with a unit.
+    Size,
+}
+
+pub const POLL: &[(&str, Shape)] = &[
+    ("interval", Shape::Leaf(Leaf::Duration)),
+    ("concurrency", Shape::Leaf(Leaf::Int)),
+    ("request_timeout", Shape::Leaf(Leaf::Duration)),
+    ("start_jitter", Shape::Leaf(Leaf::Duration)),
+    ("extra_backups", Shape::Leaf(Leaf::Int)),
+    ("max_shard_lookups", Shape::Leaf(Leaf::Int)),
+    ("max_retries", Shape::Leaf(Leaf::Int)),
+    ("retry_backoff", Shape::Leaf(Leaf::Duration)),
+    ("retry_max_backoff", Shape::Leaf(Leaf::Duration)),
+    ("rate_limit", Shape::Leaf(Leaf::Float)),
+    ("max_response_size", Shape::Leaf(Leaf::Size)),
+    ("stale_after", Shape::Leaf(Leaf::Duration)),
+];
+
+pub const PROBE: &[(&str, Shape)] = &[
+    ("enabled", Shape::Leaf(Leaf::Bool)),
+    ("concurrency", Shape::Leaf(Leaf::Int)),
+    ("url_types", Shape::List(&Shape::Leaf(Leaf::Text))),
+    ("timeout", Shape::Leaf(Leaf::Duration)),
+];
+
+pub const BACKUP: &[(&str, Shape)] = &[
+    ("instance_uuid", Shape::Leaf(Leaf::Text)),
+    ("backup_id", Shape::Leaf(Leaf::Text)),
+];
+
+pub const INSTANCE: &[(&str, Shape)] = &[("instance_uuid", Shape::Leaf(Leaf::Text))];
+
+pub const DISCOVERY: &[(&str, Shape)] = &[
+    ("tag_name", Shape::Leaf(Leaf::Text)),
+    ("instance_name", Shape::Leaf(Leaf::Text)),
+];
+
+pub const ACCOUNT: &[(&str, Shape)] = &[
+    ("name", Shape::Leaf(Leaf::Text)),
+    ("endpoint", Shape::Leaf(Leaf::Text)),
+    ("access_key_id", Shape::Leaf(Leaf::Text)),
+    ("access_key_secret", Shape::Leaf(Leaf::Secret)),
+    ("access_key_secret_file", Shape::Leaf(Leaf::Text)),
+    ("timezone", Shape::Leaf(Leaf::Text)),
+    ("backups", Shape::List(&Shape::Map(BACKUP))),
+    ("instances", Shape::List(&Shape::Map(INSTANCE))),
+    ("discovery", Shape::Map(DISCOVERY)),
+];
+
+pub const TOP: &[(&str, Shape)] = &[
+    ("poll", Shape::Map(POLL)),
+    ("probe", Shape::Map(PROBE)),
+    ("accounts", Shape::List(&Shape::Map(ACCOUNT))),
+];
+
+/// The whole file.
+pub const SCHEMA: Shape = Shape::Map(TOP);

@@ -1,0 +1,370 @@
+//! Turns [`RawConfig`] into [`Config`], checking every value and collecting every
+//! problem with its key path instead of stopping at the first.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::FixedOffset;
+use reqwest::Url;
+
+use super::raw::{RawAccount, RawConfig};
+use super::{
+    Account, BackupTarget, Config, ProbeConfig, Problem, UrlType, WebConfig, ENV_ACCESS_KEY_ID,
+    ENV_ACCESS_KEY_SECRET, REGIONS,
+};
+use crate::cds::{InstanceFilter, Secret};
+
+mod poll;
+
+#[derive(Default)]
+pub struct Validator {
+    pub problems: Vec<Problem>,
+    /// Secrets read from files, to keep out of every message.
+    pub secrets: Vec<String>,
+}
+
+impl Validator {
+    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn duration(
+        &mut self,
+        path: &str,
+        raw: Option<String>,
+        default: Duration,
+        min: Duration,
+    ) -> Duration {
+        let Some(text) = raw else { return default };
+        match humantime::parse_duration(text.trim()) {
+            Ok(d) if d >= min => d,
+            Ok(_) => {
+                self.problem(
+                    path,
+                    format!(
+                        "{text:?} is too short; use at least {}",
+                        humantime::format_duration(min)
+                    ),
+                );
+                default
+            }
+            Err(_) => {
+                self.problem(
+                    path,
+                    format!("{text:?} is not a duration; write e.g. 500ms, 30s, 5m or 1h"),
+                );
+                default
+            }
+        }
+    }
+
+    fn count<T: TryFrom<i64> + Copy>(
+        &mut self,
+        path: &str,
+        raw: Option<i64>,
+        default: T,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> T {
+        match raw {
+            None => default,
+            Some(n) if range.contains(&n) => T::try_from(n).unwrap_or(default),
+            Some(n) => {
+                self.problem(
+                    path,
+                    format!(
+                        "{n} is out of range; use {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                );
+                default
+            }
+        }
+    }
+
+    pub fn config(&mut self, raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Config {
+        let poll = self.poll(raw.poll);
+        let dp = ProbeConfig::default();
+        let mut url_types = Vec::new();
+        for (i, t) in raw
+            .probe
+            .url_types
+            .clone()
+            .unwrap_or_else(|| vec!["public".into()])
+            .iter()
+            .enumerate()
+        {
+            let parsed = match t.as_str() {
+                "public" => UrlType::Public,
+                "intranet" => UrlType::Intranet,
+                other => {
+                    self.problem(
+                        format!("probe.url_types[{i}]"),
+                        format!("{other:?} is not a URL type; use public or intranet"),
+                    );
+                    continue;
+                }
+            };
+            if url_types.contains(&parsed) {
+                self.problem(
+                    format!("probe.url_types[{i}]"),
+                    format!("{t:?} is listed twice"),
+                );
+            } else {
+                url_types.push(parsed);
+            }
+        }
+        let enabled = raw.probe.enabled.unwrap_or(dp.enabled);
+        if enabled && raw.probe.url_types.as_ref().is_some_and(Vec::is_empty) {
+            self.problem(
+                "probe.url_types",
+                "is empty; list public and/or intranet, or set probe.enabled: false",
+            );
+        }
+        let probe = ProbeConfig {
+            enabled,
+            concurrency: self.count(
+                "probe.concurrency",
+                raw.probe.concurrency,
+                dp.concurrency,
+                1..=256,
+            ),
+            url_types,
+            timeout: self.duration(
+                "probe.timeout",
+                raw.probe.timeout,
+                dp.timeout,
+                Duration::from_millis(100),
+            ),
+        };
+        if raw.accounts.is_empty() {
+            self.problem(
+                "accounts",
+                "no account configured; add at least one with its targets (see the README)",
+            );
+        }
+        let mut names = HashSet::new();
+        let accounts = raw
+            .accounts
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| self.account(&format!("accounts[{i}]"), a, env, &mut names))
+            .collect();
+        Config {
+            poll,
+            probe,
+            accounts,
+            web: WebConfig::default(),
+        }
+    }
+
+    fn required(&mut self, path: &str, value: Option<String>) -> String {
+        match value.map(|s| s.trim().to_owned()) {
+            Some(s) if !s.is_empty() => s,
+            _ => {
+                self.problem(path, "is missing or empty");
+                String::new()
+            }
+        }
+    }
+
+    fn account(
+        &mut self,
+        at: &str,
+        a: RawAccount,
+        env: &dyn Fn(&str) -> Option<String>,
+        names: &mut HashSet<String>,
+    ) -> Account {
+        let name = self.required(&format!("{at}.name"), a.name);
+        if !name.is_empty() && !names.insert(name.clone()) {
+            self.problem(
+                format!("{at}.name"),
+                format!("{name:?} is used by another account; names must be unique"),
+            );
+        }
+        let endpoint = self.endpoint(&format!("{at}.endpoint"), a.endpoint);
+        let access_key_id = self.credential(
+            &format!("{at}.access_key_id"),
+            a.access_key_id,
+            ENV_ACCESS_KEY_ID,
+            env,
+        );
+        let secret = self.secret(at, a.access_key_secret, a.access_key_secret_file, env);
+        let timezone = self.timezone(&format!("{at}.timezone"), a.timezone);
+        let mut seen = HashSet::new();
+        let mut backups = Vec::new();
+        for (i, b) in a.backups.into_iter().enumerate() {
+            let path = format!("{at}.backups[{i}]");
+            let t = BackupTarget {
+                instance_uuid: self.required(&format!("{path}.instance_uuid"), b.instance_uuid),
+                backup_id: self.required(&format!("{path}.backup_id"), b.backup_id),
+            };
+            if !seen.insert((t.instance_uuid.clone(), t.backup_id.clone())) {
+                self.problem(path, "is listed twice");
+            }
+            backups.push(t);
+        }
+        let mut instances = Vec::new();
+        for (i, t) in a.instances.into_iter().enumerate() {
+            let path = format!("{at}.instances[{i}]");
+            let uuid = self.required(&format!("{path}.instance_uuid"), t.instance_uuid);
+            if instances.contains(&uuid) {
+                self.problem(path, "is listed twice");
+            }
+            instances.push(uuid);
+        }
+        let discovery = a.discovery.map(|d| InstanceFilter {
+            tag_name: d.tag_name.filter(|s| !s.trim().is_empty()),
+            instance_name: d.instance_name.filter(|s| !s.trim().is_empty()),
+        });
+        if backups.is_empty() && instances.is_empty() && discovery.is_none() {
+            self.problem(
+                at,
+                "has nothing to watch; add backups:, instances: or discovery:",
+            );
+        }
+        Account {
+            name,
+            endpoint,
+            access_key_id,
+            access_key_secret: Secret::new(secret),
+            timezone,
+            backups,
+            instances,
+            discovery,
+        }
+    }
+
+    fn credential(
+        &mut self,
+        path: &str,
+        value: Option<String>,
+        var: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> String {
+        let also = if var == ENV_ACCESS_KEY_SECRET {
+            ", in access_key_secret_file"
+        } else {
+            ""
+        };
+        match value.or_else(|| env(var)).map(|s| s.trim().to_owned()) {
+            Some(s) if !s.is_empty() => s,
+            _ => {
+                self.problem(
+                    path,
+                    format!("is missing; set it here{also} or in the environment variable {var}"),
+                );
+                String::new()
+            }
+        }
+    }
+
+    /// `access_key_secret`, else the file `access_key_secret_file` names, else the
+    /// environment. Messages name the file and the OS error, never what it holds.
+    fn secret(
+        &mut self,
+        at: &str,
+        value: Option<String>,
+        file: Option<String>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> String {
+        let file_key = format!("{at}.access_key_secret_file");
+        let Some(file) = file else {
+            return self.credential(
+                &format!("{at}.access_key_secret"),
+                value,
+                ENV_ACCESS_KEY_SECRET,
+                env,
+            );
+        };
+        if value.is_some() {
+            self.problem(
+                file_key,
+                "cannot be used together with access_key_secret; keep one of them",
+            );
+            return String::new();
+        }
+        let file = file.trim();
+        if file.is_empty() {
+            self.problem(
+                file_key,
+                "is empty; give the path of a file holding the secret",
+            );
+            return String::new();
+        }
+        match std::fs::read_to_string(file) {
+            Ok(content) => {
+                let secret = content.trim_end();
+                if secret.is_empty() {
+                    self.problem(file_key, format!("{file:?} is empty"));
+                    return String::new();
+                }
+                self.secrets.push(secret.to_owned());
+                secret.to_owned()
+            }
+            Err(e) => {
+                self.problem(file_key, format!("cannot read {file:?}: {e}"));
+                String::new()
+            }
+        }
+    }
+
+    fn endpoint(&mut self, path: &str, value: Option<String>) -> Url {
+        let fallback = || Url::parse(REGIONS[0].1).unwrap_or_else(|_| unreachable!("constant URL"));
+        let Some(text) = value.map(|s| s.trim().to_owned()) else {
+            return fallback();
+        };
+        if let Some((_, url)) = REGIONS.iter().find(|(name, _)| *name == text) {
+            return Url::parse(url).unwrap_or_else(|_| unreachable!("constant URL"));
+        }
+        match Url::parse(&text) {
+            Ok(u)
+                if (u.scheme() == "https" || u.scheme() == "http")
+                    && u.host().is_some()
+                    && u.query().is_none()
+                    && u.fragment().is_none() =>
+            {
+                u
+            }
+            Ok(_) => {
+                self.problem(path, format!("{text:?} must be an http(s) URL with a host and no query, or one of cn, asia, us"));
+                fallback()
+            }
+            Err(e) => {
+                self.problem(path, format!("{text:?} is not a URL ({e}); use e.g. https://cdsapi.capitalonline.net or cn, asia, us"));
+                fallback()
+            }
+        }
+    }
+
+    fn timezone(&mut self, path: &str, value: Option<String>) -> FixedOffset {
+        let beijing =
+            FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("valid offset"));
+        let Some(text) = value.map(|s| s.trim().to_owned()) else {
+            return beijing;
+        };
+        if text == "UTC" || text == "Z" {
+            return FixedOffset::east_opt(0).unwrap_or(beijing);
+        }
+        match text.parse::<FixedOffset>() {
+            Ok(z) => z,
+            Err(_) => {
+                // Zone names would need the tz database (a large dependency) and
+                // CDS regions do not observe DST, so an offset is all it takes.
+                let hint = if text.contains('/') {
+                    " (zone names are not supported; Asia/Shanghai is +08:00)"
+                } else {
+                    ""
+                };
+                self.problem(
+                    path,
+                    format!("{text:?} is not a UTC offset; write it like +08:00 or UTC{hint}"),
+                );
+                beijing
+            }
+        }
+    }
+}

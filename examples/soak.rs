@@ -4,8 +4,9 @@
 //! while this program scrapes it every second and reloads it with SIGHUP every minute.
 //!
 //! It prints the exporter's RSS over time and fails if a scrape fails, the exporter
-//! dies, memory keeps growing past a bound, or SIGTERM does not end it promptly with
-//! status 0. Run it with `scripts/soak.sh`.
+//! dies, memory keeps growing (the highest RSS of the last third of the run exceeds
+//! that of the first third by more than 16 MiB), or SIGTERM does not end it promptly
+//! with status 0. Run it with `scripts/soak.sh`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -157,6 +158,8 @@ async fn watch(args: &Args, fake: &FakeCds, child: &mut Child, base: &str) -> Re
     let (mut scrapes, mut last_sample, mut last_hup) = (0u64, Instant::now(), Instant::now());
     let mut first_rss = None;
     let mut max_rss: f64 = 0.0;
+    // Highest RSS in the first and in the last third of the run.
+    let (mut early_max, mut late_max): (f64, f64) = (0.0, 0.0);
     println!("   time      RSS      HWM   scrapes  faults  targets  reload_ok");
     while started.elapsed() < total {
         if let Some(status) = child.try_wait()? {
@@ -183,6 +186,12 @@ async fn watch(args: &Args, fake: &FakeCds, child: &mut Child, base: &str) -> Re
         max_rss = max_rss.max(rss);
         if first_rss.is_none() && polled > 0.0 {
             first_rss = Some(rss);
+        }
+        let progress = started.elapsed().as_secs_f64() / total.as_secs_f64();
+        if progress < 1.0 / 3.0 {
+            early_max = early_max.max(rss);
+        } else if progress > 2.0 / 3.0 {
+            late_max = late_max.max(rss);
         }
         if last_hup.elapsed() >= Duration::from_secs(60) {
             signal(child, "HUP")?;
@@ -226,6 +235,7 @@ async fn watch(args: &Args, fake: &FakeCds, child: &mut Child, base: &str) -> Re
     println!(
         "\nsoak: {:.1} min, {} scrapes (all 200), {} API faults served of {} requests\n\
          RSS after the first cycle {start_rss:.1} MiB, at the end {end_rss:.1} MiB, max seen {max_rss:.1} MiB, peak (VmHWM) {hwm:.1} MiB\n\
+         highest RSS in the first third {early_max:.1} MiB, in the last third {late_max:.1} MiB\n\
          SIGTERM → exit {status} in {:.0} ms",
         started.elapsed().as_secs_f64() / 60.0,
         scrapes,

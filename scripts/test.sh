@@ -46,5 +46,8 @@ scripts/check-deploy.sh
 step "benchmark at a small scale (proves it runs; the numbers are in BENCHMARKS.md)"
 scripts/bench.sh small
 
+step "soak for half a minute under random API faults (proves it runs; the 30-minute numbers are in the closing notes)"
+scripts/soak.sh 0.5 --sample-secs 10
+
 step "end to end: dashboards and alerts on a real Prometheus scraping the --demo exporter"
 python3 tests/e2e/prometheus_e2e.py target/debug/cds-redis-backup-exporter

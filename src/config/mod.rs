@@ -201,7 +201,9 @@ pub struct Problem {
     pub message: String,
 }
 
-struct Problems<'a>(&'a [Problem]);
+/// A list of problems, one per line; shared with the web config's errors.
+#[derive(Debug)]
+pub struct Problems<'a>(pub &'a [Problem]);
 
 impl fmt::Display for Problems<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

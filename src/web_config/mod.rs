@@ -23,6 +23,8 @@ use rustls::ServerConfig;
 pub use auth::Denied;
 pub use tls::ClientAuth;
 
+pub use crate::config::Problem;
+use crate::config::Problems;
 use auth::BasicAuth;
 use raw::{RawHttp, RawWebConfig};
 
@@ -82,27 +84,6 @@ pub enum WebConfigError {
         path: String,
         problems: Vec<Problem>,
     },
-}
-
-/// One validation problem at one key path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub path: String,
-    pub message: String,
-}
-
-struct Problems<'a>(&'a [Problem]);
-
-impl fmt::Display for Problems<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "  - {}: {}", p.path, p.message)?;
-        }
-        Ok(())
-    }
 }
 
 #[derive(Default)]

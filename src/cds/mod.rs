@@ -145,7 +145,7 @@ impl CdsError {
 }
 
 /// The default cap on an answer's size (`poll.max_response_size`).
-pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 << 20;
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 << 20;
 
 /// `url` for a log line: `Signature` and `AccessKeyId` replaced by `REDACTED`, so a
 /// debug log neither replays a request nor names the key.

@@ -160,7 +160,7 @@ impl Default for PollConfig {
             retry_backoff: Duration::from_millis(500),
             retry_max_backoff: Duration::from_secs(30),
             rate_limit: None,
-            max_response_bytes: 16 << 20,
+            max_response_bytes: 8 << 20,
             // max(1h, 3 × interval), as when the file leaves it out.
             stale_after: Duration::from_secs(3600),
         }

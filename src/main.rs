@@ -219,7 +219,11 @@ fn main() -> ExitCode {
         return check(&args.config_file);
     }
     init_logging(args.log_level, args.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: the work is waiting on the API, and the little CPU it needs (parsing
+    // answers, rendering a cycle off-thread) fits one core. Against the multi-threaded
+    // runtime it cut peak RSS from 51 to 34 MiB and CPU per cycle from 0.80 to 0.67 s
+    // in the benchmark (BENCHMARKS.md): one malloc arena instead of one per worker.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

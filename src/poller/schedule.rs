@@ -31,7 +31,12 @@ pub async fn run(
             ticker = ticker_after(poller.interval);
         }
         let snap = poller.cycle().await;
-        poller.metrics.publish(&snap);
+        // Rendering thousands of backups takes tens of milliseconds of CPU: off the
+        // runtime's thread, so scrapes are answered meanwhile.
+        let (metrics, published) = (Arc::clone(&poller.metrics), Arc::clone(&snap));
+        if let Err(e) = tokio::task::spawn_blocking(move || metrics.publish(&published)).await {
+            tracing::error!(error = %e, "rendering the cycle's series failed");
+        }
         ready.store(true, std::sync::atomic::Ordering::Release);
         if let Some(c) = &snap.cycle {
             tracing::info!(

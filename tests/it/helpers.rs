@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::net::TcpListener;
@@ -352,4 +354,65 @@ pub async fn secured_exporter(
     config.web.limits = limits;
     let exporter = Exporter::start(config).await;
     (fake, exporter)
+}
+
+/// The exporter binary Cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_cds-redis-backup-exporter");
+
+/// A fresh directory under the system's temp dir.
+pub fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cds-exporter-it-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The binary on a free loopback port with `config`; stderr kept for failures.
+pub struct Process {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Process {
+    pub fn start(config: &Path, args: &[&str], stderr: Stdio) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(BIN)
+            .args(["--config.file", config.to_str().unwrap()])
+            .args(["--web.listen-address", &addr])
+            .args(args)
+            .env_remove("CDS_ACCESS_KEY_ID")
+            .env_remove("CDS_ACCESS_KEY_SECRET")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        Self { child, addr }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the exit status.
+    pub async fn exit(mut self, within: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if started.elapsed() > within {
+                let _ = self.child.kill();
+                panic!("the exporter did not exit within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }

@@ -2,8 +2,8 @@
 //! configuration and refuse a bad one, `--config.check`, and shutdown that is prompt
 //! even with a CDS call hanging.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,8 +14,6 @@ use cds_redis_backup_exporter::fake::{
 use cds_redis_backup_exporter::{Control, Loader};
 
 use crate::helpers::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_cds-redis-backup-exporter");
 
 /// Instances `ins-1` and `ins-2`, one finished backup each.
 fn scenario() -> Scenario {
@@ -33,13 +31,6 @@ fn scenario() -> Scenario {
         s.instances.push(i);
     }
     s
-}
-
-/// A fresh directory under the system's temp dir.
-fn temp_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cds-exporter-it-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// A config file watching `instances` on `fake`.
@@ -199,56 +190,6 @@ async fn shutdown_is_prompt_with_a_call_hanging() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
-/// The binary on a free loopback port with `config`; stderr kept for failures.
-struct Process {
-    child: Child,
-    addr: String,
-}
-
-impl Process {
-    fn start(config: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(BIN)
-            .args(["--config.file", config.to_str().unwrap()])
-            .args(["--web.listen-address", &addr])
-            .env_remove("CDS_ACCESS_KEY_ID")
-            .env_remove("CDS_ACCESS_KEY_SECRET")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Self { child, addr }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits (bounded) for the exit status.
-    async fn exit(mut self, within: Duration) -> std::process::ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if started.elapsed() > within {
-                let _ = self.child.kill();
-                panic!("the exporter did not exit within {within:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
 #[tokio::test]
 async fn sighup_reloads_and_sigterm_exits_zero_with_a_call_hanging() {
     let s = scenario();
@@ -256,7 +197,7 @@ async fn sighup_reloads_and_sigterm_exits_zero_with_a_call_hanging() {
     let dir = temp_dir();
     let path = dir.join("config.yaml");
     std::fs::write(&path, yaml(&f, &["ins-1"], "")).unwrap();
-    let p = Process::start(&path);
+    let p = Process::start(&path, &[], Stdio::null());
     let addr = p.addr.clone();
     let metrics = || async {
         get(&addr, "/metrics")

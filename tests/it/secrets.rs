@@ -1,51 +1,17 @@
-//! Presigned URLs and the access key secret never reach `/metrics` or the logs.
+//! Presigned URLs and the access key secret never reach `/metrics` or the logs: the
+//! real binary, logging at trace level (this crate; dependencies log from warn up, as
+//! always), polls the demo scenario — every kind of URL outcome (200, 403, 404, no URL)
+//! — with its first API requests failing, so errors and retries are logged too.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::SubscriberExt as _;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use cds_redis_backup_exporter::fake::{Fault, FaultPlan, Scenario};
 
 use crate::helpers::*;
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-/// The demo scenario has every kind of URL outcome (200, 403, 404, no URL); run it with
-/// this crate logging at trace level, its first API requests failing (so errors and
-/// retries are logged too), and check both outputs.
 #[tokio::test]
 async fn no_url_query_string_or_secret_in_metrics_or_logs() {
-    let logs = Buffer::default();
-    let subscriber = tracing_subscriber::registry()
-        .with(cds_redis_backup_exporter::log_filter(tracing::Level::TRACE))
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(logs.clone())
-                .with_ansi(false),
-        );
-    // A current-thread runtime runs every spawned task on this thread, under this default.
-    let _guard = tracing::subscriber::set_default(subscriber);
-
     let s = Scenario::demo(now());
     let f = fake(s.clone()).await;
     f.set_faults(FaultPlan {
@@ -63,15 +29,37 @@ async fn no_url_query_string_or_secret_in_metrics_or_logs() {
         probability: 1.0,
         remaining: Some(6),
     });
-    let mut a = account("demo", &f, &s);
-    a.discovery = discover_all();
-    let mut c = config(vec![a]);
-    c.poll.max_retries = 8;
-    let exporter = Exporter::start(c).await;
-    let metrics = exporter.scrape_when_ready().await;
-    exporter.stop().await;
+    let dir = temp_dir();
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "poll:\n  interval: 1h\n  start_jitter: 0s\n  max_retries: 8\n  retry_backoff: 10ms\n\
+             accounts:\n  - name: demo\n    endpoint: {}\n    access_key_id: {}\n    access_key_secret: {}\n    timezone: \"+08:00\"\n    discovery: {{}}\n",
+            f.base_url(),
+            s.access_key_id,
+            s.access_key_secret
+        ),
+    )
+    .unwrap();
+    let log_path = dir.join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let p = Process::start(&config, &["--log.level", "trace"], Stdio::from(log));
+    let started = Instant::now();
+    let metrics = loop {
+        let url = format!("http://{}/-/ready", p.addr);
+        if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+            let url = format!("http://{}/metrics", p.addr);
+            break reqwest::get(&url).await.unwrap().text().await.unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "not ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    p.signal("TERM");
+    assert_eq!(p.exit(Duration::from_secs(8)).await.code(), Some(0));
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(
         logs.contains("download URL probe failed"),
         "the probe failures were logged:\n{logs}"

@@ -72,9 +72,12 @@ pub async fn run_with(
     let (pollers, watched) = watch::channel(poller);
     let polling = AbortOnDrop(tokio::spawn(poller::run(watched, Arc::clone(&ready))));
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(8);
+    let security: server::SharedSecurity =
+        Arc::new(std::sync::RwLock::new(Arc::clone(&config.web.security)));
     let reloader = Reloader {
         loader: control.loader,
         web: config.web.clone(),
+        security: Arc::clone(&security),
         metrics: Arc::clone(&metrics),
         pollers,
     };
@@ -86,7 +89,7 @@ pub async fn run_with(
         ready,
         telemetry_path: config.web.telemetry_path.clone(),
         reload: reload_tx,
-        security: Arc::clone(&config.web.security),
+        security: Arc::clone(&security),
         limits: config.web.limits,
     });
     server::serve(listener, app, shutdown).await;
@@ -105,8 +108,10 @@ impl Drop for AbortOnDrop {
 
 struct Reloader {
     loader: Option<Loader>,
-    /// Set from flags, not from the file: kept across reloads.
+    /// Set from flags, not from the file: kept across reloads, but for the web config
+    /// file, which is read again.
     web: config::WebConfig,
+    security: server::SharedSecurity,
     metrics: Arc<metrics::Metrics>,
     pollers: watch::Sender<Arc<poller::Poller>>,
 }
@@ -137,8 +142,9 @@ impl Reloader {
         }
     }
 
-    /// Loads and validates the configuration; only a valid one replaces the running
-    /// one, which takes over when the poll cycle in progress ends.
+    /// Loads and validates the configuration and the web config file; only if both are
+    /// valid do they replace the running ones, the poller when the poll cycle in
+    /// progress ends, the web security for the next connection and request.
     fn reload(&self) -> Result<(), String> {
         let result = self
             .loader
@@ -147,6 +153,11 @@ impl Reloader {
             .and_then(|load| load().map_err(|e| e.to_string()))
             .and_then(|mut config| {
                 config.web = self.web.clone();
+                if let Some(path) = &self.web.security_file {
+                    let security =
+                        web_config::WebSecurity::load(path).map_err(|e| e.to_string())?;
+                    config.web.security = Arc::new(security);
+                }
                 poller::Poller::new(&config, Arc::clone(&self.metrics))
                     .map(|p| (config, p))
                     .map_err(|e| format!("cannot build the HTTP clients: {e}"))
@@ -155,6 +166,10 @@ impl Reloader {
         match result {
             Ok((config, poller)) => {
                 self.pollers.send_replace(Arc::new(poller));
+                if self.web.security_file.is_some() {
+                    server::log_security(&config.web.security);
+                    *self.security.write().unwrap_or_else(|p| p.into_inner()) = config.web.security;
+                }
                 info!(
                     accounts = config.accounts.len(),
                     "configuration reloaded; it applies from the next poll cycle"

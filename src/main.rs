@@ -47,7 +47,8 @@ struct Args {
     /// Run against a built-in fake CDS API on loopback (no account needed); ignores --config.file.
     #[arg(long)]
     demo: bool,
-    /// Validate --config.file, print a report and exit: 0 if it is valid, 1 if not.
+    /// Validate --config.file (and --web.config.file if given), print a report and exit:
+    /// 0 if valid, 1 if not.
     #[arg(long = "config.check", conflicts_with = "demo")]
     config_check: bool,
 }
@@ -152,18 +153,37 @@ fn reload_signals() -> Option<tokio::sync::mpsc::Receiver<()>> {
     None
 }
 
-/// `--config.check`: the report on stdout when valid, the problems on stderr if not.
-fn check(path: &std::path::Path) -> ExitCode {
+/// `--config.check`: the report on stdout when valid, the problems on stderr if not;
+/// with `--web.config.file`, that file is checked too.
+fn check(path: &std::path::Path, web: Option<&std::path::Path>) -> ExitCode {
     let env = |k: &str| std::env::var(k).ok();
+    let mut ok = true;
     match Config::load(path, &env) {
-        Ok(config) => {
-            println!("{}: valid\n{}", path.display(), config.summary());
-            ExitCode::SUCCESS
-        }
+        Ok(config) => println!("{}: valid\n{}", path.display(), config.summary()),
         Err(e) => {
             eprintln!("{e}");
-            ExitCode::FAILURE
+            ok = false;
         }
+    }
+    if let Some(web) = web {
+        match WebSecurity::load(web) {
+            Ok(s) => println!(
+                "{}: valid (TLS {}, client certificates {}, {} basic auth user(s))",
+                web.display(),
+                if s.tls().is_some() { "on" } else { "off" },
+                s.client_auth().name(),
+                s.basic_auth_users()
+            ),
+            Err(e) => {
+                eprintln!("{e}");
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -171,6 +191,7 @@ async fn start(args: Args) -> anyhow::Result<()> {
     let mut web = WebConfig::new(&args.telemetry_path).map_err(anyhow::Error::msg)?;
     if let Some(path) = &args.web_config_file {
         web.security = std::sync::Arc::new(WebSecurity::load(path)?);
+        web.security_file = Some(path.clone());
     }
     let (_fake, mut config, loader) = if args.demo {
         let (fake, config) = demo::start()
@@ -216,7 +237,7 @@ const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.config_check {
-        return check(&args.config_file);
+        return check(&args.config_file, args.web_config_file.as_deref());
     }
     init_logging(args.log_level, args.log_format);
     // One thread: the work is waiting on the API, and the little CPU it needs (parsing

@@ -38,7 +38,8 @@ pub struct App {
     pub telemetry_path: String,
     /// Where `POST /-/reload` asks for a reload and waits for its outcome.
     pub reload: tokio::sync::mpsc::Sender<crate::ReloadRequest>,
-    pub security: Arc<WebSecurity>,
+    /// Replaced by reloads, so read it per connection and per request.
+    pub security: SharedSecurity,
     pub limits: Limits,
 }
 
@@ -75,21 +76,22 @@ impl Default for Limits {
     }
 }
 
+/// The web security in force, swapped as a whole by a reload.
+pub type SharedSecurity = Arc<std::sync::RwLock<Arc<WebSecurity>>>;
+
+impl App {
+    fn security(&self) -> Arc<WebSecurity> {
+        Arc::clone(&self.security.read().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
 /// The realm clients are told on 401.
 const REALM: &str = "Basic realm=\"cds-redis-backup-exporter\"";
 
 /// Serves until `shutdown` completes: TLS when configured, basic auth before any route,
 /// and every connection bounded by [`Limits`].
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
-    let security = &app.security;
-    // Hashes and keys stay out: only whether each protection is on.
-    info!(
-        tls = security.tls().is_some(),
-        client_auth = security.client_auth().name(),
-        basic_auth_users = security.basic_auth_users(),
-        "serving"
-    );
-    let tls = security.tls().map(tokio_rustls::TlsAcceptor::from);
+    log_security(&app.security());
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -110,7 +112,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             debug!(error = %e, "cannot set TCP_NODELAY");
         }
         let app = Arc::clone(&app);
-        let tls = tls.clone();
+        let tls = app.security().tls().map(tokio_rustls::TlsAcceptor::from);
         tokio::spawn(async move {
             let limits = app.limits;
             let io = with_timeouts(stream, limits.io);
@@ -160,7 +162,8 @@ where
 /// configured extra headers on whatever the answer is.
 async fn respond(app: &App, req: Request<Incoming>) -> Response<Chunks> {
     let authorization = req.headers().get(AUTHORIZATION).cloned();
-    let mut r = match app.security.check_async(authorization).await {
+    let security = app.security();
+    let mut r = match security.check_async(authorization).await {
         Ok(()) if req.uri().path() == "/-/reload" => reload(app, req.method()).await,
         Ok(()) => handle(app, &req),
         Err(why) => {
@@ -175,10 +178,20 @@ async fn respond(app: &App, req: Request<Incoming>) -> Response<Chunks> {
             r
         }
     };
-    for (name, value) in app.security.headers() {
+    for (name, value) in security.headers() {
         r.headers_mut().insert(name.clone(), value.clone());
     }
     r
+}
+
+/// Says whether each protection is on; hashes and keys stay out.
+pub fn log_security(security: &WebSecurity) {
+    info!(
+        tls = security.tls().is_some(),
+        client_auth = security.client_auth().name(),
+        basic_auth_users = security.basic_auth_users(),
+        "web security"
+    );
 }
 
 /// A response body of a few ready chunks, so the cached cycle text is sent as it is

@@ -46,6 +46,8 @@ pub struct WebConfig {
     pub telemetry_path: String,
     /// TLS and basic auth; plain HTTP without auth by default.
     pub security: std::sync::Arc<crate::web_config::WebSecurity>,
+    /// `--web.config.file`, read again on each reload.
+    pub security_file: Option<std::path::PathBuf>,
     /// Timeouts and size limits of connections.
     pub limits: crate::server::Limits,
 }
@@ -55,6 +57,7 @@ impl Default for WebConfig {
         Self {
             telemetry_path: "/metrics".to_owned(),
             security: std::sync::Arc::default(),
+            security_file: None,
             limits: crate::server::Limits::default(),
         }
     }

@@ -11,6 +11,7 @@ use cds_redis_backup_exporter::config::Config;
 use cds_redis_backup_exporter::fake::{
     FakeBackup, FakeCds, FakeInstance, Fault, FaultPlan, Scenario,
 };
+use cds_redis_backup_exporter::web_config::WebSecurity;
 use cds_redis_backup_exporter::{Control, Loader};
 
 use crate::helpers::*;
@@ -147,6 +148,85 @@ async fn reload_takes_a_good_config_and_refuses_a_bad_one() {
     assert_eq!(watched(&text).len(), 2, "still the previous configuration");
 
     assert_eq!(get(&addr, "/-/reload").await.unwrap().0, 405);
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// GET with basic auth as `user:password`; the status.
+async fn get_as(addr: &str, path: &str, user: &str, password: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("http://{addr}{path}"))
+        .basic_auth(user, Some(password))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn reload_reads_the_web_config_file_again() {
+    let f = fake(scenario()).await;
+    let dir = temp_dir();
+    let (path, web) = (dir.join("config.yaml"), dir.join("web.yml"));
+    std::fs::write(&path, yaml(&f, &["ins-1"], "")).unwrap();
+    let users = |password: &str| {
+        format!(
+            "basic_auth_users:\n  alice: '{}'\n",
+            bcrypt::hash(password, 4).unwrap()
+        )
+    };
+    std::fs::write(&web, users("one")).unwrap();
+    let mut config = Config::load(&path, &no_env).unwrap();
+    config.web.security = Arc::new(WebSecurity::load(&web).unwrap());
+    config.web.security_file = Some(web.clone());
+    let file = path.clone();
+    let loader: Loader = Arc::new(move || Config::load(&file, &no_env));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let control = Control {
+        loader: Some(loader),
+        reload_signals: None,
+    };
+    let task = tokio::spawn(cds_redis_backup_exporter::run_with(
+        config,
+        control,
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    assert_eq!(get_as(&addr, "/-/healthy", "alice", "one").await, 200);
+    assert_eq!(get_as(&addr, "/-/healthy", "alice", "two").await, 401);
+
+    std::fs::write(&web, users("two")).unwrap();
+    let reload = reqwest::Client::new()
+        .post(format!("http://{addr}/-/reload"))
+        .basic_auth("alice", Some("one"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reload.status().as_u16(), 200);
+    assert_eq!(get_as(&addr, "/-/healthy", "alice", "two").await, 200);
+    assert_eq!(get_as(&addr, "/-/healthy", "alice", "one").await, 401);
+
+    // A broken web config is refused as a whole: the old users stay.
+    std::fs::write(&web, "basic_auth_users:\n  alice: not-a-hash\n").unwrap();
+    let reload = reqwest::Client::new()
+        .post(format!("http://{addr}/-/reload"))
+        .basic_auth("alice", Some("two"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reload.status().as_u16(), 500);
+    let body = reload.text().await.unwrap();
+    assert!(
+        body.contains("basic_auth_users.alice: not a bcrypt hash"),
+        "{body}"
+    );
+    assert_eq!(get_as(&addr, "/-/healthy", "alice", "two").await, 200);
     let _ = stop.send(());
     task.await.unwrap().unwrap();
     std::fs::remove_dir_all(dir).unwrap();

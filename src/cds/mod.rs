@@ -18,6 +18,22 @@ pub use model::{Backup, BackupDetail, BackupList, Instance, SecretUrl};
 /// `code` label value of a successful call.
 pub const SUCCESS: &str = "Success";
 
+/// The actions this client calls.
+pub const ACTIONS: [&str; 3] = ["DescribeDBInstances", "DescribeBackups", "DownloadBackup"];
+
+/// Every value [`CdsError::kind`] returns.
+pub const ERROR_KINDS: [&str; 9] = [
+    "timeout",
+    "connect",
+    "transport",
+    "throttled",
+    "server_error",
+    "api_error",
+    "http_error",
+    "decode",
+    "too_large",
+];
+
 /// The access key secret. `Debug` never shows it.
 #[derive(Clone)]
 pub struct Secret(String);
@@ -495,6 +511,54 @@ mod tests {
         );
         assert!(q.starts_with("AccessKeyId=AKIDEXAMPLE&Action=DownloadBackup&BackupId="));
         assert!(q.ends_with("&Signature=LmghZ4%2FkoiUo7ejNIAfrSV9skpw%3D"));
+    }
+
+    #[test]
+    fn every_kind_is_listed() {
+        let http = |status| CdsError::Http {
+            action: "X",
+            http_status: status,
+            body: String::new(),
+            retry_after: None,
+        };
+        let errors = [
+            CdsError::Timeout {
+                action: "X",
+                timeout: Duration::ZERO,
+            },
+            CdsError::Transport {
+                action: "X",
+                detail: String::new(),
+                connect: true,
+            },
+            CdsError::Transport {
+                action: "X",
+                detail: String::new(),
+                connect: false,
+            },
+            http(429),
+            http(503),
+            CdsError::Api {
+                action: "X",
+                http_status: 400,
+                code: "C".into(),
+                message: String::new(),
+                retry_after: None,
+            },
+            http(404),
+            CdsError::Decode {
+                action: "X",
+                http_status: 200,
+                detail: String::new(),
+            },
+            CdsError::TooLarge {
+                action: "X",
+                http_status: 200,
+                limit: 1,
+            },
+        ];
+        let kinds: Vec<&str> = errors.iter().map(CdsError::kind).collect();
+        assert_eq!(kinds, ERROR_KINDS);
     }
 
     #[test]

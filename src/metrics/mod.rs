@@ -124,6 +124,17 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// Creates an account's error and retry counters at 0, so that `rate()` and
+    /// `increase()` see its first failure and dashboards show 0 rather than nothing.
+    pub fn init_account(&self, account: &str) {
+        for action in crate::cds::ACTIONS {
+            self.api_retries.with_label_values(&[account, action]);
+            for kind in crate::cds::ERROR_KINDS {
+                self.api_errors.with_label_values(&[account, action, kind]);
+            }
+        }
+    }
+
     /// Counts one failed attempt by its [`crate::cds::CdsError::kind`].
     pub fn observe_error(&self, account: &str, action: &str, kind: &str) {
         self.api_errors

@@ -82,6 +82,9 @@ impl Poller {
                 env!("CARGO_PKG_VERSION")
             ))
             .build()?;
+        for a in &config.accounts {
+            metrics.init_account(&a.name);
+        }
         let accounts = config
             .accounts
             .iter()

@@ -91,6 +91,8 @@ async fn transient_failures_are_retried_and_counted_by_kind() {
         let d = [("action", "DescribeBackups")];
         assert_eq!(f.faults_served(), 1, "{fault:?}");
         assert_eq!(counter(&text, errors, &[]), 1.0, "{fault:?}: one error");
+        // Every action and kind starts at 0, so increase() sees the first failure.
+        assert_eq!(select(&text, errors, &[]).len(), 27, "{fault:?}");
         assert_eq!(
             value(&text, errors, &[d[0], ("kind", kind)]),
             1.0,
@@ -162,7 +164,14 @@ async fn a_huge_answer_stops_at_the_size_cap() {
         let started = Instant::now();
         let text = Driver::new(&c).cycle().await;
         let errors = "cds_redis_backup_exporter_api_errors_total";
-        assert_eq!(value(&text, errors, &[("kind", "too_large")]), 1.0);
+        assert_eq!(
+            value(
+                &text,
+                errors,
+                &[("action", "DescribeBackups"), ("kind", "too_large")]
+            ),
+            1.0
+        );
         // Loopback socket buffers hold a few MiB; a client reading the whole body
         // would have pulled all 64.
         let sent = f.fault_bytes_sent();
@@ -210,7 +219,7 @@ async fn retry_after_is_waited_for_unless_longer_than_the_cap() {
         value(
             &text,
             "cds_redis_backup_exporter_api_errors_total",
-            &[("kind", "throttled")]
+            &[("action", "DescribeBackups"), ("kind", "throttled")]
         ),
         1.0
     );

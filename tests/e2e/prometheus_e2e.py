@@ -210,27 +210,18 @@ scrape_configs:
   - job_name: {JOB}
     static_configs:
       - targets: ["127.0.0.1:{ex_port}"]
-  - job_name: tls
+"""
+                + "".join(f"""  - job_name: {job}
     scheme: https
     tls_config:
       ca_file: {ca}
       server_name: localhost
     basic_auth:
       username: prometheus
-      password: e2e-password
+      password: {password}
     static_configs:
       - targets: ["127.0.0.1:{sec_port}"]
-  - job_name: tls-wrong-password
-    scheme: https
-    tls_config:
-      ca_file: {ca}
-      server_name: localhost
-    basic_auth:
-      username: prometheus
-      password: wrong
-    static_configs:
-      - targets: ["127.0.0.1:{sec_port}"]
-""")
+""" for job, password in (("tls", "e2e-password"), ("tls-wrong-password", "wrong"))))
         procs.append(subprocess.Popen(
             ["prometheus", f"--config.file={tmp}/prometheus.yml", f"--storage.tsdb.path={tmp}/data",
              f"--web.listen-address=127.0.0.1:{prom_port}"],

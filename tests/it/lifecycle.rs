@@ -82,6 +82,39 @@ fn watched(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// `run_with` on loopback, reloading from `path`; stopped by [`Reloadable::stop`].
+struct Reloadable {
+    addr: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Reloadable {
+    async fn start(config: Config, path: &Path) -> Self {
+        let file = path.to_owned();
+        let loader: Loader = Arc::new(move || Config::load(&file, &no_env));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let control = Control {
+            loader: Some(loader),
+            reload_signals: None,
+        };
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(cds_redis_backup_exporter::run_with(
+            config, control, listener, shutdown,
+        ));
+        Self { addr, stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
 #[tokio::test]
 async fn reload_takes_a_good_config_and_refuses_a_bad_one() {
     let s = scenario();
@@ -90,23 +123,8 @@ async fn reload_takes_a_good_config_and_refuses_a_bad_one() {
     let path = dir.join("config.yaml");
     std::fs::write(&path, yaml(&f, &["ins-1"], "")).unwrap();
     let config = Config::load(&path, &no_env).unwrap();
-    let file = path.clone();
-    let loader: Loader = Arc::new(move || Config::load(&file, &no_env));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let control = Control {
-        loader: Some(loader),
-        reload_signals: None,
-    };
-    let task = tokio::spawn(cds_redis_backup_exporter::run_with(
-        config,
-        control,
-        listener,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let r = Reloadable::start(config, &path).await;
+    let addr = r.addr.clone();
     let metrics = || async { get(&addr, "/metrics").await.unwrap().1 };
     wait_for("the first cycle", async || {
         watched(&metrics().await).len() == 1
@@ -148,8 +166,7 @@ async fn reload_takes_a_good_config_and_refuses_a_bad_one() {
     assert_eq!(watched(&text).len(), 2, "still the previous configuration");
 
     assert_eq!(get(&addr, "/-/reload").await.unwrap().0, 405);
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    r.stop().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -181,23 +198,8 @@ async fn reload_reads_the_web_config_file_again() {
     let mut config = Config::load(&path, &no_env).unwrap();
     config.web.security = Arc::new(WebSecurity::load(&web).unwrap());
     config.web.security_file = Some(web.clone());
-    let file = path.clone();
-    let loader: Loader = Arc::new(move || Config::load(&file, &no_env));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let control = Control {
-        loader: Some(loader),
-        reload_signals: None,
-    };
-    let task = tokio::spawn(cds_redis_backup_exporter::run_with(
-        config,
-        control,
-        listener,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let r = Reloadable::start(config, &path).await;
+    let addr = r.addr.clone();
     assert_eq!(get_as(&addr, "/-/healthy", "alice", "one").await, 200);
     assert_eq!(get_as(&addr, "/-/healthy", "alice", "two").await, 401);
 
@@ -227,8 +229,7 @@ async fn reload_reads_the_web_config_file_again() {
         "{body}"
     );
     assert_eq!(get_as(&addr, "/-/healthy", "alice", "two").await, 200);
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    r.stop().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
 

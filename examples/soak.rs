@@ -236,7 +236,7 @@ async fn watch(args: &Args, fake: &FakeCds, child: &mut Child, base: &str) -> Re
         "\nsoak: {:.1} min, {} scrapes (all 200), {} API faults served of {} requests\n\
          RSS after the first cycle {start_rss:.1} MiB, at the end {end_rss:.1} MiB, max seen {max_rss:.1} MiB, peak (VmHWM) {hwm:.1} MiB\n\
          highest RSS in the first third {early_max:.1} MiB, in the last third {late_max:.1} MiB\n\
-         SIGTERM → exit {status} in {:.0} ms",
+         SIGTERM → {status} in {:.0} ms",
         started.elapsed().as_secs_f64() / 60.0,
         scrapes,
         fake.faults_served(),

@@ -15,7 +15,7 @@ use cds_redis_backup_exporter::cds::{InstanceFilter, Secret};
 use cds_redis_backup_exporter::config::{
     Account, BackupTarget, Config, PollConfig, ProbeConfig, WebConfig,
 };
-use cds_redis_backup_exporter::fake::{FakeCds, Scenario};
+use cds_redis_backup_exporter::fake::{FakeBackup, FakeCds, FakeInstance, Scenario};
 use cds_redis_backup_exporter::metrics::Metrics;
 use cds_redis_backup_exporter::poller::Poller;
 
@@ -32,6 +32,21 @@ pub async fn fake(scenario: Scenario) -> FakeCds {
     FakeCds::start(TcpListener::bind("127.0.0.1:0").await.unwrap(), scenario)
         .await
         .unwrap()
+}
+
+/// A replication instance named after `uuid` with one finished backup, `bk`, that
+/// started 2 h and ended 1 h ago (10 bytes).
+pub fn instance_with_one_backup(uuid: &str) -> FakeInstance {
+    let now = now();
+    let mut i = FakeInstance::new(uuid, uuid, "redis-replication");
+    i.backups.push(FakeBackup::finished(
+        "bk",
+        "",
+        now - hours(2),
+        now - hours(1),
+        10,
+    ));
+    i
 }
 
 /// An account for `fake` with no targets yet.

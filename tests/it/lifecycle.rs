@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cds_redis_backup_exporter::config::Config;
-use cds_redis_backup_exporter::fake::{
-    FakeBackup, FakeCds, FakeInstance, Fault, FaultPlan, Scenario,
-};
+use cds_redis_backup_exporter::fake::{FakeCds, Fault, FaultPlan, Scenario};
 use cds_redis_backup_exporter::web_config::WebSecurity;
 use cds_redis_backup_exporter::{Control, Loader};
 
@@ -18,19 +16,11 @@ use crate::helpers::*;
 
 /// Instances `ins-1` and `ins-2`, one finished backup each.
 fn scenario() -> Scenario {
-    let now = now();
     let mut s = Scenario::new("AK", "SK");
-    for uuid in ["ins-1", "ins-2"] {
-        let mut i = FakeInstance::new(uuid, uuid, "redis-replication");
-        i.backups.push(FakeBackup::finished(
-            "bk",
-            "",
-            now - hours(2),
-            now - hours(1),
-            10,
-        ));
-        s.instances.push(i);
-    }
+    s.instances = vec![
+        instance_with_one_backup("ins-1"),
+        instance_with_one_backup("ins-2"),
+    ];
     s
 }
 

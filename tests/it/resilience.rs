@@ -14,17 +14,8 @@ use crate::helpers::*;
 
 /// One instance, `ins`, with one finished backup, `bk`.
 fn scenario() -> Scenario {
-    let now = now();
-    let mut i = FakeInstance::new("ins", "x", "redis-replication");
-    i.backups.push(FakeBackup::finished(
-        "bk",
-        "",
-        now - hours(2),
-        now - hours(1),
-        10,
-    ));
     let mut s = Scenario::new("AK", "SK");
-    s.instances = vec![i];
+    s.instances = vec![instance_with_one_backup("ins")];
     s
 }
 

@@ -47,6 +47,9 @@ scripts/check-deploy.sh
 step "benchmark at a small scale (proves it runs; the numbers are in BENCHMARKS.md)"
 scripts/bench.sh small
 
+step "hostile inputs against the release binary (each answered in under a second)"
+scripts/hostile-inputs.sh
+
 step "soak for half a minute under random API faults (proves it runs; the 30-minute numbers are in the closing notes)"
 scripts/soak.sh 0.5 --sample-secs 10
 

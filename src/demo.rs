@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::cds::{InstanceFilter, Secret};
-use crate::config::{Account, BackupTarget, Config, PollConfig, ProbeConfig, WebConfig};
+use crate::config::{Account, BackupTarget, Config, PollConfig, ProbeConfig};
 use crate::fake::{FakeCds, Scenario};
 
 /// How often the demo polls: often enough to watch things happen.
@@ -53,7 +53,6 @@ pub async fn start() -> anyhow::Result<(FakeCds, Config)> {
             instances,
             discovery: Some(InstanceFilter::default()),
         }],
-        web: WebConfig::default(),
     };
     Ok((fake, config))
 }

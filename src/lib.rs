@@ -8,6 +8,7 @@ pub mod cds;
 pub mod config;
 pub mod demo;
 pub mod fake;
+pub mod input;
 pub mod metrics;
 pub mod poller;
 pub mod probe;
@@ -16,19 +17,19 @@ pub mod state;
 pub mod web_config;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-/// Reads the configuration again, for reloads (`main` re-reads `--config.file`).
+/// Reads the configuration again, for reloads (`main` re-reads `--config.file`). It
+/// runs on the blocking pool, never on the thread that serves scrapes.
 pub type Loader = Arc<dyn Fn() -> Result<config::Config, config::ConfigError> + Send + Sync>;
-
-/// A reload request: the reply says whether the new configuration was taken.
-pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
 /// How a running exporter is reconfigured. The default has no loader: reloads fail.
 #[derive(Default)]
@@ -46,19 +47,34 @@ impl std::fmt::Debug for Control {
     }
 }
 
-/// Polls in the background and serves HTTP on `listener` until `shutdown` completes.
+/// How long a reload may take to read and check its files before it is given up. The
+/// work itself cannot be interrupted (a read from a hung mount); it finishes, or not,
+/// on its blocking thread, and its result is dropped.
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Polls in the background and serves HTTP on `listener` until `shutdown` completes,
+/// with the default web settings (plain HTTP, no lifecycle API, no reloads).
 pub async fn run(
     config: config::Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    run_with(config, Control::default(), listener, shutdown).await
+    run_with(
+        config,
+        server::WebConfig::default(),
+        Control::default(),
+        listener,
+        shutdown,
+    )
+    .await
 }
 
-/// [`run`], reloadable through `control` and `POST /-/reload`. On shutdown the listener
-/// closes and the poll loop is cancelled at once, calls in flight included.
+/// [`run`] with `web` settings, reloadable through `control` (and `POST /-/reload` when
+/// `web.enable_lifecycle`). On shutdown the listener closes and the poll loop is
+/// cancelled at once, calls in flight and a reload in progress included.
 pub async fn run_with(
     config: config::Config,
+    web: server::WebConfig,
     control: Control,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
@@ -71,12 +87,13 @@ pub async fn run_with(
     let ready = Arc::new(AtomicBool::new(false));
     let (pollers, watched) = watch::channel(poller);
     let polling = AbortOnDrop(tokio::spawn(poller::run(watched, Arc::clone(&ready))));
-    let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(8);
+    let (reload_tx, reload_rx) = mpsc::channel::<server::ReloadRequest>(8);
     let security: server::SharedSecurity =
-        Arc::new(std::sync::RwLock::new(Arc::clone(&config.web.security)));
+        Arc::new(std::sync::RwLock::new(Arc::clone(&web.security)));
     let reloader = Reloader {
         loader: control.loader,
-        web: config.web.clone(),
+        security_file: web.security_file.clone(),
+        current: config,
         security: Arc::clone(&security),
         metrics: Arc::clone(&metrics),
         pollers,
@@ -87,10 +104,11 @@ pub async fn run_with(
     let app = Arc::new(server::App {
         metrics,
         ready,
-        telemetry_path: config.web.telemetry_path.clone(),
+        telemetry_path: web.telemetry_path.clone(),
+        enable_lifecycle: web.enable_lifecycle,
         reload: reload_tx,
         security: Arc::clone(&security),
-        limits: config.web.limits,
+        limits: web.limits,
     });
     server::serve(listener, app, shutdown).await;
     drop(polling);
@@ -108,24 +126,36 @@ impl Drop for AbortOnDrop {
 
 struct Reloader {
     loader: Option<Loader>,
-    /// Set from flags, not from the file: kept across reloads, but for the web config
-    /// file, which is read again.
-    web: config::WebConfig,
+    /// `--web.config.file`, read again on each reload.
+    security_file: Option<PathBuf>,
+    /// The configuration the running poller was built from.
+    current: config::Config,
     security: server::SharedSecurity,
     metrics: Arc<metrics::Metrics>,
     pollers: watch::Sender<Arc<poller::Poller>>,
 }
 
+/// What a reload read, before it is applied.
+struct Loaded {
+    config: config::Config,
+    security: Option<web_config::WebSecurity>,
+    /// A new poller when the configuration changed.
+    poller: Option<poller::Poller>,
+}
+
 impl Reloader {
+    /// Reloads one at a time. Requests that arrive while one runs are answered together
+    /// by the next, so a burst of requests costs at most two reloads.
     async fn serve(
-        self,
-        mut requests: mpsc::Receiver<ReloadRequest>,
+        mut self,
+        mut requests: mpsc::Receiver<server::ReloadRequest>,
         mut signals: Option<mpsc::Receiver<()>>,
     ) {
         loop {
-            let reply = tokio::select! {
+            let mut replies = Vec::new();
+            tokio::select! {
                 r = requests.recv() => match r {
-                    Some(reply) => Some(reply),
+                    Some(reply) => replies.push(reply),
                     None => return,
                 },
                 Some(()) = async {
@@ -133,54 +163,94 @@ impl Reloader {
                         Some(s) => s.recv().await,
                         None => std::future::pending().await,
                     }
-                } => None,
-            };
-            let result = self.reload();
-            if let Some(reply) = reply {
-                let _ = reply.send(result);
+                } => {}
+            }
+            while let Ok(reply) = requests.try_recv() {
+                replies.push(reply);
+            }
+            if let Some(s) = &mut signals {
+                while s.try_recv().is_ok() {}
+            }
+            let result = self.reload().await;
+            for reply in replies {
+                let _ = reply.send(result.clone());
             }
         }
     }
 
     /// Loads and validates the configuration and the web config file; only if both are
-    /// valid do they replace the running ones, the poller when the poll cycle in
-    /// progress ends, the web security for the next connection and request.
-    fn reload(&self) -> Result<(), String> {
-        let result = self
-            .loader
-            .as_ref()
-            .ok_or_else(|| "there is no configuration file to reload (--demo mode)".to_owned())
-            .and_then(|load| load().map_err(|e| e.to_string()))
-            .and_then(|mut config| {
-                config.web = self.web.clone();
-                if let Some(path) = &self.web.security_file {
-                    let security =
-                        web_config::WebSecurity::load(path).map_err(|e| e.to_string())?;
-                    config.web.security = Arc::new(security);
-                }
-                poller::Poller::new(&config, Arc::clone(&self.metrics))
-                    .map(|p| (config, p))
-                    .map_err(|e| format!("cannot build the HTTP clients: {e}"))
-            });
+    /// valid do they replace the running ones: the poller when the poll cycle in
+    /// progress ends (and only if the configuration changed, so an unchanged reload
+    /// does not start a cycle early), the web security for the next connection.
+    async fn reload(&mut self) -> Result<(), String> {
+        let result = self.load().await;
         self.metrics.config_loaded(result.is_ok());
-        match result {
-            Ok((config, poller)) => {
-                self.pollers.send_replace(Arc::new(poller));
-                if self.web.security_file.is_some() {
-                    server::log_security(&config.web.security);
-                    *self.security.write().unwrap_or_else(|p| p.into_inner()) = config.web.security;
-                }
-                info!(
-                    accounts = config.accounts.len(),
-                    "configuration reloaded; it applies from the next poll cycle"
-                );
-                Ok(())
-            }
+        let loaded = match result {
+            Ok(loaded) => loaded,
             Err(e) => {
                 // One line per problem would be split by the log format; keep it whole.
                 warn!(error = %e, "configuration reload failed; the previous configuration stays in use");
-                Err(e)
+                return Err(e);
             }
+        };
+        if let Some(security) = loaded.security {
+            server::log_security(&security);
+            *self.security.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(security);
+        }
+        match loaded.poller {
+            Some(poller) => {
+                self.pollers.send_replace(Arc::new(poller));
+                info!(
+                    accounts = loaded.config.accounts.len(),
+                    "configuration reloaded; a poll cycle with it starts when the current one ends"
+                );
+                self.current = loaded.config;
+            }
+            None => info!("configuration reloaded, unchanged; polling goes on as scheduled"),
+        }
+        Ok(())
+    }
+
+    /// The reading, parsing, bcrypt and HTTP client building of a reload, on the
+    /// blocking pool under [`RELOAD_TIMEOUT`]: none of it may stall scrapes or SIGTERM.
+    async fn load(&self) -> Result<Loaded, String> {
+        let load = self
+            .loader
+            .clone()
+            .ok_or_else(|| "there is no configuration file to reload (--demo mode)".to_owned())?;
+        let security_file = self.security_file.clone();
+        let previous = Arc::clone(&self.security.read().unwrap_or_else(|p| p.into_inner()));
+        let current = self.current.clone();
+        let metrics = Arc::clone(&self.metrics);
+        let work = tokio::task::spawn_blocking(move || {
+            let config = load().map_err(|e| e.to_string())?;
+            let security = match &security_file {
+                Some(path) => Some(
+                    web_config::WebSecurity::reload(path, &previous).map_err(|e| e.to_string())?,
+                ),
+                None => None,
+            };
+            let poller = if config == current {
+                None
+            } else {
+                Some(
+                    poller::Poller::new(&config, metrics)
+                        .map_err(|e| format!("cannot build the HTTP clients: {e}"))?,
+                )
+            };
+            Ok(Loaded {
+                config,
+                security,
+                poller,
+            })
+        });
+        match tokio::time::timeout(RELOAD_TIMEOUT, work).await {
+            Ok(Ok(loaded)) => loaded,
+            Ok(Err(e)) => Err(format!("the reload stopped: {e}")),
+            Err(_) => Err(format!(
+                "reading the configuration took longer than {}s (a file on a hung mount?); given up",
+                RELOAD_TIMEOUT.as_secs()
+            )),
         }
     }
 }

@@ -18,7 +18,8 @@ pub struct ProbeResult {
     pub duration: Duration,
     /// The object's total size, when the answer tells it.
     pub total_size: Option<u64>,
-    /// Why there was no answer: `no_url`, `timeout`, `connect` or `request`.
+    /// Why there was no answer: `no_url`, `timeout`, `connect`, `redirect` (a loop, or
+    /// more than 3 hops) or `request`.
     pub failure: Option<&'static str>,
 }
 
@@ -87,6 +88,8 @@ pub async fn probe(http: &reqwest::Client, url: &SecretUrl, timeout: Duration) -
                 "timeout"
             } else if e.is_connect() {
                 "connect"
+            } else if e.is_redirect() {
+                "redirect"
             } else {
                 "request"
             }),

@@ -1,13 +1,16 @@
 //! The HTTP side: `/metrics` (path configurable), `/-/healthy`, `/-/ready`, a landing
-//! page and `POST /-/reload`. Handlers only read what the poll loop published; none
-//! calls the CDS API.
+//! page and, with `--web.enable-lifecycle`, `POST /-/reload`. Handlers only read what
+//! the poll loop published; none calls the CDS API.
 //!
 //! With `--web.config.file` the same routes are served over TLS and/or behind basic
-//! auth; every connection is bounded in time and header size either way ([`Limits`]).
+//! auth; connections are bounded in number, time and header size either way
+//! ([`Limits`]).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,8 +19,8 @@ use std::time::Duration;
 
 use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 use hyper::header::{
-    HeaderValue, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, VARY,
-    WWW_AUTHENTICATE,
+    HeaderValue, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE,
+    RETRY_AFTER, VARY, WWW_AUTHENTICATE,
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -28,7 +31,56 @@ use tokio_io_timeout::TimeoutStream;
 use tracing::{debug, info};
 
 use crate::metrics::Metrics;
-use crate::web_config::WebSecurity;
+use crate::web_config::{Denied, WebSecurity};
+
+/// A reload request: the reply says whether the new configuration was taken, or why not.
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// The HTTP side's settings, from flags and `--web.config.file`; kept apart from the
+/// configuration file, which knows nothing of them. Not comparable: the security holds
+/// TLS keys.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    pub telemetry_path: String,
+    /// TLS and basic auth; plain HTTP without auth by default.
+    pub security: Arc<WebSecurity>,
+    /// `--web.config.file`, read again on each reload.
+    pub security_file: Option<PathBuf>,
+    /// `--web.enable-lifecycle`: `POST /-/reload` works only with it, as in Prometheus.
+    pub enable_lifecycle: bool,
+    /// Connections, timeouts and size limits.
+    pub limits: Limits,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            telemetry_path: "/metrics".to_owned(),
+            security: Arc::default(),
+            security_file: None,
+            enable_lifecycle: false,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl WebConfig {
+    /// Checks a `--web.telemetry-path` value.
+    pub fn new(telemetry_path: &str) -> Result<Self, String> {
+        if !telemetry_path.starts_with('/')
+            || telemetry_path.contains(['?', '#'])
+            || ["/", "/-/healthy", "/-/ready", "/-/reload"].contains(&telemetry_path)
+        {
+            return Err(format!(
+                "--web.telemetry-path {telemetry_path:?} must be a path starting with / other than /, /-/healthy, /-/ready and /-/reload"
+            ));
+        }
+        Ok(Self {
+            telemetry_path: telemetry_path.to_owned(),
+            ..Self::default()
+        })
+    }
+}
 
 /// What the handlers need.
 #[derive(Debug)]
@@ -36,8 +88,9 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
     pub telemetry_path: String,
+    pub enable_lifecycle: bool,
     /// Where `POST /-/reload` asks for a reload and waits for its outcome.
-    pub reload: tokio::sync::mpsc::Sender<crate::ReloadRequest>,
+    pub reload: tokio::sync::mpsc::Sender<ReloadRequest>,
     /// Replaced by reloads, so read it per connection and per request.
     pub security: SharedSecurity,
     pub limits: Limits,
@@ -63,6 +116,11 @@ pub struct Limits {
     /// head does not fit gets 431. 16 KiB is far above what scrapers send (well under
     /// 1 KiB) and hyper's minimum is 8 KiB.
     pub max_header_bytes: usize,
+    /// Connections served at once (`--web.max-connections`); further ones wait in the
+    /// listen backlog until one closes. Each idle connection holds ~25 KiB, so 512 (as
+    /// Prometheus) bound a flood of half-open connections to ~13 MiB, while the header
+    /// timeout frees their places within seconds.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -72,6 +130,7 @@ impl Default for Limits {
             header_read: Duration::from_secs(10),
             io: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
+            max_connections: 512,
         }
     }
 }
@@ -92,12 +151,24 @@ const REALM: &str = "Basic realm=\"cds-redis-backup-exporter\"";
 /// and every connection bounded by [`Limits`].
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     log_security(&app.security());
+    let places = Arc::new(tokio::sync::Semaphore::new(
+        app.limits.max_connections.max(1),
+    ));
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        // A place first, then accept: past the limit, clients wait in the backlog
+        // rather than each costing a task and buffers.
+        let place = tokio::select! {
+            () = &mut shutdown => return,
+            place = Arc::clone(&places).acquire_owned() => match place {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, peer)) => (stream, peer.ip()),
                 Err(e) => {
                     // Running out of file descriptors is transient; back off briefly.
                     debug!(error = %e, "accept failed");
@@ -114,13 +185,14 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         let app = Arc::clone(&app);
         let tls = app.security().tls().map(tokio_rustls::TlsAcceptor::from);
         tokio::spawn(async move {
+            let _place = place;
             let limits = app.limits;
             let io = with_timeouts(stream, limits.io);
             match tls {
-                None => connection(app, io).await,
+                None => connection(app, io, peer).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(limits.tls_handshake, acceptor.accept(io)).await {
-                        Ok(Ok(stream)) => connection(app, stream).await,
+                        Ok(Ok(stream)) => connection(app, stream, peer).await,
                         Ok(Err(e)) => debug!(error = %e, "TLS handshake failed"),
                         Err(_) => debug!("TLS handshake timed out"),
                     }
@@ -139,14 +211,14 @@ fn with_timeouts(stream: TcpStream, limit: Duration) -> Pin<Box<TimeoutStream<Tc
 }
 
 /// HTTP/1.1 on one (possibly TLS) connection until it ends.
-async fn connection<S>(app: Arc<App>, io: S)
+async fn connection<S>(app: Arc<App>, io: S, peer: IpAddr)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let limits = app.limits;
     let service = service_fn(move |req| {
         let app = Arc::clone(&app);
-        async move { Ok::<_, Infallible>(respond(&app, req).await) }
+        async move { Ok::<_, Infallible>(respond(&app, req, peer).await) }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -160,12 +232,28 @@ where
 
 /// Basic auth before any route (exporter-toolkit protects every path), then the
 /// configured extra headers on whatever the answer is.
-async fn respond(app: &App, req: Request<Incoming>) -> Response<Chunks> {
+async fn respond(app: &App, req: Request<Incoming>, peer: IpAddr) -> Response<Chunks> {
     let authorization = req.headers().get(AUTHORIZATION).cloned();
     let security = app.security();
-    let mut r = match security.check_async(authorization).await {
-        Ok(()) if req.uri().path() == "/-/reload" => reload(app, req.method()).await,
+    let mut r = match security.check_async(authorization, peer).await {
+        Ok(()) if req.uri().path() == "/-/reload" => {
+            // Only an authenticated caller may read why a reload failed: the reasons
+            // name files and keys.
+            let detailed = security.basic_auth_users() > 0;
+            reload(app, req.method(), detailed).await
+        }
         Ok(()) => handle(app, &req),
+        Err(Denied::Busy) => {
+            debug!(client = %peer, "too many authentication checks pending from this client");
+            let mut r = text(
+                StatusCode::TOO_MANY_REQUESTS,
+                "text/plain; charset=utf-8",
+                "Too many authentication attempts pending from this address\n",
+            );
+            r.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
         Err(why) => {
             debug!(reason = ?why, path = req.uri().path(), "unauthorized request");
             let mut r = text(
@@ -264,10 +352,19 @@ fn handle(app: &App, req: &Request<Incoming>) -> Response<Chunks> {
     }
 }
 
-/// `POST /-/reload`, as in Prometheus: 200 once the new configuration is taken, 500
-/// with the reasons when it is refused (the old one keeps running).
-async fn reload(app: &App, method: &Method) -> Response<Chunks> {
+/// `POST /-/reload`, as in Prometheus: 403 unless `--web.enable-lifecycle`; 200 once
+/// the new configuration is taken; 500 when it is refused (the old one keeps running),
+/// with the reasons only when `detailed` (the caller is authenticated): they are always
+/// logged.
+async fn reload(app: &App, method: &Method, detailed: bool) -> Response<Chunks> {
     let plain = "text/plain; charset=utf-8";
+    if !app.enable_lifecycle {
+        return text(
+            StatusCode::FORBIDDEN,
+            plain,
+            "Lifecycle API is not enabled (start with --web.enable-lifecycle, or send SIGHUP)\n",
+        );
+    }
     if method != Method::POST && method != Method::PUT {
         let mut r = text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -284,10 +381,15 @@ async fn reload(app: &App, method: &Method) -> Response<Chunks> {
     }
     match outcome.await {
         Ok(Ok(())) => text(StatusCode::OK, plain, "Configuration reloaded\n"),
-        Ok(Err(e)) => text(
+        Ok(Err(e)) if detailed => text(
             StatusCode::INTERNAL_SERVER_ERROR,
             plain,
             format!("failed to reload config: {e}\n"),
+        ),
+        Ok(Err(_)) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            plain,
+            "failed to reload config; the reasons are in the exporter's log\n",
         ),
         Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, plain, "shutting down\n"),
     }
@@ -308,21 +410,28 @@ fn metrics(app: &App, req: &Request<Incoming>) -> Response<Chunks> {
     r
 }
 
-/// True when `Accept-Encoding` lists gzip (or `*`) without `q=0`.
+/// Whether `Accept-Encoding` allows gzip (RFC 9110 12.5.3): an explicit `gzip` entry
+/// decides by its weight, whatever `*` says; otherwise `*` does. A weight of 0 refuses;
+/// `q` is case-insensitive.
 fn accepts_gzip(header: Option<&HeaderValue>) -> bool {
     let Some(value) = header.and_then(|h| h.to_str().ok()) else {
         return false;
     };
-    value.split(',').any(|item| {
+    let (mut gzip, mut any) = (None, None);
+    for item in value.split(',') {
         let mut parts = item.split(';').map(str::trim);
         let coding = parts.next().unwrap_or("");
-        let refused = parts.any(|p| {
-            p.strip_prefix("q=")
-                .and_then(|q| q.parse::<f32>().ok())
-                .is_some_and(|q| q <= 0.0)
-        });
-        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-    })
+        let weight = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, q)| q.trim().parse::<f32>().unwrap_or(0.0));
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(gzip.map_or(weight, |w: f32| w.max(weight)));
+        } else if coding == "*" {
+            any = Some(weight);
+        }
+    }
+    gzip.or(any).is_some_and(|w| w > 0.0)
 }
 
 fn landing(path: &str) -> String {
@@ -354,6 +463,14 @@ mod tests {
         assert!(ok("deflate, GZIP;q=0.5"));
         assert!(ok("*"));
         assert!(!ok("gzip;q=0"));
+        assert!(!ok("gzip;Q=0"));
+        assert!(!ok("gzip; q=0.000"));
+        assert!(!ok("gzip;q=0, *"));
+        assert!(!ok("*, gzip;q=0"));
+        assert!(ok("gzip;Q=0.1"));
+        assert!(!ok("*;q=0"));
+        assert!(ok("identity;q=0.5, *;q=0.1"));
+        assert!(!ok("gzip;q=nonsense"));
         assert!(!ok("identity"));
         assert!(!ok("gzipx"));
         assert!(!accepts_gzip(None));

@@ -132,21 +132,24 @@ pub fn sort_newest_first(backups: &mut [Backup]) {
     });
 }
 
-/// Chooses an instance's backups to fetch, from its listing sorted newest first:
-/// every backup newer than the newest finished one (running, failed, unknown status),
-/// the newest finished one of each known shard (probed), and `extra` more finished
-/// ones. Finished backups whose shard is not known yet are skipped: the poller learns
-/// shards first.
+/// Chooses an instance's backups to fetch, from its listing sorted newest first: the
+/// backups newer than the newest finished one (running, failed, unknown status), at
+/// most `max_unfinished` of them, newest first; the newest finished one of each known
+/// shard (probed); and `extra` more finished ones. Finished backups whose shard is not
+/// known yet are skipped: the poller learns shards first. Also returns how many
+/// unfinished backups the cap left out.
 pub fn select<'a>(
     sorted: &[Backup],
     shard_of: impl Fn(&str) -> Option<&'a str>,
     extra: usize,
-) -> Vec<Selected> {
+    max_unfinished: usize,
+) -> (Vec<Selected>, usize) {
     let first_finished = sorted
         .iter()
         .position(Backup::is_finished)
         .unwrap_or(sorted.len());
-    let mut out: Vec<Selected> = sorted[..first_finished]
+    let skipped = first_finished.saturating_sub(max_unfinished);
+    let mut out: Vec<Selected> = sorted[..first_finished - skipped]
         .iter()
         .map(|b| Selected {
             id: b.id.clone(),
@@ -173,7 +176,7 @@ pub fn select<'a>(
             });
         }
     }
-    out
+    (out, skipped)
 }
 
 #[cfg(test)]
@@ -210,7 +213,7 @@ mod tests {
         sort_newest_first(&mut list);
         let shard = |id: &str| Some(if id.ends_with("s1") { "s1" } else { "s2" });
         assert_eq!(
-            ids(&select(&list, shard, 0)),
+            ids(&select(&list, shard, 0, 10).0),
             vec![
                 ("d3-s1", false),
                 ("d2-s2", false),
@@ -219,7 +222,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            ids(&select(&list, shard, 1)),
+            ids(&select(&list, shard, 1, 10).0),
             vec![
                 ("d3-s1", false),
                 ("d2-s2", false),
@@ -235,10 +238,24 @@ mod tests {
         let mut list = vec![b("x", "finished", -1), b("y", "finished", -2)];
         sort_newest_first(&mut list);
         let known = |id: &str| (id == "y").then_some("");
-        assert_eq!(ids(&select(&list, known, 0)), vec![("y", true)]);
-        assert!(select(&[], known, 3).is_empty());
+        assert_eq!(ids(&select(&list, known, 0, 10).0), vec![("y", true)]);
+        assert!(select(&[], known, 3, 10).0.is_empty());
         let never = vec![b("f", "failed", 0)];
-        assert_eq!(ids(&select(&never, known, 0)), vec![("f", false)]);
+        assert_eq!(ids(&select(&never, known, 0, 10).0), vec![("f", false)]);
+    }
+
+    #[test]
+    fn unfinished_backups_are_capped_newest_first() {
+        let mut list: Vec<Backup> = (0..3000)
+            .map(|h| b(&format!("r{h:04}"), "running", -h))
+            .collect();
+        list.push(b("done", "finished", -5000));
+        sort_newest_first(&mut list);
+        let (chosen, skipped) = select(&list, |_| Some(""), 0, 10);
+        assert_eq!(skipped, 2990);
+        assert_eq!(chosen.len(), 11);
+        assert_eq!(ids(&chosen[..2]), vec![("r0000", false), ("r0001", false)]);
+        assert_eq!(ids(&chosen[10..]), vec![("done", true)]);
     }
 
     #[test]

@@ -34,9 +34,16 @@ pub const ERROR_KINDS: [&str; 9] = [
     "too_large",
 ];
 
-/// The access key secret. `Debug` never shows it.
+/// The access key secret. `Debug` never shows it; equality is checked in constant time.
 #[derive(Clone)]
 pub struct Secret(String);
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq as _;
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
 
 impl Secret {
     pub fn new(s: String) -> Self {
@@ -353,73 +360,15 @@ impl Client {
             }
             body.extend_from_slice(&chunk);
         }
-        let envelope: Value = match serde_json::from_slice(&body) {
-            Ok(v @ Value::Object(_)) => v,
-            _ if !(200..300).contains(&http_status) => {
-                return Err(CdsError::Http {
-                    action,
-                    http_status,
-                    body: format!("a {content_type} body of {} bytes", body.len()),
-                    retry_after,
-                })
-            }
-            // An HTML page from a proxy, or garbage: described, never quoted.
-            _ if !body.trim_ascii_start().starts_with(b"{") => {
-                return Err(CdsError::Decode {
-                    action,
-                    http_status,
-                    detail: format!(
-                        "a {content_type} body of {} bytes, not a CDS JSON answer",
-                        body.len()
-                    ),
-                })
-            }
-            Ok(_) => {
-                return Err(CdsError::Decode {
-                    action,
-                    http_status,
-                    detail: "the body is JSON but not an object".to_owned(),
-                })
-            }
-            Err(e) => {
-                // serde_json's message names the position, never the content.
-                let detail = if e.is_eof() {
-                    format!(
-                        "the JSON body ends early after {} bytes (truncated)",
-                        body.len()
-                    )
-                } else {
-                    format!("the body is not valid JSON: {e}")
-                };
-                return Err(CdsError::Decode {
-                    action,
-                    http_status,
-                    detail,
-                });
-            }
-        };
-        let code = envelope.get("Code").and_then(Value::as_str).unwrap_or("");
-        if code != SUCCESS {
-            let message = envelope
-                .get("Message")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .chars()
-                .take(256)
-                .collect();
-            return Err(CdsError::Api {
-                action,
+        decode_envelope(
+            action,
+            Received {
                 http_status,
-                code: if code.is_empty() {
-                    "(no Code)".to_owned()
-                } else {
-                    code.to_owned()
-                },
-                message,
+                content_type: &content_type,
                 retry_after,
-            });
-        }
-        Ok(envelope.get("Data").cloned().unwrap_or(Value::Null))
+                body: &body,
+            },
+        )
     }
 
     pub async fn describe_db_instances(
@@ -441,7 +390,7 @@ impl Client {
     pub async fn describe_backups(&self, instance_uuid: &str) -> Result<BackupList, CdsError> {
         const A: &str = "DescribeBackups";
         let data = self.call(A, &[("InstanceUuid", instance_uuid)]).await?;
-        model::backup_list(&data, self.timezone).map_err(|e| decode(A, e))
+        model::backup_list(&data, self.timezone, Utc::now()).map_err(|e| decode(A, e))
     }
 
     pub async fn download_backup(
@@ -456,8 +405,97 @@ impl Client {
                 &[("InstanceUuid", instance_uuid), ("BackupId", backup_id)],
             )
             .await?;
-        model::backup_detail(&data, self.timezone).map_err(|e| decode(A, e))
+        model::backup_detail(&data, self.timezone, Utc::now()).map_err(|e| decode(A, e))
     }
+}
+
+/// An answer as read off the wire, for [`decode_envelope`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Received<'a> {
+    pub http_status: u16,
+    /// At most 64 characters, for messages.
+    pub content_type: &'a str,
+    pub retry_after: Option<Duration>,
+    pub body: &'a [u8],
+}
+
+/// The CDS envelope `{"Code", "Message", "Data"}` → `Data` (`null` when absent), or the
+/// error the answer amounts to. Pure, so every odd answer is unit-tested without a
+/// server. Bodies are described, never quoted: they may be HTML pages or hold URLs.
+pub(crate) fn decode_envelope(action: &'static str, r: Received<'_>) -> Result<Value, CdsError> {
+    let Received {
+        http_status,
+        content_type,
+        retry_after,
+        body,
+    } = r;
+    let mut envelope = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => map,
+        _ if !(200..300).contains(&http_status) => {
+            return Err(CdsError::Http {
+                action,
+                http_status,
+                body: format!("a {content_type} body of {} bytes", body.len()),
+                retry_after,
+            })
+        }
+        // An HTML page from a proxy, or garbage.
+        _ if !body.trim_ascii_start().starts_with(b"{") => {
+            return Err(CdsError::Decode {
+                action,
+                http_status,
+                detail: format!(
+                    "a {content_type} body of {} bytes, not a CDS JSON answer",
+                    body.len()
+                ),
+            })
+        }
+        Ok(_) => {
+            return Err(CdsError::Decode {
+                action,
+                http_status,
+                detail: "the body is JSON but not an object".to_owned(),
+            })
+        }
+        Err(e) => {
+            // serde_json's message names the position, never the content.
+            let detail = if e.is_eof() {
+                format!(
+                    "the JSON body ends early after {} bytes (truncated)",
+                    body.len()
+                )
+            } else {
+                format!("the body is not valid JSON: {e}")
+            };
+            return Err(CdsError::Decode {
+                action,
+                http_status,
+                detail,
+            });
+        }
+    };
+    let code = envelope.get("Code").and_then(Value::as_str).unwrap_or("");
+    if code != SUCCESS {
+        let message = envelope
+            .get("Message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .chars()
+            .take(256)
+            .collect();
+        return Err(CdsError::Api {
+            action,
+            http_status,
+            code: if code.is_empty() {
+                "(no Code)".to_owned()
+            } else {
+                code.to_owned()
+            },
+            message,
+            retry_after,
+        });
+    }
+    Ok(envelope.remove("Data").unwrap_or(Value::Null))
 }
 
 fn decode(action: &'static str, e: model::DecodeError) -> CdsError {
@@ -492,6 +530,57 @@ fn transport(action: &'static str, timeout: Duration, e: reqwest::Error) -> CdsE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn envelope(status: u16, content_type: &str, body: &str) -> Result<Value, String> {
+        decode_envelope(
+            "DescribeBackups",
+            Received {
+                http_status: status,
+                content_type,
+                retry_after: None,
+                body: body.as_bytes(),
+            },
+        )
+        .map_err(|e| format!("{}: {e}", e.kind()))
+    }
+
+    #[test]
+    fn envelopes_decode_to_data_or_the_error_they_amount_to() {
+        let json = "application/json";
+        assert_eq!(
+            envelope(200, json, r#"{"Code":"Success","Data":[1]}"#),
+            Ok(serde_json::json!([1]))
+        );
+        // No Data is null here; the decoders refuse it where a list is expected.
+        assert_eq!(
+            envelope(200, json, r#"{"Code":"Success"}"#),
+            Ok(Value::Null)
+        );
+        assert_eq!(
+            envelope(400, json, r#"{"Code":"InvalidParameter","Message":"bad"}"#),
+            Err("api_error: DescribeBackups: CDS answered InvalidParameter: bad (HTTP 400)".into())
+        );
+        assert_eq!(
+            envelope(200, json, r#"{"Message":"x"}"#),
+            Err("api_error: DescribeBackups: CDS answered (no Code): x (HTTP 200)".into())
+        );
+        assert_eq!(
+            envelope(502, "text/html", "<html>bad gateway</html>"),
+            Err("server_error: DescribeBackups: HTTP 502 with a text/html body of 24 bytes, not a CDS JSON answer".into())
+        );
+        assert_eq!(
+            envelope(200, "text/html", "<html>login</html>"),
+            Err("decode: DescribeBackups: cannot decode the answer (HTTP 200): a text/html body of 18 bytes, not a CDS JSON answer".into())
+        );
+        assert_eq!(
+            envelope(200, json, "[1, 2]"),
+            Err("decode: DescribeBackups: cannot decode the answer (HTTP 200): a application/json body of 6 bytes, not a CDS JSON answer".into())
+        );
+        assert_eq!(
+            envelope(200, json, r#"{"Code":"Success","Data":[{"Backup"#),
+            Err("decode: DescribeBackups: cannot decode the answer (HTTP 200): the JSON body ends early after 34 bytes (truncated)".into())
+        );
+    }
 
     #[test]
     fn signed_query_matches_vendor_vector_and_encodes_signature() {

@@ -196,12 +196,16 @@ fn object<'a>(v: &'a Value, what: &'static str) -> Result<&'a Map<String, Value>
         .ok_or_else(|| bad(what, format!("expected an object, got {}", kind(v))))
 }
 
-fn backup(obj: &Map<String, Value>, zone: FixedOffset) -> Result<Backup, DecodeError> {
+fn backup(
+    obj: &Map<String, Value>,
+    zone: FixedOffset,
+    now: DateTime<Utc>,
+) -> Result<Backup, DecodeError> {
     let id = text(obj, "BackupId")?;
     if id.is_empty() {
         return Err(bad("BackupId", "missing or empty"));
     }
-    Ok(Backup {
+    let b = Backup {
         id,
         status: text(obj, "Status")?,
         backup_type: text(obj, "BackupType")?,
@@ -209,7 +213,56 @@ fn backup(obj: &Map<String, Value>, zone: FixedOffset) -> Result<Backup, DecodeE
         size: size(obj)?,
         start: time(obj, "StartTime", zone)?,
         end: time(obj, "EndTime", zone)?,
-    })
+    };
+    check_times(&b, now)?;
+    Ok(b)
+}
+
+/// How far in the future a backup's time may lie: clocks drift, and a zone configured
+/// an hour off should not make every backup invalid.
+pub const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::hours(1);
+
+/// Times before this cannot belong to a Redis backup (Redis appeared in 2009).
+const EARLIEST: i64 = 1_230_768_000; // 2009-01-01T00:00:00Z
+
+/// A backup dated far in the future would be the "newest" for ever and hide staleness;
+/// one that ends before it starts, or predates Redis, gives negative or absurd
+/// durations. Such a backup is invalid, not believed.
+fn check_times(b: &Backup, now: DateTime<Utc>) -> Result<(), DecodeError> {
+    for (field, t) in [("StartTime", b.start), ("EndTime", b.end)] {
+        let Some(t) = t else { continue };
+        if t > now + FUTURE_TOLERANCE {
+            return Err(bad(
+                field,
+                format!(
+                    "{} lies more than {} h in the future; check the account's timezone",
+                    t.format("%Y-%m-%d %H:%M:%S UTC"),
+                    FUTURE_TOLERANCE.num_hours()
+                ),
+            ));
+        }
+        if t.timestamp() < EARLIEST {
+            return Err(bad(
+                field,
+                format!(
+                    "{} is before 2009, older than Redis",
+                    t.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+            ));
+        }
+    }
+    if let (Some(start), Some(end)) = (b.start, b.end) {
+        if end < start {
+            return Err(bad(
+                "EndTime",
+                format!(
+                    "{} is before StartTime",
+                    end.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn url(obj: &Map<String, Value>, field: &'static str) -> Result<Option<SecretUrl>, DecodeError> {
@@ -217,14 +270,24 @@ fn url(obj: &Map<String, Value>, field: &'static str) -> Result<Option<SecretUrl
     Ok((!s.trim().is_empty()).then(|| SecretUrl::new(s.trim().to_owned())))
 }
 
-/// Decodes `DescribeDBInstances`' `Data`.
+/// `Data` where a list is expected. Missing or `null` is an error, never an empty list:
+/// an empty list drops every series of an account or says an instance has no backup,
+/// so it has to be said, as `[]`.
+fn list(data: &Value) -> Result<&Vec<Value>, DecodeError> {
+    match data {
+        Value::Array(list) => Ok(list),
+        Value::Null => Err(bad(
+            "Data",
+            "missing or null where a list is expected (an empty list is [])",
+        )),
+        other => Err(bad("Data", format!("expected a list, got {}", kind(other)))),
+    }
+}
+
+/// Decodes `DescribeDBInstances`' `Data` (`null` when the answer has none).
 pub fn instances(data: &Value) -> Result<Vec<Instance>, DecodeError> {
-    let list = match data {
-        Value::Null => return Ok(Vec::new()),
-        Value::Array(list) => list,
-        other => return Err(bad("Data", format!("expected a list, got {}", kind(other)))),
-    };
-    list.iter()
+    list(data)?
+        .iter()
         .map(|v| {
             let o = object(v, "Data[]")?;
             let uuid = text(o, "InstanceUuid")?;
@@ -252,24 +315,19 @@ pub fn instances(data: &Value) -> Result<Vec<Instance>, DecodeError> {
         .collect()
 }
 
-/// Decodes `DescribeBackups`' `Data`; one bad backup does not hide the others.
-pub fn backup_list(data: &Value, zone: FixedOffset) -> Result<BackupList, DecodeError> {
-    let list = match data {
-        Value::Null => {
-            return Ok(BackupList {
-                backups: Vec::new(),
-                invalid: Vec::new(),
-            })
-        }
-        Value::Array(list) => list,
-        other => return Err(bad("Data", format!("expected a list, got {}", kind(other)))),
-    };
+/// Decodes `DescribeBackups`' `Data`; one bad backup does not hide the others. `now`
+/// only judges whether the backups' times can be true.
+pub fn backup_list(
+    data: &Value,
+    zone: FixedOffset,
+    now: DateTime<Utc>,
+) -> Result<BackupList, DecodeError> {
     let mut out = BackupList {
         backups: Vec::new(),
         invalid: Vec::new(),
     };
-    for v in list {
-        match object(v, "Data[]").and_then(|o| backup(o, zone)) {
+    for v in list(data)? {
+        match object(v, "Data[]").and_then(|o| backup(o, zone, now)) {
             Ok(b) => out.backups.push(b),
             Err(error) => out.invalid.push(InvalidBackup {
                 id: v.get("BackupId").and_then(Value::as_str).map(str::to_owned),
@@ -280,11 +338,15 @@ pub fn backup_list(data: &Value, zone: FixedOffset) -> Result<BackupList, Decode
     Ok(out)
 }
 
-/// Decodes `DownloadBackup`'s `Data`.
-pub fn backup_detail(data: &Value, zone: FixedOffset) -> Result<BackupDetail, DecodeError> {
+/// Decodes `DownloadBackup`'s `Data`; `now` as in [`backup_list`].
+pub fn backup_detail(
+    data: &Value,
+    zone: FixedOffset,
+    now: DateTime<Utc>,
+) -> Result<BackupDetail, DecodeError> {
     let o = object(data, "Data")?;
     Ok(BackupDetail {
-        backup: backup(o, zone)?,
+        backup: backup(o, zone, now)?,
         shard_id: text(o, "ShardId")?,
         public_url: url(o, "BackupDownloadUrl")?,
         intranet_url: url(o, "BackupIntranetDownloadUrl")?,

@@ -75,9 +75,14 @@ struct Generated {
     end: Option<NaiveDateTime>,
 }
 
+/// After every generated time, so none lies in the future.
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+}
+
 fn datetime() -> impl Strategy<Value = NaiveDateTime> {
     (
-        1970i32..2100,
+        2009i32..2026,
         1u32..=12,
         1u32..=28,
         0u32..24,
@@ -126,6 +131,11 @@ fn backup() -> impl Strategy<Value = Generated> {
     )
         .prop_map(
             |((id_json, id), status, (size_json, size), start, end, extra)| {
+                // A backup cannot end before it starts.
+                let (start, end) = match (start, end) {
+                    (Some(a), Some(b)) if b < a => (Some(b), Some(a)),
+                    times => times,
+                };
                 let mut json: Map<String, Value> = extra.into_iter().collect();
                 json.insert("BackupId".into(), id_json);
                 json.insert("Status".into(), json!(status));
@@ -220,11 +230,11 @@ proptest! {
     #[test]
     fn no_json_makes_a_decoder_panic(data in json(), zone in zone()) {
         let _ = instances(&data);
-        let _ = backup_list(&data, zone);
-        let _ = backup_detail(&data, zone);
+        let _ = backup_list(&data, zone, now());
+        let _ = backup_detail(&data, zone, now());
         let list = Value::Array(vec![data]);
         let _ = instances(&list);
-        let _ = backup_list(&list, zone);
+        let _ = backup_list(&list, zone, now());
     }
 
     #[test]
@@ -234,7 +244,7 @@ proptest! {
         shard in "\\PC{0,12}",
     ) {
         let list = Value::Array(backups.iter().map(|g| Value::Object(g.json.clone())).collect());
-        let decoded = backup_list(&list, zone).unwrap();
+        let decoded = backup_list(&list, zone, now()).unwrap();
         prop_assert!(decoded.invalid.is_empty(), "{:?}", decoded.invalid);
         prop_assert_eq!(decoded.backups.len(), backups.len());
         for (b, g) in decoded.backups.iter().zip(&backups) {
@@ -243,7 +253,7 @@ proptest! {
         let mut detail = backups[0].json.clone();
         detail.insert("ShardId".into(), json!(shard));
         detail.insert("BackupDownloadUrl".into(), json!(" https://oss.example/x?sig=s "));
-        let d = backup_detail(&Value::Object(detail), zone).unwrap();
+        let d = backup_detail(&Value::Object(detail), zone, now()).unwrap();
         check_decoded(&d.backup, &backups[0], zone);
         prop_assert_eq!(d.shard_id, shard);
         prop_assert_eq!(d.public_url.as_ref().map(SecretUrl::expose), Some("https://oss.example/x?sig=s"));
@@ -270,7 +280,7 @@ proptest! {
                 })
                 .collect(),
         );
-        let decoded = backup_list(&list, zone).unwrap();
+        let decoded = backup_list(&list, zone, now()).unwrap();
         let valid: Vec<&Generated> = entries.iter().filter_map(|e| e.as_ref().ok()).collect();
         let invalid: Vec<&Option<String>> =
             entries.iter().filter_map(|e| e.as_ref().err().map(|(_, id)| id)).collect();

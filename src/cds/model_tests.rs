@@ -6,6 +6,11 @@ fn cst() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap()
 }
 
+/// A fixed "now", after every time these tests use.
+fn now() -> DateTime<Utc> {
+    utc("2026-01-01T00:00:00Z")
+}
+
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
@@ -30,7 +35,7 @@ fn seed_example() -> Value {
 
 #[test]
 fn seed_example_decodes_with_beijing_time() {
-    let d = backup_detail(&seed_example(), cst()).unwrap();
+    let d = backup_detail(&seed_example(), cst(), now()).unwrap();
     assert_eq!(d.backup.id, "bk-1");
     assert_eq!(d.backup.size, Some(176));
     assert_eq!(d.backup.start, Some(utc("2020-08-21T07:58:45Z")));
@@ -46,7 +51,7 @@ fn seed_example_decodes_with_beijing_time() {
 
 #[test]
 fn configured_zone_changes_the_instant() {
-    let d = backup_detail(&seed_example(), FixedOffset::east_opt(0).unwrap()).unwrap();
+    let d = backup_detail(&seed_example(), FixedOffset::east_opt(0).unwrap(), now()).unwrap();
     assert_eq!(d.backup.start, Some(utc("2020-08-21T15:58:45Z")));
 }
 
@@ -55,31 +60,34 @@ fn size_as_string_and_as_integral_float() {
     let mut v = seed_example();
     v["BackupSize"] = json!("1048576");
     assert_eq!(
-        backup_detail(&v, cst()).unwrap().backup.size,
+        backup_detail(&v, cst(), now()).unwrap().backup.size,
         Some(1_048_576)
     );
     v["BackupSize"] = json!(176.0);
-    assert_eq!(backup_detail(&v, cst()).unwrap().backup.size, Some(176));
+    assert_eq!(
+        backup_detail(&v, cst(), now()).unwrap().backup.size,
+        Some(176)
+    );
     v["BackupSize"] = json!("");
-    assert_eq!(backup_detail(&v, cst()).unwrap().backup.size, None);
+    assert_eq!(backup_detail(&v, cst(), now()).unwrap().backup.size, None);
 }
 
 #[test]
 fn bad_size_is_a_clear_error() {
     let mut v = seed_example();
     v["BackupSize"] = json!("12 MB");
-    let e = backup_detail(&v, cst()).unwrap_err();
+    let e = backup_detail(&v, cst(), now()).unwrap_err();
     assert_eq!(
         e.to_string(),
         "field BackupSize: expected a whole number of bytes, got the string \"12 MB\""
     );
     v["BackupSize"] = json!([1]);
     assert_eq!(
-        backup_detail(&v, cst()).unwrap_err().to_string(),
+        backup_detail(&v, cst(), now()).unwrap_err().to_string(),
         "field BackupSize: expected a number or a string, got a list"
     );
     v["BackupSize"] = json!(-5);
-    assert!(backup_detail(&v, cst()).is_err());
+    assert!(backup_detail(&v, cst(), now()).is_err());
 }
 
 #[test]
@@ -87,7 +95,7 @@ fn empty_end_time_means_not_finished() {
     let mut v = seed_example();
     v["EndTime"] = json!("");
     v["Status"] = json!("running");
-    let d = backup_detail(&v, cst()).unwrap();
+    let d = backup_detail(&v, cst(), now()).unwrap();
     assert_eq!(d.backup.end, None);
     assert!(!d.backup.is_finished());
 }
@@ -97,7 +105,7 @@ fn unparsable_time_names_field_and_value() {
     let mut v = seed_example();
     v["StartTime"] = json!("21/08/2020 15:58");
     assert_eq!(
-        backup_detail(&v, cst()).unwrap_err().to_string(),
+        backup_detail(&v, cst(), now()).unwrap_err().to_string(),
         "field StartTime: expected \"YYYY-MM-DD HH:MM:SS\", got \"21/08/2020 15:58\""
     );
 }
@@ -105,7 +113,7 @@ fn unparsable_time_names_field_and_value() {
 #[test]
 fn extra_fields_ignored_missing_optional_fields_tolerated() {
     let v = json!({"BackupId": "bk-2", "Status": "finished", "Surprise": {"a": 1}});
-    let d = backup_detail(&v, cst()).unwrap();
+    let d = backup_detail(&v, cst(), now()).unwrap();
     assert_eq!(d.backup.size, None);
     assert_eq!(d.backup.start, None);
     assert_eq!(d.shard_id, "");
@@ -116,12 +124,12 @@ fn extra_fields_ignored_missing_optional_fields_tolerated() {
 fn wrong_typed_url_error_never_quotes_the_value() {
     let mut v = seed_example();
     v["BackupDownloadUrl"] = json!({"u": "https://oss.example/?sig=SECRET"});
-    let e = backup_detail(&v, cst()).unwrap_err().to_string();
+    let e = backup_detail(&v, cst(), now()).unwrap_err().to_string();
     assert_eq!(
         e,
         "field BackupDownloadUrl: expected a string, got an object"
     );
-    assert!(!format!("{:?}", backup_detail(&seed_example(), cst())).contains("SECRET"));
+    assert!(!format!("{:?}", backup_detail(&seed_example(), cst(), now())).contains("SECRET"));
 }
 
 #[test]
@@ -131,7 +139,7 @@ fn backup_list_keeps_good_entries_and_reports_bad_ones() {
         {"BackupId": "b", "Status": "finished", "BackupSize": true},
         "garbage",
     ]);
-    let list = backup_list(&data, cst()).unwrap();
+    let list = backup_list(&data, cst(), now()).unwrap();
     assert_eq!(list.backups.len(), 1);
     assert_eq!(list.backups[0].size, Some(10));
     assert_eq!(list.invalid.len(), 2);
@@ -141,8 +149,11 @@ fn backup_list_keeps_good_entries_and_reports_bad_ones() {
         list.invalid[1].error.to_string(),
         "field Data[]: expected an object, got a string"
     );
-    assert_eq!(backup_list(&Value::Null, cst()).unwrap().backups, vec![]);
-    assert!(backup_list(&json!({"x": 1}), cst()).is_err());
+    assert_eq!(
+        backup_list(&json!([]), cst(), now()).unwrap().backups,
+        vec![]
+    );
+    assert!(backup_list(&json!({"x": 1}), cst(), now()).is_err());
 }
 
 #[test]
@@ -156,4 +167,60 @@ fn instances_decode_with_tags() {
     assert_eq!(list[0].name, "orders");
     assert_eq!(list[0].tags, vec!["prod".to_owned()]);
     assert_eq!(list[0].sub_product, "redis-cluster");
+}
+
+#[test]
+fn missing_or_null_data_is_an_error_never_an_empty_list() {
+    let data = Value::Null;
+    assert_eq!(
+        instances(&data).unwrap_err().to_string(),
+        "field Data: missing or null where a list is expected (an empty list is [])"
+    );
+    assert_eq!(
+        backup_list(&data, cst(), now()).unwrap_err().to_string(),
+        "field Data: missing or null where a list is expected (an empty list is [])"
+    );
+    assert_eq!(
+        backup_detail(&data, cst(), now()).unwrap_err().to_string(),
+        "field Data: expected an object, got null"
+    );
+    assert_eq!(instances(&json!([])).unwrap(), vec![]);
+}
+
+#[test]
+fn times_that_cannot_be_true_make_the_backup_invalid() {
+    let with = |start: &str, end: &str| {
+        let mut v = seed_example();
+        v["StartTime"] = json!(start);
+        v["EndTime"] = json!(end);
+        backup_detail(&v, cst(), now()).map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        with("2020-08-21 15:58:45", "9999-12-31 23:59:59").unwrap_err(),
+        "field EndTime: 9999-12-31 15:59:59 UTC lies more than 1 h in the future; check the account's timezone"
+    );
+    assert_eq!(
+        with("0000-01-01 00:00:00", "2020-08-21 15:59:02").unwrap_err(),
+        "field StartTime: -0001-12-31 16:00:00 UTC is before 2009, older than Redis"
+    );
+    assert_eq!(
+        with("2020-08-21 15:58:45", "2020-08-21 15:00:00").unwrap_err(),
+        "field EndTime: 2020-08-21 07:00:00 UTC is before StartTime"
+    );
+    // Within the tolerance: a clock a little ahead is believed.
+    assert!(with("2026-01-01 08:30:00", "2026-01-01 08:50:00").is_ok());
+    assert!(with("2026-01-01 09:30:00", "").is_err());
+    // A listing keeps the valid backups and names the invalid one.
+    let list = backup_list(
+        &json!([
+            {"BackupId": "future", "Status": "finished", "StartTime": "9999-12-31 00:00:00", "EndTime": "9999-12-31 00:10:00"},
+            {"BackupId": "ok", "Status": "finished", "StartTime": "2025-12-31 00:00:00", "EndTime": "2025-12-31 00:10:00"},
+        ]),
+        cst(),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(list.backups.len(), 1);
+    assert_eq!(list.backups[0].id, "ok");
+    assert_eq!(list.invalid[0].id.as_deref(), Some("future"));
 }

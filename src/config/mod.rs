@@ -30,55 +30,13 @@ pub const REGIONS: [(&str, &str); 3] = [
     ("us", "https://cdsapi-us.capitalonline.net"),
 ];
 
-#[derive(Debug, Clone)]
+/// What `config.yaml` says, validated. Comparable, so a reload that changes nothing
+/// changes nothing.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub poll: PollConfig,
     pub probe: ProbeConfig,
     pub accounts: Vec<Account>,
-    /// Set from command-line flags, not from the file.
-    pub web: WebConfig,
-}
-
-/// The HTTP side, set from flags and `--web.config.file`. Not comparable: the security
-/// holds TLS keys.
-#[derive(Debug, Clone)]
-pub struct WebConfig {
-    pub telemetry_path: String,
-    /// TLS and basic auth; plain HTTP without auth by default.
-    pub security: std::sync::Arc<crate::web_config::WebSecurity>,
-    /// `--web.config.file`, read again on each reload.
-    pub security_file: Option<std::path::PathBuf>,
-    /// Timeouts and size limits of connections.
-    pub limits: crate::server::Limits,
-}
-
-impl Default for WebConfig {
-    fn default() -> Self {
-        Self {
-            telemetry_path: "/metrics".to_owned(),
-            security: std::sync::Arc::default(),
-            security_file: None,
-            limits: crate::server::Limits::default(),
-        }
-    }
-}
-
-impl WebConfig {
-    /// Checks a `--web.telemetry-path` value.
-    pub fn new(telemetry_path: &str) -> Result<Self, String> {
-        if !telemetry_path.starts_with('/')
-            || telemetry_path.contains(['?', '#'])
-            || ["/", "/-/healthy", "/-/ready"].contains(&telemetry_path)
-        {
-            return Err(format!(
-                "--web.telemetry-path {telemetry_path:?} must be a path starting with / other than /, /-/healthy and /-/ready"
-            ));
-        }
-        Ok(Self {
-            telemetry_path: telemetry_path.to_owned(),
-            ..Self::default()
-        })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +52,9 @@ pub struct PollConfig {
     pub extra_backups: usize,
     /// Per instance and cycle, how many backups of unknown shard to look up.
     pub max_shard_lookups: usize,
+    /// Per instance and cycle, how many unfinished backups (newer than the newest
+    /// finished one) to look up, newest first; the rest are counted as skipped.
+    pub max_unfinished_backups: usize,
     /// Retries after the first attempt of a call that failed transiently (0-10).
     pub max_retries: u32,
     /// Delay before the first retry; it grows up to `retry_max_backoff`.
@@ -132,7 +93,7 @@ pub struct ProbeConfig {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Account {
     pub name: String,
     pub endpoint: Url,
@@ -159,6 +120,7 @@ impl Default for PollConfig {
             start_jitter: Duration::from_secs(5),
             extra_backups: 0,
             max_shard_lookups: 10,
+            max_unfinished_backups: 10,
             max_retries: 2,
             retry_backoff: Duration::from_millis(500),
             retry_max_backoff: Duration::from_secs(30),
@@ -187,7 +149,10 @@ pub enum ConfigError {
     #[error(
         "cannot read config file {path}: {error} (point --config.file at a readable YAML file)"
     )]
-    Read { path: String, error: std::io::Error },
+    Read {
+        path: String,
+        error: crate::input::ReadError,
+    },
     #[error("config file {path} is not valid: {message}")]
     Syntax { path: String, message: String },
     #[error("config file {path} has {} problem(s):\n{}", problems.len(), Problems(problems))]
@@ -225,7 +190,7 @@ impl Config {
     /// values, and credentials an account leaves out).
     pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        let text = crate::input::read_text(path).map_err(|error| ConfigError::Read {
             path: shown.clone(),
             error,
         })?;
@@ -242,6 +207,7 @@ impl Config {
             path: path.to_owned(),
             message,
         };
+        crate::input::check_yaml_depth(text).map_err(|e| syntax(e.to_string()))?;
         let mut value: serde_yaml::Value =
             serde_yaml::from_str(text).map_err(|e| syntax(e.to_string()))?;
         // `<<: *defaults` shares settings between accounts.

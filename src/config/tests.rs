@@ -302,3 +302,53 @@ fn schema_lists_exactly_the_raw_structs_fields() {
     assert_eq!(serde_fields::<RawInstanceTarget>(), keys(INSTANCE));
     assert_eq!(serde_fields::<RawDiscovery>(), keys(DISCOVERY));
 }
+
+/// A YAML nested 100,000 levels deep stalled the parser for seconds (its cost grows with
+/// the square of the depth); it is refused before parsing, at once.
+#[test]
+fn absurdly_deep_yaml_is_refused_quickly() {
+    for text in [
+        format!("accounts: {}", "[".repeat(100_000)),
+        format!("accounts:\n{}", "- ".repeat(100_000)),
+    ] {
+        let started = std::time::Instant::now();
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            e.starts_with(
+                "config file test.yaml is not valid: it nests deeper than 64 levels at line"
+            ),
+            "{e}"
+        );
+    }
+}
+
+/// 100,000 instances validate in linear time (the duplicate check was quadratic), and
+/// a duplicate among them is still found.
+#[test]
+fn a_hundred_thousand_instances_validate_quickly() {
+    let mut text = String::from(
+        "accounts:\n  - name: big\n    access_key_id: AK\n    access_key_secret: SK\n    instances:\n",
+    );
+    for i in 0..100_000 {
+        text.push_str(&format!("      - instance_uuid: ins-{i:08}\n"));
+    }
+    let started = std::time::Instant::now();
+    let c = parse(&text).unwrap();
+    let took = started.elapsed();
+    eprintln!("100,000 instances validated in {took:?}");
+    assert_eq!(c.accounts[0].instances.len(), 100_000);
+    // Generous for an unoptimised test build on a busy CI machine; the release binary
+    // takes a fraction of this (BENCHMARKS.md).
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    text.push_str("      - instance_uuid: ins-00000007\n");
+    let e = parse(&text).unwrap_err().to_string();
+    assert!(
+        e.ends_with("  - accounts[0].instances[100000]: is listed twice"),
+        "{e}"
+    );
+}

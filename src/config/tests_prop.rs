@@ -185,4 +185,45 @@ proptest! {
             Err(message) => prop_assert!(!message.contains(SECRET), "{text}\n{message}"),
         }
     }
+
+}
+
+/// Nesting openers YAML knows, one level each: flow and block, sequences and maps.
+fn opener() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("["),
+        Just("{a: "),
+        Just("- "),
+        Just("? "),
+        Just("[{x: ")
+    ]
+}
+
+proptest! {
+    // Each case may build a 1 MB text: fewer cases, still every shape of nesting.
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// At any depth and size, parsing answers quickly: deep files are refused before
+    /// the parser (whose cost grows with the square of the depth) sees them, and
+    /// nothing overflows the stack.
+    #[test]
+    fn any_nesting_gets_a_quick_answer(
+        openers in prop::collection::vec(opener(), 1..8),
+        depth in prop_oneof![1usize..80, 1000usize..200_000],
+        tail in "[a-z\\]\\} ]{0,20}",
+    ) {
+        let mut text = String::from("accounts: ");
+        for i in 0..depth {
+            text.push_str(openers[i % openers.len()]);
+        }
+        text.push_str(&tail);
+        let started = std::time::Instant::now();
+        let answer = parse_checked(&text);
+        prop_assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+        if depth > crate::input::MAX_YAML_DEPTH {
+            // Refused by the depth check, or by the parser at a construct YAML does not
+            // allow there, long before the depth could cost anything.
+            prop_assert!(answer.is_err());
+        }
+    }
 }

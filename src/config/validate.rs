@@ -9,7 +9,7 @@ use reqwest::Url;
 
 use super::raw::{RawAccount, RawConfig};
 use super::{
-    Account, BackupTarget, Config, ProbeConfig, Problem, UrlType, WebConfig, ENV_ACCESS_KEY_ID,
+    Account, BackupTarget, Config, ProbeConfig, Problem, UrlType, ENV_ACCESS_KEY_ID,
     ENV_ACCESS_KEY_SECRET, REGIONS,
 };
 use crate::cds::{InstanceFilter, Secret};
@@ -157,7 +157,6 @@ impl Validator {
             poll,
             probe,
             accounts,
-            web: WebConfig::default(),
         }
     }
 
@@ -207,11 +206,13 @@ impl Validator {
             }
             backups.push(t);
         }
+        // A set, not a scan of the list: 100,000 instances must validate in linear time.
+        let mut listed = HashSet::new();
         let mut instances = Vec::new();
         for (i, t) in a.instances.into_iter().enumerate() {
             let path = format!("{at}.instances[{i}]");
             let uuid = self.required(&format!("{path}.instance_uuid"), t.instance_uuid);
-            if instances.contains(&uuid) {
+            if !listed.insert(uuid.clone()) {
                 self.problem(path, "is listed twice");
             }
             instances.push(uuid);
@@ -295,7 +296,7 @@ impl Validator {
             );
             return String::new();
         }
-        match std::fs::read_to_string(file) {
+        match crate::input::read_text(std::path::Path::new(file)) {
             Ok(content) => {
                 let secret = content.trim_end();
                 if secret.is_empty() {

@@ -35,6 +35,7 @@ pub struct Metrics {
     api_requests: IntCounterVec,
     api_errors: IntCounterVec,
     api_retries: IntCounterVec,
+    skipped: IntCounterVec,
     api_duration: HistogramVec,
     reload_ok: IntGauge,
     reload_time: Gauge,
@@ -96,6 +97,13 @@ impl Metrics {
                     &["account", "action"],
                 )?,
             )?,
+            skipped: register(
+                &live,
+                IntCounterVec::new(
+                    Opts::new("cds_redis_backup_exporter_unfinished_backups_skipped_total", "Unfinished backups not looked up because an instance listed more than poll.max_unfinished_backups, summed over cycles."),
+                    &["account"],
+                )?,
+            )?,
             reload_ok: register(&live, IntGauge::new("cds_redis_backup_exporter_config_last_reload_successful", "1 if the last configuration reload succeeded (or none was tried).")?)?,
             reload_time: register(&live, Gauge::new("cds_redis_backup_exporter_config_last_reload_success_timestamp_seconds", "Time of the last successful configuration load as Unix time.")?)?,
             api_duration: register(
@@ -127,6 +135,7 @@ impl Metrics {
     /// Creates an account's error and retry counters at 0, so that `rate()` and
     /// `increase()` see its first failure and dashboards show 0 rather than nothing.
     pub fn init_account(&self, account: &str) {
+        self.skipped.with_label_values(&[account]);
         for action in crate::cds::ACTIONS {
             self.api_retries.with_label_values(&[account, action]);
             for kind in crate::cds::ERROR_KINDS {
@@ -140,6 +149,11 @@ impl Metrics {
         self.api_errors
             .with_label_values(&[account, action, kind])
             .inc();
+    }
+
+    /// Counts unfinished backups left out by `poll.max_unfinished_backups`.
+    pub fn observe_skipped(&self, account: &str, n: u64) {
+        self.skipped.with_label_values(&[account]).inc_by(n);
     }
 
     pub fn observe_retry(&self, account: &str, action: &str) {

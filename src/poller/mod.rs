@@ -55,6 +55,7 @@ pub struct Poller {
     probe: ProbeConfig,
     extra_backups: usize,
     max_shard_lookups: usize,
+    max_unfinished: usize,
     probe_http: reqwest::Client,
     /// Bounds CDS API calls in flight (`poll.concurrency`).
     limiter: Semaphore,
@@ -106,6 +107,7 @@ impl Poller {
             probe: config.probe.clone(),
             extra_backups: config.poll.extra_backups,
             max_shard_lookups: config.poll.max_shard_lookups,
+            max_unfinished: config.poll.max_unfinished_backups,
             probe_http: probe::client()?,
             limiter: Semaphore::new(config.poll.concurrency),
             probe_limiter: Semaphore::new(config.probe.concurrency),
@@ -280,11 +282,17 @@ impl Poller {
         state::sort_newest_first(&mut sorted);
         let mut fetched = self.learn_shards(a, uuid, &sorted, &mut snap).await;
         let shards = self.memory().shards.get(uuid).cloned().unwrap_or_default();
-        let chosen = state::select(
+        let (chosen, skipped) = state::select(
             &sorted,
             |id| shards.get(id).map(String::as_str),
             self.extra_backups,
+            self.max_unfinished,
         );
+        if skipped > 0 {
+            warn!(account = %a.account.name, instance_uuid = uuid, skipped, looked_up = self.max_unfinished, "more unfinished backups than poll.max_unfinished_backups; the oldest are not looked up");
+            self.metrics
+                .observe_skipped(&a.account.name, skipped as u64);
+        }
         // Final backups that need no probe are served from the last cycle: their details
         // cannot change, so in steady state only probed and unfinished backups cost a call.
         let prev = Arc::clone(&self.memory().previous);

@@ -2,11 +2,20 @@
 //!
 //! bcrypt at cost 10 costs 50–100 ms of CPU, and Prometheus sends the same credentials
 //! every scrape, so successful checks are remembered by an HMAC of `user:password` under
-//! a key made at start (the plain password is never kept). An unknown user still costs
-//! a bcrypt check, so response time does not tell which users exist.
+//! a key made at start (the plain password is never kept); a reload keeps what it
+//! remembered for users whose hash did not change. An unknown user still costs a bcrypt
+//! check at the highest configured cost, and every uncached check lasts at least as long
+//! as that one, so response time tells neither which users exist nor their costs.
+//!
+//! Uncached checks pass through one process-wide [`Gate`]: fewer bcrypt computations at
+//! once than there are cores, and at most [`PER_CLIENT`] pending per client address —
+//! more are refused at once — so a flood of wrong passwords from one place can neither
+//! take every core nor queue a valid user behind it.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -17,6 +26,62 @@ use subtle::ConstantTimeEq;
 /// Successful checks remembered; past this the oldest is forgotten.
 const CACHE_ENTRIES: usize = 64;
 
+/// The highest bcrypt cost accepted. Each step doubles the CPU of a check: cost 14 is
+/// about 1 s on one core, cost 17 was 10 s and cost 31 would be years.
+pub const MAX_COST: u32 = 14;
+
+/// Uncached checks pending (running or queued) per client address; more are refused.
+pub const PER_CLIENT: usize = 2;
+
+/// Admission of uncached checks, for the whole process, across reloads.
+pub(super) struct Gate {
+    slots: tokio::sync::Semaphore,
+    pending: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// bcrypt computations at once: one fewer than the cores (at least one), so scrapes
+/// and the poll loop always have a core.
+pub(super) static GATE: LazyLock<Gate> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    Gate {
+        slots: tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1)),
+        pending: Mutex::default(),
+    }
+});
+
+/// A client's place among the pending checks, given back on drop.
+pub(super) struct Ticket(IpAddr);
+
+impl Gate {
+    /// A place for one more check from `client`, unless it already has [`PER_CLIENT`].
+    pub(super) fn admit(&'static self, client: IpAddr) -> Option<Ticket> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let n = pending.entry(client).or_default();
+        if *n >= PER_CLIENT {
+            return None;
+        }
+        *n += 1;
+        Some(Ticket(client))
+    }
+
+    pub(super) async fn slot(&'static self) -> Option<tokio::sync::SemaphorePermit<'static>> {
+        // Never closed; if it were, checking without a slot is safe.
+        self.slots.acquire().await.ok()
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut pending = GATE.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = pending.get_mut(&self.0) {
+            *n -= 1;
+            if *n == 0 {
+                pending.remove(&self.0);
+            }
+        }
+    }
+}
+
 /// Why a request was refused; only for debug logs and tests, never shown to clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denied {
@@ -26,6 +91,8 @@ pub enum Denied {
     NoColon,
     UnknownUser,
     WrongPassword,
+    /// Too many uncached checks pending from this client address: answered 429.
+    Busy,
 }
 
 pub(super) struct BasicAuth {
@@ -33,30 +100,74 @@ pub(super) struct BasicAuth {
     users: Vec<(String, String)>,
     /// Checked for unknown users, at the highest cost configured.
     pub(super) dummy_hash: String,
+    /// How long checking the dummy hash takes: the least any uncached check lasts.
+    pub(super) floor: Duration,
     hmac_key: [u8; 32],
     cache: Mutex<Cache>,
 }
 
+/// Tags of verified credentials → their user, so a reload can keep the entries of
+/// users whose hash did not change.
 #[derive(Default)]
 struct Cache {
-    known: HashSet<[u8; 20]>,
+    known: HashMap<[u8; 20], String>,
     order: VecDeque<[u8; 20]>,
 }
 
 impl BasicAuth {
-    /// `users` must hold hashes already checked to parse; `max_cost` is their highest cost.
-    pub(super) fn new(users: Vec<(String, String)>, max_cost: u32) -> Result<Self, String> {
+    /// `users` must hold hashes already checked to parse; `max_cost` is their highest
+    /// cost. What `previous` verified stays verified for users whose hash is the same.
+    pub(super) fn new(
+        users: Vec<(String, String)>,
+        max_cost: u32,
+        previous: Option<&BasicAuth>,
+    ) -> Result<Self, String> {
+        let started = Instant::now();
         let dummy_hash = bcrypt::hash(uuid::Uuid::new_v4().as_bytes(), max_cost)
             .map_err(|e| format!("cannot make the dummy bcrypt hash: {e}"))?;
-        let mut hmac_key = [0; 32];
-        hmac_key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        hmac_key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let floor = started.elapsed();
+        let (hmac_key, cache) = match previous {
+            Some(old) => (old.hmac_key, old.cache_for(&users)),
+            None => {
+                let mut key = [0; 32];
+                key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+                key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+                (key, Cache::default())
+            }
+        };
         Ok(Self {
             users,
             dummy_hash,
+            floor,
             hmac_key,
-            cache: Mutex::default(),
+            cache: Mutex::new(cache),
         })
+    }
+
+    /// Whether `users` are exactly this one's: a reload can then keep it whole.
+    pub(super) fn same_users(&self, users: &[(String, String)]) -> bool {
+        self.users == users
+    }
+
+    /// The remembered checks of users that keep their hash in `users`.
+    fn cache_for(&self, users: &[(String, String)]) -> Cache {
+        let Ok(old) = self.cache.lock() else {
+            return Cache::default();
+        };
+        let unchanged = |user: &String| {
+            let hash = |list: &[(String, String)]| {
+                list.iter().find(|(u, _)| u == user).map(|(_, h)| h.clone())
+            };
+            hash(users).is_some_and(|h| Some(h) == hash(&self.users))
+        };
+        let mut cache = Cache::default();
+        for tag in &old.order {
+            if let Some(user) = old.known.get(tag).filter(|u| unchanged(u)) {
+                cache.known.insert(*tag, user.clone());
+                cache.order.push_back(*tag);
+            }
+        }
+        cache
     }
 
     pub(super) fn user_count(&self) -> usize {
@@ -81,7 +192,7 @@ impl BasicAuth {
         let ok = bcrypt::verify(password.as_bytes(), hash).unwrap_or(false);
         match (found, ok) {
             (Some(_), true) => {
-                self.remember(tag);
+                self.remember(tag, user);
                 Ok(())
             }
             (Some(_), false) => Err(Denied::WrongPassword),
@@ -111,13 +222,13 @@ impl BasicAuth {
     fn cached(&self, tag: &[u8; 20]) -> bool {
         self.cache
             .lock()
-            .map(|c| c.known.contains(tag))
+            .map(|c| c.known.contains_key(tag))
             .unwrap_or(false)
     }
 
-    fn remember(&self, tag: [u8; 20]) {
+    fn remember(&self, tag: [u8; 20], user: String) {
         let Ok(mut c) = self.cache.lock() else { return };
-        if !c.known.insert(tag) {
+        if c.known.insert(tag, user).is_some() {
             return;
         }
         c.order.push_back(tag);

@@ -20,17 +20,13 @@ use std::sync::Arc;
 use hyper::header::{HeaderName, HeaderValue};
 use rustls::ServerConfig;
 
-pub use auth::Denied;
+pub use auth::{Denied, MAX_COST as MAX_BCRYPT_COST, PER_CLIENT as MAX_PENDING_AUTH_PER_CLIENT};
 pub use tls::ClientAuth;
 
 pub use crate::config::Problem;
 use crate::config::Problems;
 use auth::BasicAuth;
 use raw::{RawHttp, RawWebConfig};
-
-/// bcrypt checks run at once on the blocking pool; more wait, so wrong passwords sent
-/// in bulk cannot take every core. Cached credentials skip the queue.
-const BCRYPT_SLOTS: usize = 2;
 
 /// The response headers exporter-toolkit lets a web config set, and the values allowed
 /// where it restricts them.
@@ -46,9 +42,8 @@ const ALLOWED_HEADERS: [(&str, &[&str]); 5] = [
 pub struct WebSecurity {
     tls: Option<Arc<ServerConfig>>,
     client_auth: ClientAuth,
-    auth: Option<BasicAuth>,
+    auth: Option<Arc<BasicAuth>>,
     headers: Vec<(HeaderName, HeaderValue)>,
-    bcrypt_slots: tokio::sync::Semaphore,
 }
 
 // By hand: the hashes and keys must never reach a log.
@@ -76,7 +71,10 @@ impl Default for WebSecurity {
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
     #[error("cannot read web config file {path}: {error} (point --web.config.file at a readable YAML file)")]
-    Read { path: String, error: std::io::Error },
+    Read {
+        path: String,
+        error: crate::input::ReadError,
+    },
     #[error("web config file {path} is not valid: {message}")]
     Syntax { path: String, message: String },
     #[error("web config file {path} has {} problem(s):\n{}", problems.len(), Problems(problems))]
@@ -108,23 +106,47 @@ impl WebSecurity {
             client_auth: ClientAuth::NoClientCert,
             auth: None,
             headers: Vec::new(),
-            bcrypt_slots: tokio::sync::Semaphore::new(BCRYPT_SLOTS),
         }
     }
 
     /// Reads and validates the web config file at `path`.
     pub fn load(path: &Path) -> Result<Self, WebConfigError> {
+        Self::reload(path, &Self::none())
+    }
+
+    /// [`load`](Self::load) for a reload: what `previous` learned of basic auth users
+    /// whose hash did not change is kept (their verified passwords, and when no user
+    /// changed, the dummy hash too, which costs as much as the dearest check).
+    pub fn reload(path: &Path, previous: &WebSecurity) -> Result<Self, WebConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| WebConfigError::Read {
+        let text = crate::input::read_text(path).map_err(|error| WebConfigError::Read {
             path: shown.clone(),
             error,
         })?;
-        Self::parse(&text, path.parent().unwrap_or(Path::new("")), &shown)
+        Self::parse_after(
+            &text,
+            path.parent().unwrap_or(Path::new("")),
+            &shown,
+            previous,
+        )
     }
 
     /// Validates YAML text; relative files are looked up in `dir`, `shown` names the
     /// file in errors.
     pub fn parse(text: &str, dir: &Path, shown: &str) -> Result<Self, WebConfigError> {
+        Self::parse_after(text, dir, shown, &Self::none())
+    }
+
+    fn parse_after(
+        text: &str,
+        dir: &Path,
+        shown: &str,
+        previous: &WebSecurity,
+    ) -> Result<Self, WebConfigError> {
+        crate::input::check_yaml_depth(text).map_err(|e| WebConfigError::Syntax {
+            path: shown.to_owned(),
+            message: e.to_string(),
+        })?;
         let raw: RawWebConfig = if text.trim().is_empty() {
             RawWebConfig::default()
         } else {
@@ -141,7 +163,20 @@ impl WebSecurity {
             .filter(|t| !t.is_empty())
             .and_then(|t| tls::server_config(t, dir, &mut v));
         let headers = http(&mut v, raw.http_server_config.unwrap_or_default());
-        let auth = users(&mut v, raw.basic_auth_users.unwrap_or_default());
+        let users = users(&mut v, raw.basic_auth_users.unwrap_or_default());
+        let auth = match (users, &previous.auth) {
+            (Some((users, _)), Some(old)) if old.same_users(&users) => Some(Arc::clone(old)),
+            (Some((users, max_cost)), old) => {
+                match BasicAuth::new(users, max_cost, old.as_deref()) {
+                    Ok(auth) => Some(Arc::new(auth)),
+                    Err(e) => {
+                        v.problem("basic_auth_users", e);
+                        None
+                    }
+                }
+            }
+            (None, _) => None,
+        };
         if !v.problems.is_empty() {
             return Err(WebConfigError::Invalid {
                 path: shown.to_owned(),
@@ -169,7 +204,7 @@ impl WebSecurity {
 
     /// How many basic auth users there are; 0 means no auth.
     pub fn basic_auth_users(&self) -> usize {
-        self.auth.as_ref().map_or(0, BasicAuth::user_count)
+        self.auth.as_ref().map_or(0, |a| a.user_count())
     }
 
     /// Headers to add to every response.
@@ -192,11 +227,15 @@ impl WebSecurity {
         }
     }
 
-    /// [`check`](Self::check) for async code: cached credentials are answered at once,
-    /// the others are checked on the blocking pool, a few at a time.
+    /// [`check`](Self::check) for async code: cached credentials are answered at once;
+    /// the others pass the process-wide gate (a few bcrypt checks at once, at most
+    /// [`MAX_PENDING_AUTH_PER_CLIENT`] pending per `client` address, more refused with
+    /// [`Denied::Busy`]), run on the blocking pool, and are answered no sooner than a
+    /// check at the highest configured cost would be.
     pub async fn check_async(
-        self: &Arc<Self>,
+        &self,
         authorization: Option<HeaderValue>,
+        client: std::net::IpAddr,
     ) -> Result<(), Denied> {
         let Some(auth) = &self.auth else {
             return Ok(());
@@ -204,22 +243,32 @@ impl WebSecurity {
         if auth.is_cached(authorization.as_ref()) {
             return Ok(());
         }
-        // The semaphore is never closed; if it were, checking without a slot is safe.
-        let _slot = self.bcrypt_slots.acquire().await;
-        let this = Arc::clone(self);
-        tokio::task::spawn_blocking(move || this.check(authorization.as_ref()))
+        let Some(_ticket) = auth::GATE.admit(client) else {
+            return Err(Denied::Busy);
+        };
+        let slot = auth::GATE.slot().await;
+        let started = tokio::time::Instant::now();
+        let checker = Arc::clone(auth);
+        let result = tokio::task::spawn_blocking(move || checker.check(authorization.as_ref()))
             .await
-            .unwrap_or(Err(Denied::WrongPassword))
+            .unwrap_or(Err(Denied::WrongPassword));
+        drop(slot);
+        tokio::time::sleep_until(started + auth.floor).await;
+        result
     }
 
     /// [`check_async`](Self::check_async), as a yes or no.
-    pub async fn authorize_async(self: &Arc<Self>, authorization: Option<HeaderValue>) -> bool {
-        self.check_async(authorization).await.is_ok()
+    pub async fn authorize_async(
+        &self,
+        authorization: Option<HeaderValue>,
+        client: std::net::IpAddr,
+    ) -> bool {
+        self.check_async(authorization, client).await.is_ok()
     }
 
     #[cfg(test)]
     fn cache_len(&self) -> usize {
-        self.auth.as_ref().map_or(0, BasicAuth::cache_len)
+        self.auth.as_ref().map_or(0, |a| a.cache_len())
     }
 }
 
@@ -259,12 +308,13 @@ fn http(v: &mut Validator, raw: RawHttp) -> Vec<(HeaderName, HeaderValue)> {
     out
 }
 
-/// `basic_auth_users`: every hash must parse as bcrypt now, not at the first request.
-/// Problems name the user, never the hash.
+/// `basic_auth_users`: every hash must parse as bcrypt now, not at the first request,
+/// at a cost of at most [`MAX_BCRYPT_COST`]. Returns the users, sorted, and their highest
+/// cost. Problems name the user, never the hash.
 fn users(
     v: &mut Validator,
     raw: std::collections::BTreeMap<String, Option<String>>,
-) -> Option<BasicAuth> {
+) -> Option<(Vec<(String, String)>, u32)> {
     if raw.is_empty() {
         return None;
     }
@@ -291,13 +341,21 @@ fn users(
             continue;
         }
         match bcrypt::HashParts::from_str(hash) {
-            Ok(parts) if (4..=31).contains(&parts.get_cost()) => {
+            Ok(parts) if (4..=MAX_BCRYPT_COST).contains(&parts.get_cost()) => {
                 max_cost = max_cost.max(parts.get_cost());
                 users.push((user, hash.to_owned()));
             }
+            Ok(parts) if parts.get_cost() > MAX_BCRYPT_COST => v.problem(
+                path,
+                format!(
+                    "bcrypt cost {} is above {MAX_BCRYPT_COST}, the most accepted: every check of a new password would take {} s or more of CPU; make the hash again with htpasswd -nBC 10 \"{user}\" | cut -d: -f2",
+                    parts.get_cost(),
+                    1u64 << (parts.get_cost() - MAX_BCRYPT_COST).min(40)
+                ),
+            ),
             Ok(parts) => v.problem(
                 path,
-                format!("bcrypt cost {} is outside 4..31", parts.get_cost()),
+                format!("bcrypt cost {} is below 4, the least bcrypt allows", parts.get_cost()),
             ),
             Err(_) => v.problem(
                 path,
@@ -305,16 +363,7 @@ fn users(
             ),
         }
     }
-    if v.problems.len() > before {
-        return None;
-    }
-    match BasicAuth::new(users, max_cost) {
-        Ok(auth) => Some(auth),
-        Err(e) => {
-            v.problem("basic_auth_users", e);
-            None
-        }
-    }
+    (v.problems.len() == before).then_some((users, max_cost))
 }
 
 #[cfg(test)]

@@ -275,16 +275,20 @@ fn errors_and_debug_never_show_hashes() {
     let hash = bcrypt::hash("secret", 4).unwrap();
     let bad = &hash[..59];
     let e = pki.error(&format!(
-        "basic_auth_users:\n  alice: '{}'\n  bob: '$2y$99{}'\n",
+        "basic_auth_users:\n  alice: '{}'\n  bob: '$2y$99{}'\n  carol: '$2y$15{}'\n  dave: '$2y$03{}'\n",
         bad,
+        &hash[6..],
+        &hash[6..],
         &hash[6..]
     ));
     assert!(!e.contains(&hash[7..]), "{e}");
     assert_eq!(
         e,
-        "web config file web.yml has 2 problem(s):
+        "web config file web.yml has 4 problem(s):
   - basic_auth_users.alice: not a bcrypt hash ($2y$, $2b$ or $2a$, 60 characters); make one with htpasswd -nBC 10 \"\" | tr -d ':\\n'
-  - basic_auth_users.bob: bcrypt cost 99 is outside 4..31"
+  - basic_auth_users.bob: bcrypt cost 99 is above 14, the most accepted: every check of a new password would take 1099511627776 s or more of CPU; make the hash again with htpasswd -nBC 10 \"bob\" | cut -d: -f2
+  - basic_auth_users.carol: bcrypt cost 15 is above 14, the most accepted: every check of a new password would take 2 s or more of CPU; make the hash again with htpasswd -nBC 10 \"carol\" | cut -d: -f2
+  - basic_auth_users.dave: bcrypt cost 3 is below 4, the least bcrypt allows"
     );
     let s = pki
         .parse(&format!(
@@ -365,18 +369,129 @@ fn successful_checks_are_cached_and_bounded() {
     assert!(auth.is_cached(Some(&basic("u69:pw"))));
 }
 
+fn client(last: u8) -> std::net::IpAddr {
+    std::net::IpAddr::from([127, 0, 9, last])
+}
+
 #[tokio::test]
 async fn async_check_matches_sync_check() {
     let pki = Pki::new();
     let s = Arc::new(pki.parse(&users_yaml(&[("alice", "pw")])).unwrap());
-    assert_eq!(s.check_async(None).await, Err(Denied::Missing));
+    let ip = client(1);
+    assert_eq!(s.check_async(None, ip).await, Err(Denied::Missing));
     assert_eq!(
-        s.check_async(Some(basic("alice:no"))).await,
+        s.check_async(Some(basic("alice:no")), ip).await,
         Err(Denied::WrongPassword)
     );
-    assert!(s.authorize_async(Some(basic("alice:pw"))).await);
-    assert!(s.authorize_async(Some(basic("alice:pw"))).await);
-    assert!(Arc::new(WebSecurity::none()).authorize_async(None).await);
+    assert!(s.authorize_async(Some(basic("alice:pw")), ip).await);
+    assert!(s.authorize_async(Some(basic("alice:pw")), ip).await);
+    assert!(WebSecurity::none().authorize_async(None, ip).await);
+}
+
+/// An uncached check lasts at least as long as one at the highest configured cost, so a
+/// cheap user's answer looks like an unknown user's.
+#[tokio::test]
+async fn uncached_checks_last_as_long_as_the_dearest_hash() {
+    let pki = Pki::new();
+    let yaml = format!(
+        "basic_auth_users:\n  cheap: '{}'\n  dear: '{}'\n",
+        bcrypt::hash("pw", 4).unwrap(),
+        bcrypt::hash("pw", 10).unwrap()
+    );
+    let s = pki.parse(&yaml).unwrap();
+    let floor = s.auth.as_ref().unwrap().floor;
+    assert!(floor > std::time::Duration::from_millis(5), "{floor:?}");
+    for creds in ["cheap:wrong", "nobody:pw", "cheap:pw"] {
+        let started = std::time::Instant::now();
+        let _ = s.check_async(Some(basic(creds)), client(2)).await;
+        assert!(
+            started.elapsed() >= floor,
+            "{creds}: {:?} < {floor:?}",
+            started.elapsed()
+        );
+    }
+    // Cached now: answered at once.
+    let started = std::time::Instant::now();
+    assert_eq!(
+        s.check_async(Some(basic("cheap:pw")), client(2)).await,
+        Ok(())
+    );
+    assert!(started.elapsed() < floor);
+}
+
+#[tokio::test]
+async fn a_client_may_have_two_checks_pending_and_no_more() {
+    let ip = client(3);
+    let first = auth::GATE.admit(ip);
+    let second = auth::GATE.admit(ip);
+    assert!(first.is_some() && second.is_some());
+    assert!(auth::GATE.admit(ip).is_none());
+    assert!(
+        auth::GATE.admit(client(4)).is_some(),
+        "other clients are not affected"
+    );
+    drop(first);
+    assert!(auth::GATE.admit(ip).is_some());
+    let pki = Pki::new();
+    let s = pki.parse(&users_yaml(&[("alice", "pw")])).unwrap();
+    let _third = auth::GATE.admit(ip);
+    assert_eq!(
+        s.check_async(Some(basic("alice:pw")), ip).await,
+        Err(Denied::Busy)
+    );
+}
+
+#[test]
+fn a_reload_keeps_what_was_verified_for_unchanged_users() {
+    let pki = Pki::new();
+    let alice = bcrypt::hash("pw", 4).unwrap();
+    let bob = bcrypt::hash("pw", 4).unwrap();
+    let yaml = |users: &[(&str, &str)]| {
+        let mut y = "basic_auth_users:\n".to_owned();
+        for (u, h) in users {
+            y += &format!("  {u}: '{h}'\n");
+        }
+        y
+    };
+    let first = pki
+        .parse(&yaml(&[("alice", &alice), ("bob", &bob)]))
+        .unwrap();
+    assert_eq!(first.check(Some(&basic("alice:pw"))), Ok(()));
+    assert_eq!(first.check(Some(&basic("bob:pw"))), Ok(()));
+    let same = WebSecurity::parse_after(
+        &yaml(&[("alice", &alice), ("bob", &bob)]),
+        &pki.dir,
+        "web.yml",
+        &first,
+    )
+    .unwrap();
+    assert!(Arc::ptr_eq(
+        same.auth.as_ref().unwrap(),
+        first.auth.as_ref().unwrap()
+    ));
+    let new_bob = bcrypt::hash("pw2", 4).unwrap();
+    let carol = bcrypt::hash("pw", 4).unwrap();
+    let changed = WebSecurity::parse_after(
+        &yaml(&[("alice", &alice), ("bob", &new_bob), ("carol", &carol)]),
+        &pki.dir,
+        "web.yml",
+        &same,
+    )
+    .unwrap();
+    let auth = changed.auth.as_ref().unwrap();
+    assert!(
+        auth.is_cached(Some(&basic("alice:pw"))),
+        "alice kept her hash"
+    );
+    assert!(
+        !auth.is_cached(Some(&basic("bob:pw"))),
+        "bob's hash changed"
+    );
+    assert_eq!(changed.cache_len(), 1);
+    assert_eq!(
+        changed.check(Some(&basic("bob:pw"))),
+        Err(Denied::WrongPassword)
+    );
 }
 
 #[test]

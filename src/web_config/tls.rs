@@ -235,7 +235,7 @@ fn non_empty(s: Option<String>) -> Option<String> {
 fn read(v: &mut Validator, key: &str, dir: &Path, file: &str) -> Option<(String, Vec<u8>)> {
     let path = dir.join(file);
     let shown = path.display().to_string();
-    match std::fs::read(&path) {
+    match crate::input::read(&path) {
         Ok(bytes) => Some((shown, bytes)),
         Err(e) => {
             v.problem(key, format!("cannot read {shown}: {e}"));

@@ -12,12 +12,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use cds_redis_backup_exporter::cds::{InstanceFilter, Secret};
-use cds_redis_backup_exporter::config::{
-    Account, BackupTarget, Config, PollConfig, ProbeConfig, WebConfig,
-};
+use cds_redis_backup_exporter::config::{Account, BackupTarget, Config, PollConfig, ProbeConfig};
 use cds_redis_backup_exporter::fake::{FakeBackup, FakeCds, FakeInstance, Scenario};
 use cds_redis_backup_exporter::metrics::Metrics;
 use cds_redis_backup_exporter::poller::Poller;
+use cds_redis_backup_exporter::server::WebConfig;
 
 /// Now, to the second: CDS times carry no fractions, so expected values stay exact.
 pub fn now() -> DateTime<Utc> {
@@ -93,7 +92,6 @@ pub fn config(accounts: Vec<Account>) -> Config {
             ..ProbeConfig::default()
         },
         accounts,
-        web: WebConfig::default(),
     }
 }
 
@@ -129,12 +127,24 @@ pub struct Exporter {
 
 impl Exporter {
     pub async fn start(config: Config) -> Self {
+        Self::start_web(config, WebConfig::default()).await
+    }
+
+    /// With these web settings (TLS, auth, limits, lifecycle API).
+    pub async fn start_web(config: Config, web: WebConfig) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(cds_redis_backup_exporter::run(config, listener, async {
-            let _ = stopped.await;
-        }));
+        let control = cds_redis_backup_exporter::Control::default();
+        let task = tokio::spawn(cds_redis_backup_exporter::run_with(
+            config,
+            web,
+            control,
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Self {
             addr,
             stop: Some(stop),
@@ -364,10 +374,12 @@ pub async fn secured_exporter(
     let fake = fake(scenario.clone()).await;
     let mut acc = account("web", &fake, &scenario);
     acc.instances = vec!["ins-web".into()];
-    let mut config = config(vec![acc]);
-    config.web.security = security;
-    config.web.limits = limits;
-    let exporter = Exporter::start(config).await;
+    let web = WebConfig {
+        security,
+        limits,
+        ..WebConfig::default()
+    };
+    let exporter = Exporter::start_web(config(vec![acc]), web).await;
     (fake, exporter)
 }
 

@@ -4,6 +4,7 @@
 
 mod exporter;
 mod faults;
+mod hardening;
 mod helpers;
 mod lifecycle;
 mod probe;

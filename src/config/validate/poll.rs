@@ -61,6 +61,12 @@ impl Validator {
             d.max_shard_lookups,
             1..=1000,
         );
+        let max_unfinished_backups = self.count(
+            "poll.max_unfinished_backups",
+            p.max_unfinished_backups,
+            d.max_unfinished_backups,
+            1..=1000,
+        );
         let max_retries = self.count("poll.max_retries", p.max_retries, d.max_retries, 0..=10);
         let (retry_backoff, backoff_ok) = self.checked_duration(
             "poll.retry_backoff",
@@ -125,6 +131,7 @@ impl Validator {
             start_jitter,
             extra_backups,
             max_shard_lookups,
+            max_unfinished_backups,
             max_retries,
             retry_backoff,
             retry_max_backoff,

@@ -12,8 +12,10 @@ pub mod input;
 pub mod metrics;
 pub mod poller;
 pub mod probe;
+pub mod problem;
 pub mod server;
 pub mod state;
+mod sync;
 pub mod web_config;
 
 use std::future::Future;
@@ -195,7 +197,7 @@ impl Reloader {
         };
         if let Some(security) = loaded.security {
             server::log_security(&security);
-            *self.security.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(security);
+            *sync::write(&self.security) = Arc::new(security);
         }
         match loaded.poller {
             Some(poller) => {
@@ -219,7 +221,7 @@ impl Reloader {
             .clone()
             .ok_or_else(|| "there is no configuration file to reload (--demo mode)".to_owned())?;
         let security_file = self.security_file.clone();
-        let previous = Arc::clone(&self.security.read().unwrap_or_else(|p| p.into_inner()));
+        let previous = Arc::clone(&sync::read(&self.security));
         let current = self.current.clone();
         let metrics = Arc::clone(&self.metrics);
         let work = tokio::task::spawn_blocking(move || {

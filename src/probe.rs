@@ -11,6 +11,39 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 
 use crate::cds::SecretUrl;
 
+/// Why a probe got no HTTP answer; `as_str` is the `failure` value in logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeFailure {
+    /// CDS gave no URL of this type.
+    NoUrl,
+    Timeout,
+    Connect,
+    /// A redirect loop, or more than 3 hops.
+    Redirect,
+    /// Anything else on the way (TLS, a broken connection).
+    Request,
+}
+
+impl ProbeFailure {
+    pub const ALL: [ProbeFailure; 5] = [
+        ProbeFailure::NoUrl,
+        ProbeFailure::Timeout,
+        ProbeFailure::Connect,
+        ProbeFailure::Redirect,
+        ProbeFailure::Request,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeFailure::NoUrl => "no_url",
+            ProbeFailure::Timeout => "timeout",
+            ProbeFailure::Connect => "connect",
+            ProbeFailure::Redirect => "redirect",
+            ProbeFailure::Request => "request",
+        }
+    }
+}
+
 /// What one probe saw. `status` is 0 when no HTTP answer arrived.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeResult {
@@ -18,9 +51,8 @@ pub struct ProbeResult {
     pub duration: Duration,
     /// The object's total size, when the answer tells it.
     pub total_size: Option<u64>,
-    /// Why there was no answer: `no_url`, `timeout`, `connect`, `redirect` (a loop, or
-    /// more than 3 hops) or `request`.
-    pub failure: Option<&'static str>,
+    /// Why there was no answer.
+    pub failure: Option<ProbeFailure>,
 }
 
 impl ProbeResult {
@@ -34,7 +66,7 @@ impl ProbeResult {
             status: 0,
             duration: Duration::ZERO,
             total_size: None,
-            failure: Some("no_url"),
+            failure: Some(ProbeFailure::NoUrl),
         }
     }
 }
@@ -85,13 +117,13 @@ pub async fn probe(http: &reqwest::Client, url: &SecretUrl, timeout: Duration) -
             duration,
             total_size: None,
             failure: Some(if e.is_timeout() {
-                "timeout"
+                ProbeFailure::Timeout
             } else if e.is_connect() {
-                "connect"
+                ProbeFailure::Connect
             } else if e.is_redirect() {
-                "redirect"
+                ProbeFailure::Redirect
             } else {
-                "request"
+                ProbeFailure::Request
             }),
         },
     }

@@ -140,7 +140,7 @@ pub type SharedSecurity = Arc<std::sync::RwLock<Arc<WebSecurity>>>;
 
 impl App {
     fn security(&self) -> Arc<WebSecurity> {
-        Arc::clone(&self.security.read().unwrap_or_else(|p| p.into_inner()))
+        Arc::clone(&crate::sync::read(&self.security))
     }
 }
 

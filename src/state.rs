@@ -9,18 +9,54 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::cds::UrlType;
 use crate::cds::{Backup, Instance};
-use crate::config::UrlType;
 use crate::probe::ProbeResult;
 
 /// (instance_uuid, backup_id)
 pub type BackupKey = (String, String);
 
+/// What one CDS call was about: an instance (`DescribeBackups`) or one of its backups
+/// (`DownloadBackup`). An instance sorts before its backups.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TargetKey {
+    pub instance_uuid: String,
+    /// `None` for the instance itself.
+    pub backup_id: Option<String>,
+}
+
+impl TargetKey {
+    pub fn instance(uuid: &str) -> Self {
+        Self {
+            instance_uuid: uuid.to_owned(),
+            backup_id: None,
+        }
+    }
+
+    pub fn backup(uuid: &str, backup_id: &str) -> Self {
+        Self {
+            instance_uuid: uuid.to_owned(),
+            backup_id: Some(backup_id.to_owned()),
+        }
+    }
+
+    /// The `backup_id` label: `""` for the instance.
+    pub fn backup_label(&self) -> &str {
+        self.backup_id.as_deref().unwrap_or("")
+    }
+}
+
+impl From<&BackupKey> for TargetKey {
+    fn from((uuid, backup_id): &BackupKey) -> Self {
+        Self::backup(uuid, backup_id)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub backups: BTreeMap<BackupKey, BackupState>,
-    /// (instance_uuid, backup_id or "" for instance-level calls) → last call succeeded
-    pub targets_up: BTreeMap<BackupKey, bool>,
+    /// target → its last call succeeded
+    pub targets_up: BTreeMap<TargetKey, bool>,
     /// instance_uuid → number of backups DescribeBackups listed
     pub instance_backups: BTreeMap<String, u64>,
     /// instance_uuid → (account, instance) for instances found by DescribeDBInstances
@@ -29,7 +65,7 @@ pub struct Snapshot {
     pub discovery_up: BTreeMap<String, bool>,
     /// target key (as in `targets_up`) → when its values were last fetched: now for a
     /// target that answered, older for one whose values are carried over
-    pub last_good: BTreeMap<BackupKey, DateTime<Utc>>,
+    pub last_good: BTreeMap<TargetKey, DateTime<Utc>>,
     pub cycle: Option<CycleInfo>,
 }
 

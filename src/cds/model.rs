@@ -70,6 +70,25 @@ impl Backup {
     }
 }
 
+/// Which download URL of a backup: over the public internet, or inside the CDS region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum UrlType {
+    Public,
+    Intranet,
+}
+
+impl UrlType {
+    pub const ALL: [UrlType; 2] = [UrlType::Public, UrlType::Intranet];
+
+    /// The `url_type` label value, and the name in `probe.url_types`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UrlType::Public => "public",
+            UrlType::Intranet => "intranet",
+        }
+    }
+}
+
 /// One backup's details from `DownloadBackup`: the listing fields plus shard and URLs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupDetail {
@@ -78,6 +97,16 @@ pub struct BackupDetail {
     pub shard_id: String,
     pub public_url: Option<SecretUrl>,
     pub intranet_url: Option<SecretUrl>,
+}
+
+impl BackupDetail {
+    /// The download URL of this type, if CDS gave one.
+    pub fn url(&self, url_type: UrlType) -> Option<&SecretUrl> {
+        match url_type {
+            UrlType::Public => self.public_url.as_ref(),
+            UrlType::Intranet => self.intranet_url.as_ref(),
+        }
+    }
 }
 
 /// `DescribeBackups`: the backups that decoded, and one error for each that did not.

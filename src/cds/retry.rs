@@ -87,7 +87,7 @@ mod tests {
 
     fn http(status: u16, retry_after: Option<u64>) -> CdsError {
         CdsError::Http {
-            action: "DescribeBackups",
+            action: crate::cds::Action::DescribeBackups,
             http_status: status,
             body: "a text/html body of 10 bytes".into(),
             retry_after: retry_after.map(Duration::from_secs),
@@ -131,11 +131,11 @@ mod tests {
             http(503, None),
             http(429, None),
             CdsError::Timeout {
-                action: "X",
+                action: crate::cds::Action::DownloadBackup,
                 timeout: Duration::from_secs(1),
             },
             CdsError::Transport {
-                action: "X",
+                action: crate::cds::Action::DownloadBackup,
                 detail: "connection reset".into(),
                 connect: false,
             },
@@ -143,7 +143,7 @@ mod tests {
             assert!(p.delay(&e, 0, 0.0).is_ok(), "{e}");
         }
         let api = |status: u16, code: &str| CdsError::Api {
-            action: "X",
+            action: crate::cds::Action::DownloadBackup,
             http_status: status,
             code: code.into(),
             message: String::new(),
@@ -155,12 +155,12 @@ mod tests {
             api(403, "SignatureDoesNotMatch"),
             api(400, "InvalidParameter"),
             CdsError::Decode {
-                action: "X",
+                action: crate::cds::Action::DownloadBackup,
                 http_status: 200,
                 detail: "truncated".into(),
             },
             CdsError::TooLarge {
-                action: "X",
+                action: crate::cds::Action::DownloadBackup,
                 http_status: 200,
                 limit: 10,
             },

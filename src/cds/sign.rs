@@ -1,8 +1,9 @@
 //! CDS OpenAPI request signing, signature version 1.0 (HMAC-SHA1).
 //!
 //! A pure function of its inputs: the caller supplies the nonce and the timestamp, so the
-//! vendor's test vectors pin the algorithm down exactly, and the fake API in
-//! [`crate::fake`] verifies requests with the very same code path.
+//! vendor's test vectors pin the algorithm down exactly, and the fake API (the `fake`
+//! module, which depends on this one, never the reverse) verifies requests with the very
+//! same code path.
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -65,7 +66,7 @@ pub fn string_to_sign(params: &BTreeMap<String, String>) -> String {
 pub fn signature(secret: &str, params: &BTreeMap<String, String>) -> String {
     // HMAC accepts keys of any length, so this cannot fail.
     let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        .expect("HMAC takes a key of any length");
     mac.update(string_to_sign(params).as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }

@@ -10,14 +10,14 @@ mod raw;
 mod tree;
 mod validate;
 
-use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
 use chrono::FixedOffset;
 use reqwest::Url;
 
-use crate::cds::{InstanceFilter, Secret};
+use crate::cds::{InstanceFilter, Secret, UrlType};
+pub use crate::problem::{Problem, Problems};
 
 /// Environment variables consulted for accounts that leave credentials out.
 pub const ENV_ACCESS_KEY_ID: &str = "CDS_ACCESS_KEY_ID";
@@ -67,21 +67,6 @@ pub struct PollConfig {
     /// How long a target's last values are still served while its calls keep failing,
     /// before its series are dropped.
     pub stale_after: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum UrlType {
-    Public,
-    Intranet,
-}
-
-impl UrlType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UrlType::Public => "public",
-            UrlType::Intranet => "intranet",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,29 +145,6 @@ pub enum ConfigError {
         path: String,
         problems: Vec<Problem>,
     },
-}
-
-/// One problem (unknown key, value of the wrong type, invalid value) at one key path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub path: String,
-    pub message: String,
-}
-
-/// A list of problems, one per line; shared with the web config's errors.
-#[derive(Debug)]
-pub struct Problems<'a>(pub &'a [Problem]);
-
-impl fmt::Display for Problems<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "  - {}: {}", p.path, p.message)?;
-        }
-        Ok(())
-    }
 }
 
 impl Config {

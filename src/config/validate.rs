@@ -8,11 +8,12 @@ use chrono::FixedOffset;
 use reqwest::Url;
 
 use super::raw::{RawAccount, RawConfig};
+
 use super::{
-    Account, BackupTarget, Config, ProbeConfig, Problem, UrlType, ENV_ACCESS_KEY_ID,
-    ENV_ACCESS_KEY_SECRET, REGIONS,
+    Account, BackupTarget, Config, ProbeConfig, Problem, ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET,
+    REGIONS,
 };
-use crate::cds::{InstanceFilter, Secret};
+use crate::cds::{InstanceFilter, Secret, UrlType};
 
 mod poll;
 
@@ -97,16 +98,12 @@ impl Validator {
             .iter()
             .enumerate()
         {
-            let parsed = match t.as_str() {
-                "public" => UrlType::Public,
-                "intranet" => UrlType::Intranet,
-                other => {
-                    self.problem(
-                        format!("probe.url_types[{i}]"),
-                        format!("{other:?} is not a URL type; use public or intranet"),
-                    );
-                    continue;
-                }
+            let Some(parsed) = UrlType::ALL.into_iter().find(|u| u.as_str() == t) else {
+                self.problem(
+                    format!("probe.url_types[{i}]"),
+                    format!("{t:?} is not a URL type; use public or intranet"),
+                );
+                continue;
             };
             if url_types.contains(&parsed) {
                 self.problem(
@@ -314,12 +311,12 @@ impl Validator {
     }
 
     fn endpoint(&mut self, path: &str, value: Option<String>) -> Url {
-        let fallback = || Url::parse(REGIONS[0].1).unwrap_or_else(|_| unreachable!("constant URL"));
+        let fallback = || Url::parse(REGIONS[0].1).expect("constant URL");
         let Some(text) = value.map(|s| s.trim().to_owned()) else {
             return fallback();
         };
         if let Some((_, url)) = REGIONS.iter().find(|(name, _)| *name == text) {
-            return Url::parse(url).unwrap_or_else(|_| unreachable!("constant URL"));
+            return Url::parse(url).expect("constant URL");
         }
         match Url::parse(&text) {
             Ok(u)
@@ -342,8 +339,7 @@ impl Validator {
     }
 
     fn timezone(&mut self, path: &str, value: Option<String>) -> FixedOffset {
-        let beijing =
-            FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("valid offset"));
+        let beijing = FixedOffset::east_opt(8 * 3600).expect("valid offset");
         let Some(text) = value.map(|s| s.trim().to_owned()) else {
             return beijing;
         };

@@ -20,7 +20,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+
+use crate::sync::lock;
 
 use chrono::{NaiveDateTime, Utc};
 use http_body_util::combinators::UnsyncBoxBody;
@@ -69,11 +71,6 @@ struct Shared {
     /// bytes of streamed fault bodies actually handed to the connection
     fault_bytes: Arc<std::sync::atomic::AtomicU64>,
     object_requests: Mutex<Vec<(String, String, Option<String>)>>,
-}
-
-/// A poisoned lock only means a handler panicked mid-update; the data is still usable.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl FakeCds {

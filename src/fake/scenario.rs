@@ -189,7 +189,7 @@ impl FakeInstance {
 
 /// Beijing time; CDS renders backup times in it.
 fn beijing() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("+08:00 is a valid offset"))
+    FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
 }
 
 impl Scenario {

@@ -23,8 +23,9 @@ use prometheus::{
     TextEncoder,
 };
 
+use crate::cds::{Action, ErrorKind};
 use crate::state::Snapshot;
-pub use render::{render, render_to, state_of};
+pub use render::{render, render_to, StateLabel};
 
 #[derive(Debug)]
 pub struct Metrics {
@@ -123,12 +124,12 @@ impl Metrics {
     }
 
     /// Counts one CDS call.
-    pub fn observe_api(&self, account: &str, action: &str, code: &str, took: Duration) {
+    pub fn observe_api(&self, account: &str, action: Action, code: &str, took: Duration) {
         self.api_requests
-            .with_label_values(&[account, action, code])
+            .with_label_values(&[account, action.as_str(), code])
             .inc();
         self.api_duration
-            .with_label_values(&[action])
+            .with_label_values(&[action.as_str()])
             .observe(took.as_secs_f64());
     }
 
@@ -136,18 +137,20 @@ impl Metrics {
     /// `increase()` see its first failure and dashboards show 0 rather than nothing.
     pub fn init_account(&self, account: &str) {
         self.skipped.with_label_values(&[account]);
-        for action in crate::cds::ACTIONS {
-            self.api_retries.with_label_values(&[account, action]);
-            for kind in crate::cds::ERROR_KINDS {
-                self.api_errors.with_label_values(&[account, action, kind]);
+        for action in Action::ALL {
+            self.api_retries
+                .with_label_values(&[account, action.as_str()]);
+            for kind in ErrorKind::ALL {
+                self.api_errors
+                    .with_label_values(&[account, action.as_str(), kind.as_str()]);
             }
         }
     }
 
     /// Counts one failed attempt by its [`crate::cds::CdsError::kind`].
-    pub fn observe_error(&self, account: &str, action: &str, kind: &str) {
+    pub fn observe_error(&self, account: &str, action: Action, kind: ErrorKind) {
         self.api_errors
-            .with_label_values(&[account, action, kind])
+            .with_label_values(&[account, action.as_str(), kind.as_str()])
             .inc();
     }
 
@@ -156,8 +159,10 @@ impl Metrics {
         self.skipped.with_label_values(&[account]).inc_by(n);
     }
 
-    pub fn observe_retry(&self, account: &str, action: &str) {
-        self.api_retries.with_label_values(&[account, action]).inc();
+    pub fn observe_retry(&self, account: &str, action: Action) {
+        self.api_retries
+            .with_label_values(&[account, action.as_str()])
+            .inc();
     }
 
     /// Records a configuration load (the first one at startup, then each reload).
@@ -179,7 +184,7 @@ impl Metrics {
         let mut gzip = enc.finish().unwrap_or_default();
         // Kept for a whole cycle: do not keep the slack too.
         gzip.shrink_to_fit();
-        *self.rendered.write().unwrap_or_else(|p| p.into_inner()) = Bytes::from(gzip);
+        *crate::sync::write(&self.rendered) = Bytes::from(gzip);
         // The live poll stats change last, so a scrape never shows a new cycle's
         // timestamp beside the previous cycle's series.
         if let Some(c) = &snap.cycle {
@@ -194,11 +199,7 @@ impl Metrics {
     /// With `gzip` the first is the cached bytes as they are (shared, not copied) and
     /// the second a small gzip member of its own; without, the first is inflated.
     pub fn scrape(&self, gzip: bool) -> [Bytes; 2] {
-        let cycle = self
-            .rendered
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let cycle = crate::sync::read(&self.rendered).clone();
         let live = encode(&self.live.gather());
         if gzip {
             [cycle, Bytes::from(self::gzip(live.as_bytes()))]

@@ -12,16 +12,40 @@ use std::fmt::Write as _;
 use crate::probe::ProbeResult;
 use crate::state::{BackupState, Snapshot};
 
-/// Raw CDS statuses mapped to the state set; anything else is `other`.
-const STATES: [&str; 4] = ["finished", "running", "failed", "other"];
+/// The `state` label of `cds_redis_backup_state`: the raw CDS statuses `finished`,
+/// `running` and `failed` map to themselves, anything else to `other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateLabel {
+    Finished,
+    Running,
+    Failed,
+    Other,
+}
 
-/// The raw status mapped to the `state` label of `cds_redis_backup_state`.
-pub fn state_of(status: &str) -> &'static str {
-    match status {
-        "finished" => "finished",
-        "running" => "running",
-        "failed" => "failed",
-        _ => "other",
+impl StateLabel {
+    pub const ALL: [StateLabel; 4] = [
+        StateLabel::Finished,
+        StateLabel::Running,
+        StateLabel::Failed,
+        StateLabel::Other,
+    ];
+
+    pub fn of(status: &str) -> Self {
+        match status {
+            "finished" => StateLabel::Finished,
+            "running" => StateLabel::Running,
+            "failed" => StateLabel::Failed,
+            _ => StateLabel::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateLabel::Finished => "finished",
+            StateLabel::Running => "running",
+            StateLabel::Failed => "failed",
+            StateLabel::Other => "other",
+        }
     }
 }
 
@@ -186,10 +210,10 @@ pub fn render_to(snap: &Snapshot, sink: &mut dyn FnMut(&[u8])) {
 
     w.family("cds_redis_backup_state", "Backup state set: 1 for the backup's current state (finished, running, failed, other), 0 for the others.");
     w.per_backup(snap, |b| {
-        let state = state_of(&b.backup.status);
-        STATES
+        let state = StateLabel::of(&b.backup.status);
+        StateLabel::ALL
             .iter()
-            .map(|s| ("state", (*s).to_owned(), *s == state))
+            .map(|s| ("state", s.as_str().to_owned(), *s == state))
             .collect()
     });
     w.family(
@@ -283,8 +307,12 @@ pub fn render_to(snap: &Snapshot, sink: &mut dyn FnMut(&[u8])) {
         }
     }
     w.family("cds_redis_backup_up", "1 if the last CDS call for the target succeeded (backup_id is empty for instance-level calls).");
-    for ((instance, backup), up) in &snap.targets_up {
-        w.sample(&[("instance_uuid", instance), ("backup_id", backup)], *up);
+    for (target, up) in &snap.targets_up {
+        let labels = [
+            ("instance_uuid", target.instance_uuid.as_str()),
+            ("backup_id", target.backup_label()),
+        ];
+        w.sample(&labels, *up);
     }
     w.family(
         "cds_redis_instance_backups",

@@ -9,8 +9,7 @@ use tracing::{debug, warn};
 
 use super::{AccountPoller, Poller};
 use crate::cds::retry::GiveUp;
-use crate::cds::{BackupDetail, CdsError, SUCCESS};
-use crate::config::UrlType;
+use crate::cds::{Action, BackupDetail, CdsError, SUCCESS};
 use crate::probe::{self, ProbeResult};
 use crate::state::BackupState;
 
@@ -21,7 +20,7 @@ impl Poller {
     pub(super) async fn api<T, F, Fut>(
         &self,
         account: &str,
-        action: &str,
+        action: Action,
         target: (&str, &str),
         call: F,
     ) -> Result<T, CdsError>
@@ -80,9 +79,12 @@ impl Poller {
         backup_id: &str,
     ) -> Result<BackupDetail, CdsError> {
         let d = self
-            .api(&a.account.name, "DownloadBackup", (uuid, backup_id), || {
-                a.client.download_backup(uuid, backup_id)
-            })
+            .api(
+                &a.account.name,
+                Action::DownloadBackup,
+                (uuid, backup_id),
+                || a.client.download_backup(uuid, backup_id),
+            )
             .await?;
         if d.backup.id != backup_id {
             debug!(instance_uuid = uuid, backup_id, answered = %d.backup.id, "DownloadBackup answered another BackupId");
@@ -105,11 +107,7 @@ impl Poller {
         let mut probes = Vec::new();
         if probe && self.probe.enabled {
             for url_type in &self.probe.url_types {
-                let url = match url_type {
-                    UrlType::Public => d.public_url.as_ref(),
-                    UrlType::Intranet => d.intranet_url.as_ref(),
-                };
-                let result = match url {
+                let result = match d.url(*url_type) {
                     Some(url) => {
                         let _permit = self.probe_limiter.acquire().await;
                         probe::probe(&self.probe_http, url, self.probe.timeout).await
@@ -117,7 +115,7 @@ impl Poller {
                     None => ProbeResult::no_url(),
                 };
                 if !result.reachable() {
-                    warn!(instance_uuid = uuid, backup_id = %d.backup.id, url_type = url_type.as_str(), status = result.status, failure = result.failure.unwrap_or("http_status"), "download URL probe failed");
+                    warn!(instance_uuid = uuid, backup_id = %d.backup.id, url_type = url_type.as_str(), status = result.status, failure = result.failure.map_or("http_status", probe::ProbeFailure::as_str), "download URL probe failed");
                 }
                 probes.push((*url_type, result));
             }

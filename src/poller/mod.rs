@@ -18,14 +18,14 @@ use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::Semaphore;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::cds::retry::RetryPolicy;
-use crate::cds::{Backup, BackupDetail, CdsError, Client, Instance};
+use crate::cds::{Action, Client, Instance};
 use crate::config::{Account, BackupTarget, Config, ProbeConfig};
 use crate::metrics::Metrics;
 use crate::probe;
-use crate::state::{self, BackupState, CycleInfo, Snapshot};
+use crate::state::{BackupKey, CycleInfo, Snapshot, TargetKey};
 
 /// One thing an account watches.
 #[derive(Debug, Clone, Copy)]
@@ -128,7 +128,7 @@ impl Poller {
     }
 
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
-        self.memory.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.memory)
     }
 
     /// Takes over what `old` learned (shards, discoveries, the last snapshot), so a
@@ -162,7 +162,7 @@ impl Poller {
         let mut uuids: BTreeSet<String> = a.account.instances.iter().cloned().collect();
         if let Some(filter) = &a.account.discovery {
             let found = self
-                .api(name, "DescribeDBInstances", ("", ""), || {
+                .api(name, Action::DescribeDbInstances, ("", ""), || {
                     a.client.describe_db_instances(filter)
                 })
                 .await;
@@ -222,12 +222,13 @@ impl Poller {
         let mut snap = Snapshot::default();
         let key = (t.instance_uuid.clone(), t.backup_id.clone());
         let detail = self.download(a, &t.instance_uuid, &t.backup_id).await;
-        snap.targets_up.insert(key.clone(), detail.is_ok());
+        snap.targets_up
+            .insert(TargetKey::from(&key), detail.is_ok());
         match detail {
             Ok(d) => {
                 let probe = d.backup.is_finished();
                 let state = self.backup_state(&t.instance_uuid, d, probe).await;
-                snap.last_good.insert(key.clone(), Utc::now());
+                snap.last_good.insert(TargetKey::from(&key), Utc::now());
                 snap.backups.insert(key, state);
             }
             Err(_) => self.carry_over(&mut snap, &key),
@@ -235,187 +236,20 @@ impl Poller {
         snap
     }
 
-    /// An instance: list its backups, learn unknown shards, fetch and probe the chosen.
-    async fn poll_instance(&self, a: &AccountPoller, uuid: &str) -> Snapshot {
-        let mut snap = Snapshot::default();
-        let listed = self
-            .api(&a.account.name, "DescribeBackups", (uuid, ""), || {
-                a.client.describe_backups(uuid)
-            })
-            .await;
-        snap.targets_up
-            .insert((uuid.to_owned(), String::new()), listed.is_ok());
-        let instance_key = (uuid.to_owned(), String::new());
-        let list = match listed {
-            Ok(list) => list,
-            Err(_) => {
-                let prev = Arc::clone(&self.memory().previous);
-                let Some(at) = prev
-                    .last_good
-                    .get(&instance_key)
-                    .filter(|t| self.fresh(**t))
-                else {
-                    return snap;
-                };
-                snap.last_good.insert(instance_key, *at);
-                for k in prev.backups.keys().filter(|k| k.0 == uuid) {
-                    self.carry_over(&mut snap, k);
-                }
-                if let Some(n) = prev.instance_backups.get(uuid) {
-                    snap.instance_backups.insert(uuid.to_owned(), *n);
-                }
-                return snap;
-            }
-        };
-        snap.last_good.insert(instance_key, Utc::now());
-        snap.instance_backups.insert(
-            uuid.to_owned(),
-            (list.backups.len() + list.invalid.len()) as u64,
-        );
-        for bad in &list.invalid {
-            warn!(account = %a.account.name, instance_uuid = uuid, backup_id = bad.id.as_deref().unwrap_or("?"), error = %bad.error, "DescribeBackups listed a backup that cannot be decoded");
-            if let Some(id) = &bad.id {
-                snap.targets_up.insert((uuid.to_owned(), id.clone()), false);
-            }
-        }
-        let mut sorted = list.backups;
-        state::sort_newest_first(&mut sorted);
-        let mut fetched = self.learn_shards(a, uuid, &sorted, &mut snap).await;
-        let shards = self.memory().shards.get(uuid).cloned().unwrap_or_default();
-        let (chosen, skipped) = state::select(
-            &sorted,
-            |id| shards.get(id).map(String::as_str),
-            self.extra_backups,
-            self.max_unfinished,
-        );
-        if skipped > 0 {
-            warn!(account = %a.account.name, instance_uuid = uuid, skipped, looked_up = self.max_unfinished, "more unfinished backups than poll.max_unfinished_backups; the oldest are not looked up");
-            self.metrics
-                .observe_skipped(&a.account.name, skipped as u64);
-        }
-        // Final backups that need no probe are served from the last cycle: their details
-        // cannot change, so in steady state only probed and unfinished backups cost a call.
-        let prev = Arc::clone(&self.memory().previous);
-        let reusable = |c: &state::Selected| -> Option<BackupState> {
-            let listed = sorted.iter().find(|b| b.id == c.id)?;
-            let last = prev.backups.get(&(uuid.to_owned(), c.id.clone()))?;
-            (!c.probe && listed.is_final() && last.backup.status == listed.status)
-                .then(|| last.clone())
-        };
-        let mut reused: HashMap<String, BackupState> = chosen
-            .iter()
-            .filter_map(|c| reusable(c).map(|s| (c.id.clone(), s)))
-            .collect();
-        let missing: Vec<&str> = chosen
-            .iter()
-            .filter(|c| !fetched.contains_key(&c.id) && !reused.contains_key(&c.id))
-            .map(|c| c.id.as_str())
-            .collect();
-        let details = join_all(missing.iter().map(|id| self.download(a, uuid, id))).await;
-        for (id, d) in missing.into_iter().zip(details) {
-            fetched.insert(id.to_owned(), d);
-        }
-        let states = join_all(chosen.iter().map(|c| {
-            let key = (uuid.to_owned(), c.id.clone());
-            let detail = fetched.remove(&c.id);
-            let kept = reused.remove(&c.id);
-            async move {
-                if let Some(kept) = kept {
-                    return (key, Some(kept), true);
-                }
-                match detail {
-                    Some(Ok(d)) => (key, Some(self.backup_state(uuid, d, c.probe).await), true),
-                    _ => (key, None, false),
-                }
-            }
-        }))
-        .await;
-        for (key, state, up) in states {
-            snap.targets_up.insert(key.clone(), up);
-            match state {
-                Some(s) => {
-                    snap.last_good.insert(key.clone(), Utc::now());
-                    snap.backups.insert(key, s);
-                }
-                None => self.carry_over(&mut snap, &key),
-            }
-        }
-        snap
-    }
-
-    /// Learns the shard of finished backups not yet known, and forgets backups no longer
-    /// listed. CDS gives `ShardId` `""` to every backup of a non-cluster instance, so
-    /// once one backup of an instance has shard `""` the others need no lookup; for a
-    /// cluster, the newest unknown ones are looked up, at most `max_shard_lookups` per
-    /// cycle. Returns the answers so chosen backups are not fetched twice.
-    async fn learn_shards(
-        &self,
-        a: &AccountPoller,
-        uuid: &str,
-        sorted: &[Backup],
-        snap: &mut Snapshot,
-    ) -> HashMap<String, Result<BackupDetail, CdsError>> {
-        let mut fetched = HashMap::new();
-        // The newest unknown one first: its answer tells whether this is a cluster.
-        let mut budget = self.max_shard_lookups;
-        loop {
-            let unknown: Vec<&str> = {
-                let mut mem = self.memory();
-                let known = mem.shards.entry(uuid.to_owned()).or_default();
-                known.retain(|id, _| sorted.iter().any(|b| &b.id == id));
-                let single_shard = known.values().any(String::is_empty);
-                let unknown: Vec<&str> = sorted
-                    .iter()
-                    .filter(|b| b.is_finished() && !known.contains_key(&b.id))
-                    .map(|b| b.id.as_str())
-                    .collect();
-                if single_shard {
-                    for id in unknown {
-                        known.insert(id.to_owned(), String::new());
-                    }
-                    Vec::new()
-                } else {
-                    let take = if known.is_empty() {
-                        budget.min(1)
-                    } else {
-                        budget
-                    };
-                    unknown.into_iter().take(take).collect()
-                }
-            };
-            if unknown.is_empty() {
-                return fetched;
-            }
-            budget -= unknown.len();
-            let answers = join_all(unknown.iter().map(|id| self.download(a, uuid, id))).await;
-            let mut any_ok = false;
-            for (id, answer) in unknown.into_iter().zip(answers) {
-                any_ok |= answer.is_ok();
-                if answer.is_err() {
-                    snap.targets_up
-                        .insert((uuid.to_owned(), id.to_owned()), false);
-                }
-                fetched.insert(id.to_owned(), answer);
-            }
-            if !any_ok {
-                // Nothing learned: retry next cycle rather than spend the budget now.
-                return fetched;
-            }
-        }
-    }
     /// Keeps the last known state of a backup whose call failed, unless it was fetched
     /// longer than `poll.stale_after` ago.
-    fn carry_over(&self, snap: &mut Snapshot, key: &(String, String)) {
+    fn carry_over(&self, snap: &mut Snapshot, key: &BackupKey) {
         let mem = self.memory();
+        let target = TargetKey::from(key);
         let (Some(state), Some(at)) = (
             mem.previous.backups.get(key),
-            mem.previous.last_good.get(key),
+            mem.previous.last_good.get(&target),
         ) else {
             return;
         };
         if self.fresh(*at) {
             snap.backups.insert(key.clone(), state.clone());
-            snap.last_good.insert(key.clone(), *at);
+            snap.last_good.insert(target, *at);
         } else {
             debug!(instance_uuid = %key.0, backup_id = %key.1, "dropping the series of a backup not fetched for longer than poll.stale_after");
         }
@@ -427,6 +261,7 @@ impl Poller {
 }
 
 mod calls;
+mod instance;
 mod schedule;
 
 use calls::rate_limiter;

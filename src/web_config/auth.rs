@@ -55,7 +55,7 @@ pub(super) struct Ticket(IpAddr);
 impl Gate {
     /// A place for one more check from `client`, unless it already has [`PER_CLIENT`].
     pub(super) fn admit(&'static self, client: IpAddr) -> Option<Ticket> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = crate::sync::lock(&self.pending);
         let n = pending.entry(client).or_default();
         if *n >= PER_CLIENT {
             return None;
@@ -72,7 +72,7 @@ impl Gate {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let mut pending = GATE.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = crate::sync::lock(&GATE.pending);
         if let Some(n) = pending.get_mut(&self.0) {
             *n -= 1;
             if *n == 0 {
@@ -151,9 +151,7 @@ impl BasicAuth {
 
     /// The remembered checks of users that keep their hash in `users`.
     fn cache_for(&self, users: &[(String, String)]) -> Cache {
-        let Ok(old) = self.cache.lock() else {
-            return Cache::default();
-        };
+        let old = crate::sync::lock(&self.cache);
         let unchanged = |user: &String| {
             let hash = |list: &[(String, String)]| {
                 list.iter().find(|(u, _)| u == user).map(|(_, h)| h.clone())
@@ -209,10 +207,8 @@ impl BasicAuth {
     }
 
     fn tag(&self, user: &str, password: &str) -> [u8; 20] {
-        // Any key length is valid for HMAC; the error arm cannot happen.
-        let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(&self.hmac_key) else {
-            return [0; 20];
-        };
+        let mut mac =
+            Hmac::<Sha1>::new_from_slice(&self.hmac_key).expect("HMAC takes a key of any length");
         mac.update(user.as_bytes());
         mac.update(b":");
         mac.update(password.as_bytes());
@@ -220,14 +216,11 @@ impl BasicAuth {
     }
 
     fn cached(&self, tag: &[u8; 20]) -> bool {
-        self.cache
-            .lock()
-            .map(|c| c.known.contains_key(tag))
-            .unwrap_or(false)
+        crate::sync::lock(&self.cache).known.contains_key(tag)
     }
 
     fn remember(&self, tag: [u8; 20], user: String) {
-        let Ok(mut c) = self.cache.lock() else { return };
+        let mut c = crate::sync::lock(&self.cache);
         if c.known.insert(tag, user).is_some() {
             return;
         }
@@ -241,7 +234,7 @@ impl BasicAuth {
 
     #[cfg(test)]
     pub(super) fn cache_len(&self) -> usize {
-        self.cache.lock().map(|c| c.known.len()).unwrap_or(0)
+        crate::sync::lock(&self.cache).known.len()
     }
 }
 

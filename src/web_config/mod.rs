@@ -23,8 +23,8 @@ use rustls::ServerConfig;
 pub use auth::{Denied, MAX_COST as MAX_BCRYPT_COST, PER_CLIENT as MAX_PENDING_AUTH_PER_CLIENT};
 pub use tls::ClientAuth;
 
-pub use crate::config::Problem;
-use crate::config::Problems;
+pub use crate::problem::Problem;
+use crate::problem::Problems;
 use auth::BasicAuth;
 use raw::{RawHttp, RawWebConfig};
 

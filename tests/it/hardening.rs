@@ -540,6 +540,9 @@ async fn a_redirect_loop_is_reported_as_such() {
     let http = cds_redis_backup_exporter::probe::client().unwrap();
     let result = cds_redis_backup_exporter::probe::probe(&http, &url, Duration::from_secs(5)).await;
     assert_eq!(result.status, 0);
-    assert_eq!(result.failure, Some("redirect"));
+    assert_eq!(
+        result.failure,
+        Some(cds_redis_backup_exporter::probe::ProbeFailure::Redirect)
+    );
     server.abort();
 }

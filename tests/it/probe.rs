@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use cds_redis_backup_exporter::cds::{Client, SecretUrl};
 use cds_redis_backup_exporter::fake::{FakeBackup, FakeInstance, FakeObject, Scenario};
-use cds_redis_backup_exporter::probe::{self, ProbeResult};
+use cds_redis_backup_exporter::probe::{self, ProbeFailure, ProbeResult};
 
 use crate::helpers::*;
 
@@ -102,7 +102,7 @@ async fn refused_connection_has_status_zero() {
     let r = run(&url, 2000).await;
     assert_eq!(
         (r.status, r.failure, r.reachable()),
-        (0, Some("connect"), false)
+        (0, Some(ProbeFailure::Connect), false)
     );
 }
 
@@ -111,7 +111,7 @@ async fn silent_server_times_out() {
     let (addr, hold) = silent_server().await;
     let url = SecretUrl::new(format!("http://{addr}/objects/x.rdb?token=t"));
     let r = run(&url, 300).await;
-    assert_eq!((r.status, r.failure), (0, Some("timeout")));
+    assert_eq!((r.status, r.failure), (0, Some(ProbeFailure::Timeout)));
     assert!(
         r.duration >= Duration::from_millis(300) && r.duration < Duration::from_secs(5),
         "{:?}",

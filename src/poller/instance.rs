@@ -1,0 +1,213 @@
+//! One instance a cycle: `DescribeBackups`, shards learned for new finished backups, then
+//! the chosen backups — reused from the last cycle when final and not probed, fetched
+//! with `DownloadBackup` otherwise — and their URLs probed. A failed listing carries the
+//! instance's last values over instead.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use futures_util::future::join_all;
+use tracing::warn;
+
+use super::{AccountPoller, Poller};
+use crate::cds::{Action, Backup, BackupDetail, BackupList, CdsError};
+use crate::state::{self, BackupState, Selected, Snapshot, TargetKey};
+
+/// What `DownloadBackup` answered this cycle, by backup id.
+type Fetched = HashMap<String, Result<BackupDetail, CdsError>>;
+
+impl Poller {
+    /// An instance: list its backups, learn unknown shards, fetch and probe the chosen.
+    pub(super) async fn poll_instance(&self, a: &AccountPoller, uuid: &str) -> Snapshot {
+        let mut snap = Snapshot::default();
+        let listed = self
+            .api(&a.account.name, Action::DescribeBackups, (uuid, ""), || {
+                a.client.describe_backups(uuid)
+            })
+            .await;
+        let instance = TargetKey::instance(uuid);
+        snap.targets_up.insert(instance.clone(), listed.is_ok());
+        let Ok(list) = listed else {
+            self.carry_over_instance(&mut snap, uuid);
+            return snap;
+        };
+        snap.last_good.insert(instance, Utc::now());
+        let sorted = self.take_listing(a, uuid, list, &mut snap);
+        let mut fetched = self.learn_shards(a, uuid, &sorted, &mut snap).await;
+        let shards = self.memory().shards.get(uuid).cloned().unwrap_or_default();
+        let (chosen, skipped) = state::select(
+            &sorted,
+            |id| shards.get(id).map(String::as_str),
+            self.extra_backups,
+            self.max_unfinished,
+        );
+        if skipped > 0 {
+            warn!(account = %a.account.name, instance_uuid = uuid, skipped, looked_up = self.max_unfinished, "more unfinished backups than poll.max_unfinished_backups; the oldest are not looked up");
+            self.metrics
+                .observe_skipped(&a.account.name, skipped as u64);
+        }
+        let mut reused = self.reusable(uuid, &sorted, &chosen);
+        let missing: Vec<&str> = chosen
+            .iter()
+            .filter(|c| !fetched.contains_key(&c.id) && !reused.contains_key(&c.id))
+            .map(|c| c.id.as_str())
+            .collect();
+        let details = join_all(missing.iter().map(|id| self.download(a, uuid, id))).await;
+        for (id, d) in missing.into_iter().zip(details) {
+            fetched.insert(id.to_owned(), d);
+        }
+        let states = join_all(chosen.iter().map(|c| {
+            let detail = fetched.remove(&c.id);
+            let kept = reused.remove(&c.id);
+            async move {
+                let state = match (kept, detail) {
+                    (Some(kept), _) => Some(kept),
+                    (None, Some(Ok(d))) => Some(self.backup_state(uuid, d, c.probe).await),
+                    _ => None,
+                };
+                ((uuid.to_owned(), c.id.clone()), state)
+            }
+        }))
+        .await;
+        for (key, state) in states {
+            let target = TargetKey::from(&key);
+            snap.targets_up.insert(target.clone(), state.is_some());
+            match state {
+                Some(s) => {
+                    snap.last_good.insert(target, Utc::now());
+                    snap.backups.insert(key, s);
+                }
+                None => self.carry_over(&mut snap, &key),
+            }
+        }
+        snap
+    }
+
+    /// The listing's count and invalid entries into `snap`; the valid backups, newest
+    /// first.
+    fn take_listing(
+        &self,
+        a: &AccountPoller,
+        uuid: &str,
+        list: BackupList,
+        snap: &mut Snapshot,
+    ) -> Vec<Backup> {
+        snap.instance_backups.insert(
+            uuid.to_owned(),
+            (list.backups.len() + list.invalid.len()) as u64,
+        );
+        for bad in &list.invalid {
+            warn!(account = %a.account.name, instance_uuid = uuid, backup_id = bad.id.as_deref().unwrap_or("?"), error = %bad.error, "DescribeBackups listed a backup that cannot be decoded");
+            if let Some(id) = &bad.id {
+                snap.targets_up.insert(TargetKey::backup(uuid, id), false);
+            }
+        }
+        let mut sorted = list.backups;
+        state::sort_newest_first(&mut sorted);
+        sorted
+    }
+
+    /// The listing failed: what the last cycle knew of the instance and its backups,
+    /// while it is not older than `poll.stale_after`.
+    fn carry_over_instance(&self, snap: &mut Snapshot, uuid: &str) {
+        let prev = Arc::clone(&self.memory().previous);
+        let instance = TargetKey::instance(uuid);
+        let Some(at) = prev.last_good.get(&instance).filter(|t| self.fresh(**t)) else {
+            return;
+        };
+        snap.last_good.insert(instance, *at);
+        for k in prev.backups.keys().filter(|k| k.0 == uuid) {
+            self.carry_over(snap, k);
+        }
+        if let Some(n) = prev.instance_backups.get(uuid) {
+            snap.instance_backups.insert(uuid.to_owned(), *n);
+        }
+    }
+
+    /// Chosen backups served from the last cycle: final ones that need no probe, whose
+    /// details cannot change, so in steady state only probed and unfinished backups
+    /// cost a call.
+    fn reusable(
+        &self,
+        uuid: &str,
+        sorted: &[Backup],
+        chosen: &[Selected],
+    ) -> HashMap<String, BackupState> {
+        let prev = Arc::clone(&self.memory().previous);
+        let reuse = |c: &Selected| -> Option<BackupState> {
+            let listed = sorted.iter().find(|b| b.id == c.id)?;
+            let last = prev.backups.get(&(uuid.to_owned(), c.id.clone()))?;
+            (!c.probe && listed.is_final() && last.backup.status == listed.status)
+                .then(|| last.clone())
+        };
+        chosen
+            .iter()
+            .filter_map(|c| reuse(c).map(|s| (c.id.clone(), s)))
+            .collect()
+    }
+
+    /// Learns the shard of finished backups not yet known, and forgets backups no longer
+    /// listed. CDS gives `ShardId` `""` to every backup of a non-cluster instance, so
+    /// once one backup of an instance has shard `""` the others need no lookup; for a
+    /// cluster, the newest unknown ones are looked up, at most `max_shard_lookups` per
+    /// cycle. Returns the answers so chosen backups are not fetched twice.
+    async fn learn_shards(
+        &self,
+        a: &AccountPoller,
+        uuid: &str,
+        sorted: &[Backup],
+        snap: &mut Snapshot,
+    ) -> Fetched {
+        let mut fetched = HashMap::new();
+        // The newest unknown one first: its answer tells whether this is a cluster.
+        let mut budget = self.max_shard_lookups;
+        loop {
+            let unknown = self.unknown_shards(uuid, sorted, budget);
+            if unknown.is_empty() {
+                return fetched;
+            }
+            budget -= unknown.len();
+            let answers = join_all(unknown.iter().map(|id| self.download(a, uuid, id))).await;
+            let mut any_ok = false;
+            for (id, answer) in unknown.into_iter().zip(answers) {
+                any_ok |= answer.is_ok();
+                if answer.is_err() {
+                    snap.targets_up.insert(TargetKey::backup(uuid, id), false);
+                }
+                fetched.insert(id.to_owned(), answer);
+            }
+            if !any_ok {
+                // Nothing learned: retry next cycle rather than spend the budget now.
+                return fetched;
+            }
+        }
+    }
+
+    /// The finished backups whose shard is still to be looked up, at most `budget` (one
+    /// while nothing is known of the instance). Settles every backup of an instance
+    /// known to have a single shard without a lookup.
+    fn unknown_shards<'a>(&self, uuid: &str, sorted: &'a [Backup], budget: usize) -> Vec<&'a str> {
+        let mut mem = self.memory();
+        let known = mem.shards.entry(uuid.to_owned()).or_default();
+        known.retain(|id, _| sorted.iter().any(|b| &b.id == id));
+        let single_shard = known.values().any(String::is_empty);
+        let unknown: Vec<&str> = sorted
+            .iter()
+            .filter(|b| b.is_finished() && !known.contains_key(&b.id))
+            .map(|b| b.id.as_str())
+            .collect();
+        if single_shard {
+            for id in unknown {
+                known.insert(id.to_owned(), String::new());
+            }
+            return Vec::new();
+        }
+        let take = if known.is_empty() {
+            budget.min(1)
+        } else {
+            budget
+        };
+        unknown.into_iter().take(take).collect()
+    }
+}

@@ -13,7 +13,13 @@ pub const DEMO_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Starts the fake on an ephemeral loopback port and returns it with a config for it.
 pub async fn start() -> anyhow::Result<(FakeCds, Config)> {
-    let scenario = Scenario::demo(chrono::Utc::now());
+    start_at(chrono::Utc::now()).await
+}
+
+/// [`start`] with the scenario's times relative to `now`: the golden `/metrics` test
+/// renders it at a fixed clock.
+pub async fn start_at(now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<(FakeCds, Config)> {
+    let scenario = Scenario::demo(now);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     // The seed's call: one backup named explicitly, the newest of the healthy instance.
     let seed = scenario

@@ -197,7 +197,6 @@ pub fn check_yaml_depth(text: &str) -> Result<(), TooDeep> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -1,6 +1,5 @@
 //! Property tests of the answer decoders: no JSON makes them panic, well-formed backups
 //! and instances come out as they went in, and a bad backup never hides the good ones.
-#![allow(clippy::unwrap_used)]
 use chrono::NaiveDate;
 use proptest::prelude::*;
 use serde_json::{json, Map, Number};

@@ -1,5 +1,4 @@
 //! Snapshot tests: bad configuration files and the exact, whole message each one gives.
-#![allow(clippy::unwrap_used)]
 use super::*;
 
 /// A valid account, appended to cases so that each shows only its own problems.

@@ -1,6 +1,5 @@
 //! Property tests: whatever the file holds, parsing answers (never panics), an error
 //! always names at least one problem, and no message quotes a secret.
-#![allow(clippy::unwrap_used)]
 use proptest::prelude::*;
 use serde_yaml::{Mapping, Value};
 

@@ -166,7 +166,6 @@ fn success(data: Value) -> Resp {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::super::tests::{params, signed_url, small, Harness, SECRET, UUID_A, UUID_B, UUID_C};
     use serde_json::{json, Value};

@@ -137,7 +137,6 @@ fn parse_range(header: &str, len: u64) -> Option<Option<(u64, u64)>> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::super::tests::{small, Harness, SECRET, UUID_B};
     use super::super::{rdb, Scenario};

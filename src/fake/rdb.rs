@@ -147,7 +147,6 @@ fn filler(out: &mut Vec<u8>, n: usize, seed: u64) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

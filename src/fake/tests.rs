@@ -1,7 +1,6 @@
 //! Shared loopback test support for the fake, plus the tests of request checking,
 //! routing and lifecycle. What a real client sees is what the exporter's tests rely
 //! on, so everything goes through reqwest and a real socket.
-#![allow(clippy::unwrap_used)]
 
 use super::*;
 use chrono::{DateTime, Duration};

@@ -62,78 +62,45 @@ const TLS13_NAMES: [&str; 3] = [
 ];
 
 /// Builds the server config, or records every problem of the section and returns None.
+/// First every key is checked (so all problems are reported at once), then the checked
+/// parts are assembled; rustls can still refuse a combination, which is a problem too.
 pub(super) fn server_config(
     raw: RawTls,
     dir: &Path,
     v: &mut Validator,
 ) -> Option<(Arc<ServerConfig>, ClientAuth)> {
+    let checked = check(raw, dir, v)?;
+    let auth = checked.auth;
+    build(checked, v).map(|config| (Arc::new(config), auth))
+}
+
+/// The TLS section, every key checked and read.
+struct Checked {
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    auth: ClientAuth,
+    /// Present when `auth` verifies client certificates.
+    roots: Option<RootCertStore>,
+    min: u8,
+    max: u8,
+    suites: Vec<SupportedCipherSuite>,
+    groups: Vec<&'static dyn SupportedKxGroup>,
+    prefer_server_order: bool,
+}
+
+fn check(raw: RawTls, dir: &Path, v: &mut Validator) -> Option<Checked> {
     let before = v.problems.len();
-    let certs = match non_empty(raw.cert_file) {
-        None => {
-            v.problem(
-                "tls_server_config.cert_file",
-                "required when TLS is configured",
-            );
-            None
-        }
-        Some(file) => {
-            read(v, "tls_server_config.cert_file", dir, &file).and_then(|(shown, bytes)| {
-                certificates(v, "tls_server_config.cert_file", &shown, &bytes)
-            })
-        }
-    };
-    let key = match non_empty(raw.key_file) {
-        None => {
-            v.problem(
-                "tls_server_config.key_file",
-                "required when TLS is configured",
-            );
-            None
-        }
-        Some(file) => read(v, "tls_server_config.key_file", dir, &file)
-            .and_then(|(shown, bytes)| private_key(v, &shown, &bytes)),
-    };
-    let auth = match raw.client_auth_type.as_deref().map(str::trim) {
-        None | Some("") => Some(ClientAuth::NoClientCert),
-        Some(name) => {
-            let found = ClientAuth::ALL.into_iter().find(|a| a.name() == name);
-            if found.is_none() {
-                let all: Vec<_> = ClientAuth::ALL.iter().map(|a| a.name()).collect();
-                v.problem(
-                    "tls_server_config.client_auth_type",
-                    format!("unknown value {name:?}; expected one of {}", all.join(", ")),
-                );
-            }
-            found
-        }
-    };
-    let roots = match (non_empty(raw.client_ca_file), auth) {
-        (Some(file), Some(auth)) if auth.verifies() => {
-            read(v, "tls_server_config.client_ca_file", dir, &file)
-                .and_then(|(shown, bytes)| root_store(v, &shown, &bytes))
-        }
-        (Some(_), Some(auth)) => {
-            // Go ignores the CA then; a file that looks like it verifies clients but
-            // does not is worse than an error.
-            v.problem(
-                "tls_server_config.client_ca_file",
-                format!(
-                    "is set, but client_auth_type {} does not verify client certificates; \
-                     use VerifyClientCertIfGiven or RequireAndVerifyClientCert, or remove client_ca_file",
-                    auth.name()
-                ),
-            );
-            None
-        }
-        (None, Some(auth)) if auth.verifies() => {
-            v.problem(
-                "tls_server_config.client_ca_file",
-                format!("required when client_auth_type is {}", auth.name()),
-            );
-            None
-        }
-        _ => None,
-    };
+    let certs = required(v, "tls_server_config.cert_file", raw.cert_file).and_then(|file| {
+        read(v, "tls_server_config.cert_file", dir, &file).and_then(|(shown, bytes)| {
+            certificates(v, "tls_server_config.cert_file", &shown, &bytes)
+        })
+    });
+    let key = required(v, "tls_server_config.key_file", raw.key_file).and_then(|file| {
+        read(v, "tls_server_config.key_file", dir, &file)
+            .and_then(|(shown, bytes)| private_key(v, &shown, &bytes))
+    });
+    let auth = client_auth(v, raw.client_auth_type.as_deref());
+    let roots = auth.and_then(|auth| client_roots(v, auth, raw.client_ca_file, dir));
     let min = version(v, "tls_server_config.min_version", raw.min_version, 12);
     let max = version(v, "tls_server_config.max_version", raw.max_version, 13);
     if let (Some(lo), Some(hi)) = (min, max) {
@@ -149,17 +116,93 @@ pub(super) fn server_config(
     if v.problems.len() > before {
         return None;
     }
-    let (certs, key, auth, min, max) = (certs?, key?, auth?, min?, max?);
+    Some(Checked {
+        certs: certs?,
+        key: key?,
+        auth: auth?,
+        roots,
+        min: min?,
+        max: max?,
+        suites,
+        groups,
+        prefer_server_order: raw.prefer_server_cipher_suites.unwrap_or(true),
+    })
+}
 
+/// A file key that TLS cannot do without.
+fn required(v: &mut Validator, key: &str, value: Option<String>) -> Option<String> {
+    let value = non_empty(value);
+    if value.is_none() {
+        v.problem(key, "required when TLS is configured");
+    }
+    value
+}
+
+fn client_auth(v: &mut Validator, raw: Option<&str>) -> Option<ClientAuth> {
+    match raw.map(str::trim) {
+        None | Some("") => Some(ClientAuth::NoClientCert),
+        Some(name) => {
+            let found = ClientAuth::ALL.into_iter().find(|a| a.name() == name);
+            if found.is_none() {
+                let all: Vec<_> = ClientAuth::ALL.iter().map(|a| a.name()).collect();
+                v.problem(
+                    "tls_server_config.client_auth_type",
+                    format!("unknown value {name:?}; expected one of {}", all.join(", ")),
+                );
+            }
+            found
+        }
+    }
+}
+
+/// The CAs that client certificates are verified against: required exactly when `auth`
+/// verifies them.
+fn client_roots(
+    v: &mut Validator,
+    auth: ClientAuth,
+    file: Option<String>,
+    dir: &Path,
+) -> Option<RootCertStore> {
+    let key = "tls_server_config.client_ca_file";
+    match (non_empty(file), auth.verifies()) {
+        (Some(file), true) => {
+            read(v, key, dir, &file).and_then(|(shown, bytes)| root_store(v, &shown, &bytes))
+        }
+        (Some(_), false) => {
+            // Go ignores the CA then; a file that looks like it verifies clients but
+            // does not is worse than an error.
+            v.problem(
+                key,
+                format!(
+                    "is set, but client_auth_type {} does not verify client certificates; \
+                     use VerifyClientCertIfGiven or RequireAndVerifyClientCert, or remove client_ca_file",
+                    auth.name()
+                ),
+            );
+            None
+        }
+        (None, true) => {
+            v.problem(
+                key,
+                format!("required when client_auth_type is {}", auth.name()),
+            );
+            None
+        }
+        (None, false) => None,
+    }
+}
+
+/// Assembles the checked parts into a rustls config.
+fn build(c: Checked, v: &mut Validator) -> Option<ServerConfig> {
     let provider = Arc::new(CryptoProvider {
-        cipher_suites: suites,
-        kx_groups: groups,
+        cipher_suites: c.suites,
+        kx_groups: c.groups,
         ..ring::default_provider()
     });
     let versions: Vec<&'static SupportedProtocolVersion> =
         [(12, &rustls::version::TLS12), (13, &rustls::version::TLS13)]
             .into_iter()
-            .filter(|(n, _)| (min..=max).contains(n))
+            .filter(|(n, _)| (c.min..=c.max).contains(n))
             .map(|(_, version)| version)
             .collect();
     let builder = match ServerConfig::builder_with_provider(Arc::clone(&provider))
@@ -174,36 +217,12 @@ pub(super) fn server_config(
             return None;
         }
     };
-    let verifier: Arc<dyn ClientCertVerifier> = match auth {
-        ClientAuth::NoClientCert => WebPkiClientVerifier::no_client_auth(),
-        ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert => {
-            Arc::new(AnyClientCert {
-                mandatory: auth == ClientAuth::RequireAnyClientCert,
-                algorithms: provider.signature_verification_algorithms,
-            })
-        }
-        ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert => {
-            let mut b = WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots?),
-                Arc::clone(&provider),
-            );
-            if auth == ClientAuth::VerifyClientCertIfGiven {
-                b = b.allow_unauthenticated();
-            }
-            match b.build() {
-                Ok(verifier) => verifier,
-                Err(e) => {
-                    v.problem("tls_server_config.client_ca_file", e.to_string());
-                    return None;
-                }
-            }
-        }
-    };
+    let verifier = verifier(c.auth, c.roots, &provider, v)?;
     let mut config = match builder
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
+        .with_single_cert(c.certs, c.key)
     {
-        Ok(c) => c,
+        Ok(config) => config,
         Err(rustls::Error::InconsistentKeys(_)) => {
             v.problem(
                 "tls_server_config.key_file",
@@ -219,10 +238,42 @@ pub(super) fn server_config(
             return None;
         }
     };
-    config.ignore_client_order = raw.prefer_server_cipher_suites.unwrap_or(true);
+    config.ignore_client_order = c.prefer_server_order;
     // Only HTTP/1.1 is served; saying so in ALPN keeps HTTP/2-capable clients on it.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Some((Arc::new(config), auth))
+    Some(config)
+}
+
+/// How client certificates are asked for and checked.
+fn verifier(
+    auth: ClientAuth,
+    roots: Option<RootCertStore>,
+    provider: &Arc<CryptoProvider>,
+    v: &mut Validator,
+) -> Option<Arc<dyn ClientCertVerifier>> {
+    Some(match auth {
+        ClientAuth::NoClientCert => WebPkiClientVerifier::no_client_auth(),
+        ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert => {
+            Arc::new(AnyClientCert {
+                mandatory: auth == ClientAuth::RequireAnyClientCert,
+                algorithms: provider.signature_verification_algorithms,
+            })
+        }
+        ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert => {
+            let mut b =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots?), Arc::clone(provider));
+            if auth == ClientAuth::VerifyClientCertIfGiven {
+                b = b.allow_unauthenticated();
+            }
+            match b.build() {
+                Ok(verifier) => verifier,
+                Err(e) => {
+                    v.problem("tls_server_config.client_ca_file", e.to_string());
+                    return None;
+                }
+            }
+        }
+    })
 }
 
 /// exporter-toolkit treats an empty string as unset.

@@ -1,9 +1,12 @@
 //! End-to-end tests over loopback: the exporter against the fake CDS API (which checks
 //! every signature), scraped over real HTTP. One test binary; helpers in `helpers`.
+// clippy.toml allows unwrap in #[test] functions; this crate's helpers are plain
+// functions, so it is allowed here once for the whole test binary.
 #![allow(clippy::unwrap_used)]
 
 mod exporter;
 mod faults;
+mod golden;
 mod hardening;
 mod helpers;
 mod lifecycle;

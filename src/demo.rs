@@ -9,7 +9,7 @@ use crate::config::{Account, BackupTarget, Config, PollConfig, ProbeConfig};
 use crate::fake::{FakeCds, Scenario};
 
 /// How often the demo polls: often enough to watch things happen.
-pub const DEMO_INTERVAL: Duration = Duration::from_secs(15);
+pub(crate) const DEMO_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Starts the fake on an ephemeral loopback port and returns it with a config for it.
 pub async fn start() -> anyhow::Result<(FakeCds, Config)> {

@@ -8,7 +8,7 @@ pub mod cds;
 pub mod config;
 pub mod demo;
 pub mod fake;
-pub mod input;
+mod input;
 pub mod metrics;
 pub mod poller;
 pub mod probe;
@@ -52,7 +52,7 @@ impl std::fmt::Debug for Control {
 /// How long a reload may take to read and check its files before it is given up. The
 /// work itself cannot be interrupted (a read from a hung mount); it finishes, or not,
 /// on its blocking thread, and its result is dropped.
-pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Polls in the background and serves HTTP on `listener` until `shutdown` completes,
 /// with the default web settings (plain HTTP, no lifecycle API, no reloads).

@@ -25,14 +25,6 @@ pub enum ProbeFailure {
 }
 
 impl ProbeFailure {
-    pub const ALL: [ProbeFailure; 5] = [
-        ProbeFailure::NoUrl,
-        ProbeFailure::Timeout,
-        ProbeFailure::Connect,
-        ProbeFailure::Redirect,
-        ProbeFailure::Request,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             ProbeFailure::NoUrl => "no_url",
@@ -61,7 +53,7 @@ impl ProbeResult {
     }
 
     /// A finished backup without a URL of the configured type cannot be downloaded.
-    pub fn no_url() -> Self {
+    pub(crate) fn no_url() -> Self {
         Self {
             status: 0,
             duration: Duration::ZERO,

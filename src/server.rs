@@ -84,7 +84,7 @@ impl WebConfig {
 
 /// What the handlers need.
 #[derive(Debug)]
-pub struct App {
+pub(crate) struct App {
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
     pub telemetry_path: String,
@@ -136,7 +136,7 @@ impl Default for Limits {
 }
 
 /// The web security in force, swapped as a whole by a reload.
-pub type SharedSecurity = Arc<std::sync::RwLock<Arc<WebSecurity>>>;
+pub(crate) type SharedSecurity = Arc<std::sync::RwLock<Arc<WebSecurity>>>;
 
 impl App {
     fn security(&self) -> Arc<WebSecurity> {
@@ -149,7 +149,7 @@ const REALM: &str = "Basic realm=\"cds-redis-backup-exporter\"";
 
 /// Serves until `shutdown` completes: TLS when configured, basic auth before any route,
 /// and every connection bounded by [`Limits`].
-pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     log_security(&app.security());
     let places = Arc::new(tokio::sync::Semaphore::new(
         app.limits.max_connections.max(1),
@@ -273,7 +273,7 @@ async fn respond(app: &App, req: Request<Incoming>, peer: IpAddr) -> Response<Ch
 }
 
 /// Says whether each protection is on; hashes and keys stay out.
-pub fn log_security(security: &WebSecurity) {
+pub(crate) fn log_security(security: &WebSecurity) {
     info!(
         tls = security.tls().is_some(),
         client_auth = security.client_auth().name(),
@@ -285,7 +285,7 @@ pub fn log_security(security: &WebSecurity) {
 /// A response body of a few ready chunks, so the cached cycle text is sent as it is
 /// rather than copied into one buffer with the live series.
 #[derive(Debug)]
-pub struct Chunks(VecDeque<Bytes>);
+pub(crate) struct Chunks(VecDeque<Bytes>);
 
 impl Chunks {
     fn new(chunks: impl IntoIterator<Item = Bytes>) -> Self {

@@ -4,7 +4,7 @@
 
 mod error;
 pub mod model;
-pub mod retry;
+pub(crate) mod retry;
 pub mod sign;
 
 use std::collections::BTreeMap;

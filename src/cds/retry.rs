@@ -22,16 +22,6 @@ pub struct RetryPolicy {
     pub cap: Duration,
 }
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 2,
-            base: Duration::from_millis(500),
-            cap: Duration::from_secs(30),
-        }
-    }
-}
-
 /// Why a call is not tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GiveUp {

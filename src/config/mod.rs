@@ -20,11 +20,11 @@ use crate::cds::{InstanceFilter, Secret, UrlType};
 pub use crate::problem::{Problem, Problems};
 
 /// Environment variables consulted for accounts that leave credentials out.
-pub const ENV_ACCESS_KEY_ID: &str = "CDS_ACCESS_KEY_ID";
-pub const ENV_ACCESS_KEY_SECRET: &str = "CDS_ACCESS_KEY_SECRET";
+pub(crate) const ENV_ACCESS_KEY_ID: &str = "CDS_ACCESS_KEY_ID";
+pub(crate) const ENV_ACCESS_KEY_SECRET: &str = "CDS_ACCESS_KEY_SECRET";
 
 /// Regional endpoints, also accepted by these short names.
-pub const REGIONS: [(&str, &str); 3] = [
+pub(crate) const REGIONS: [(&str, &str); 3] = [
     ("cn", "https://cdsapi.capitalonline.net"),
     ("asia", "https://cdsapi-asia.capitalonline.net"),
     ("us", "https://cdsapi-us.capitalonline.net"),

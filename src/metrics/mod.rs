@@ -124,7 +124,7 @@ impl Metrics {
     }
 
     /// Counts one CDS call.
-    pub fn observe_api(&self, account: &str, action: Action, code: &str, took: Duration) {
+    pub(crate) fn observe_api(&self, account: &str, action: Action, code: &str, took: Duration) {
         self.api_requests
             .with_label_values(&[account, action.as_str(), code])
             .inc();
@@ -135,7 +135,7 @@ impl Metrics {
 
     /// Creates an account's error and retry counters at 0, so that `rate()` and
     /// `increase()` see its first failure and dashboards show 0 rather than nothing.
-    pub fn init_account(&self, account: &str) {
+    pub(crate) fn init_account(&self, account: &str) {
         self.skipped.with_label_values(&[account]);
         for action in Action::ALL {
             self.api_retries
@@ -148,25 +148,25 @@ impl Metrics {
     }
 
     /// Counts one failed attempt by its [`crate::cds::CdsError::kind`].
-    pub fn observe_error(&self, account: &str, action: Action, kind: ErrorKind) {
+    pub(crate) fn observe_error(&self, account: &str, action: Action, kind: ErrorKind) {
         self.api_errors
             .with_label_values(&[account, action.as_str(), kind.as_str()])
             .inc();
     }
 
     /// Counts unfinished backups left out by `poll.max_unfinished_backups`.
-    pub fn observe_skipped(&self, account: &str, n: u64) {
+    pub(crate) fn observe_skipped(&self, account: &str, n: u64) {
         self.skipped.with_label_values(&[account]).inc_by(n);
     }
 
-    pub fn observe_retry(&self, account: &str, action: Action) {
+    pub(crate) fn observe_retry(&self, account: &str, action: Action) {
         self.api_retries
             .with_label_values(&[account, action.as_str()])
             .inc();
     }
 
     /// Records a configuration load (the first one at startup, then each reload).
-    pub fn config_loaded(&self, ok: bool) {
+    pub(crate) fn config_loaded(&self, ok: bool) {
         self.reload_ok.set(i64::from(ok));
         if ok {
             self.reload_time

@@ -134,7 +134,7 @@ impl Poller {
     /// Takes over what `old` learned (shards, discoveries, the last snapshot), so a
     /// reloaded configuration keeps serving carried-over values and known shards.
     /// Entries of targets no longer configured are never polled, hence never used.
-    pub fn adopt(&self, old: &Poller) {
+    pub(crate) fn adopt(&self, old: &Poller) {
         let learned = std::mem::take(&mut *old.memory());
         *self.memory() = learned;
     }

@@ -212,14 +212,9 @@ impl WebSecurity {
         &self.headers
     }
 
-    /// True when the request may go on: no users configured, or good credentials.
-    /// May cost a bcrypt check (tens of ms of CPU): async code should use
-    /// [`authorize_async`](Self::authorize_async).
-    pub fn authorize(&self, authorization: Option<&HeaderValue>) -> bool {
-        self.check(authorization).is_ok()
-    }
-
-    /// Like [`authorize`](Self::authorize), with the reason for a refusal.
+    /// Whether the request may go on: no users configured, or good credentials; the
+    /// reason for a refusal. May cost a bcrypt check (tens of ms of CPU): async code
+    /// uses [`check_async`](Self::check_async).
     pub fn check(&self, authorization: Option<&HeaderValue>) -> Result<(), Denied> {
         match &self.auth {
             None => Ok(()),
@@ -232,7 +227,7 @@ impl WebSecurity {
     /// [`MAX_PENDING_AUTH_PER_CLIENT`] pending per `client` address, more refused with
     /// [`Denied::Busy`]), run on the blocking pool, and are answered no sooner than a
     /// check at the highest configured cost would be.
-    pub async fn check_async(
+    pub(crate) async fn check_async(
         &self,
         authorization: Option<HeaderValue>,
         client: std::net::IpAddr,
@@ -255,15 +250,6 @@ impl WebSecurity {
         drop(slot);
         tokio::time::sleep_until(started + auth.floor).await;
         result
-    }
-
-    /// [`check_async`](Self::check_async), as a yes or no.
-    pub async fn authorize_async(
-        &self,
-        authorization: Option<HeaderValue>,
-        client: std::net::IpAddr,
-    ) -> bool {
-        self.check_async(authorization, client).await.is_ok()
     }
 
     #[cfg(test)]

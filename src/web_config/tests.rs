@@ -85,9 +85,9 @@ fn empty_config_is_plain_http_without_auth() {
         let s = pki.parse(yaml).unwrap();
         assert!(s.tls().is_none(), "{yaml:?}");
         assert_eq!(s.basic_auth_users(), 0, "{yaml:?}");
-        assert!(s.authorize(None), "{yaml:?}");
+        assert!(s.check(None).is_ok(), "{yaml:?}");
     }
-    assert!(WebSecurity::none().authorize(None));
+    assert!(WebSecurity::none().check(None).is_ok());
 }
 
 #[test]
@@ -335,8 +335,8 @@ fn basic_auth_header_checks() {
         base64::engine::general_purpose::STANDARD.encode("bob:pw")
     );
     assert_eq!(check(Some(HeaderValue::from_str(&lower).unwrap())), Ok(()));
-    assert!(!s.authorize(None));
-    assert!(s.authorize(Some(&basic("bob:pw"))));
+    assert!(s.check(None).is_err());
+    assert!(s.check(Some(&basic("bob:pw"))).is_ok());
 }
 
 #[test]
@@ -382,9 +382,9 @@ async fn async_check_matches_sync_check() {
         s.check_async(Some(basic("alice:no")), ip).await,
         Err(Denied::WrongPassword)
     );
-    assert!(s.authorize_async(Some(basic("alice:pw")), ip).await);
-    assert!(s.authorize_async(Some(basic("alice:pw")), ip).await);
-    assert!(WebSecurity::none().authorize_async(None, ip).await);
+    assert!(s.check_async(Some(basic("alice:pw")), ip).await.is_ok());
+    assert!(s.check_async(Some(basic("alice:pw")), ip).await.is_ok());
+    assert!(WebSecurity::none().check_async(None, ip).await.is_ok());
 }
 
 /// An uncached check lasts at least as long as one at the highest configured cost, so a

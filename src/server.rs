@@ -149,7 +149,11 @@ const REALM: &str = "Basic realm=\"cds-redis-backup-exporter\"";
 
 /// Serves until `shutdown` completes: TLS when configured, basic auth before any route,
 /// and every connection bounded by [`Limits`].
-pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) {
     log_security(&app.security());
     let places = Arc::new(tokio::sync::Semaphore::new(
         app.limits.max_connections.max(1),

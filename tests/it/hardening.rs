@@ -108,12 +108,8 @@ async fn backups_with_impossible_times_never_become_the_newest() {
         FakeBackup::finished("backwards", "", now - hours(3), now - hours(4), 10),
         FakeBackup::finished("real", "", now - hours(31), now - hours(30), 10),
     ];
-    let mut s = Scenario::new("AK", "SK");
-    s.instances = vec![i];
-    let f = fake(s.clone()).await;
-    let mut a = account("a", &f, &s);
-    a.instances = vec!["ins".into()];
-    let text = Driver::new(&config(vec![a])).cycle().await;
+    let (_f, c) = watching(i).await;
+    let text = Driver::new(&c).cycle().await;
     assert_eq!(
         value(
             &text,
@@ -158,12 +154,8 @@ async fn unfinished_backups_looked_up_per_cycle_are_capped() {
         now - hours(79),
         10,
     ));
-    let mut s = Scenario::new("AK", "SK");
-    s.instances = vec![i];
-    let f = fake(s.clone()).await;
-    let mut a = account("a", &f, &s);
-    a.instances = vec!["ins".into()];
-    let text = Driver::new(&config(vec![a])).cycle().await;
+    let (f, c) = watching(i).await;
+    let text = Driver::new(&c).cycle().await;
     let downloads: Vec<String> = f
         .requests()
         .into_iter()
@@ -271,27 +263,11 @@ impl Running {
     }
 }
 
-fn watched_config() -> (
-    Scenario,
-    impl FnOnce(&cds_redis_backup_exporter::fake::FakeCds) -> Config,
-) {
-    let mut s = Scenario::new("AK", "SK");
-    s.instances = vec![instance_with_one_backup("ins")];
-    let s2 = s.clone();
-    (s, move |f| {
-        let mut a = account("a", f, &s2);
-        a.instances = vec!["ins".into()];
-        config(vec![a])
-    })
-}
-
 /// Without `--web.enable-lifecycle`, POST /-/reload is refused and calls no API; with
 /// it, a burst of reloads of an unchanged configuration starts no cycle early either.
 #[tokio::test]
 async fn reload_is_not_a_remote_api_call_amplifier() {
-    let (s, make) = watched_config();
-    let f = fake(s).await;
-    let c = make(&f);
+    let (f, c) = watching(instance_with_one_backup("ins")).await;
     let file = c.clone();
     let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = Arc::clone(&loads);
@@ -335,9 +311,7 @@ async fn reload_is_not_a_remote_api_call_amplifier() {
 /// that never ends still stops the exporter at once.
 #[tokio::test]
 async fn a_slow_or_stuck_reload_freezes_nothing() {
-    let (s, make) = watched_config();
-    let f = fake(s).await;
-    let c = make(&f);
+    let (_f, c) = watching(instance_with_one_backup("ins")).await;
     let file = c.clone();
     let (release, stuck) = std::sync::mpsc::channel::<()>();
     let stuck = Arc::new(std::sync::Mutex::new(stuck));
@@ -358,11 +332,9 @@ async fn a_slow_or_stuck_reload_freezes_nothing() {
     r.hup.send(()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-    let mut slowest = Duration::ZERO;
-    let mut scrapes = 0;
+    let mut took = Vec::new();
     let client = reqwest::Client::new();
     while !slow_done.load(std::sync::atomic::Ordering::SeqCst) {
-        scrapes += 1;
         let started = Instant::now();
         let r = client
             .get(format!("http://{}/metrics", r.addr))
@@ -371,17 +343,22 @@ async fn a_slow_or_stuck_reload_freezes_nothing() {
             .unwrap();
         assert_eq!(r.status(), 200);
         r.bytes().await.unwrap();
-        slowest = slowest.max(started.elapsed());
+        took.push(started.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
-        if slowest > Duration::from_millis(100) {
-            break;
-        }
     }
+    took.sort();
     assert!(
-        slowest < Duration::from_millis(100),
-        "a scrape took {slowest:?} during a reload"
+        took.len() >= 10,
+        "only {} scrapes during the reload",
+        took.len()
     );
-    assert!(scrapes >= 10, "only {scrapes} scrapes during the reload");
+    // A frozen runtime shows as one scrape of ~2 s; the median bounds the usual case
+    // without failing on one scrape delayed by other tests sharing the cores.
+    let (median, slowest) = (took[took.len() / 2], took[took.len() - 1]);
+    assert!(
+        median < Duration::from_millis(100) && slowest < Duration::from_secs(1),
+        "scrapes during a reload: median {median:?}, slowest {slowest:?}"
+    );
     // The slow reload has finished; start one that hangs.
     tokio::time::sleep(Duration::from_millis(100)).await;
     r.hup.send(()).await.unwrap();
@@ -473,8 +450,7 @@ async fn a_password_flood_does_not_delay_a_valid_user() {
 /// closes; the limit is what bounds memory under a flood of half-open connections.
 #[tokio::test]
 async fn connections_beyond_the_limit_wait_their_turn() {
-    let (s, make) = watched_config();
-    let f = fake(s).await;
+    let (_f, c) = watching(instance_with_one_backup("ins")).await;
     let web = WebConfig {
         limits: Limits {
             max_connections: 2,
@@ -482,7 +458,7 @@ async fn connections_beyond_the_limit_wait_their_turn() {
         },
         ..WebConfig::default()
     };
-    let e = Exporter::start_web(make(&f), web).await;
+    let e = Exporter::start_web(c, web).await;
     e.scrape_when_ready().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut idle = Vec::new();

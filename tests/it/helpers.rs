@@ -48,6 +48,18 @@ pub fn instance_with_one_backup(uuid: &str) -> FakeInstance {
     i
 }
 
+/// A fake serving `instance` alone (key `AK`/`SK`), and a config whose account `a`
+/// watches it. Keep the fake alive as long as the config is used.
+pub async fn watching(instance: FakeInstance) -> (FakeCds, Config) {
+    let uuid = instance.uuid.clone();
+    let mut s = Scenario::new("AK", "SK");
+    s.instances = vec![instance];
+    let f = fake(s.clone()).await;
+    let mut a = account("a", &f, &s);
+    a.instances = vec![uuid];
+    (f, config(vec![a]))
+}
+
 /// An account for `fake` with no targets yet.
 pub fn account(name: &str, fake: &FakeCds, scenario: &Scenario) -> Account {
     Account {
@@ -359,27 +371,13 @@ pub async fn secured_exporter(
     security: Arc<cds_redis_backup_exporter::web_config::WebSecurity>,
     limits: cds_redis_backup_exporter::server::Limits,
 ) -> (FakeCds, Exporter) {
-    use cds_redis_backup_exporter::fake::{FakeBackup, FakeInstance};
-    let now = now();
-    let mut instance = FakeInstance::new("ins-web", "web", "redis-replication");
-    instance.backups = vec![FakeBackup::finished(
-        "w1",
-        "",
-        now - hours(2),
-        now - hours(1),
-        100,
-    )];
-    let mut scenario = Scenario::new("AK-W", "SK-W");
-    scenario.instances = vec![instance];
-    let fake = fake(scenario.clone()).await;
-    let mut acc = account("web", &fake, &scenario);
-    acc.instances = vec!["ins-web".into()];
+    let (fake, config) = watching(instance_with_one_backup("ins-web")).await;
     let web = WebConfig {
         security,
         limits,
         ..WebConfig::default()
     };
-    let exporter = Exporter::start_web(config(vec![acc]), web).await;
+    let exporter = Exporter::start_web(config, web).await;
     (fake, exporter)
 }
 

@@ -73,7 +73,7 @@ async fn https_with_basic_auth_serves_metrics() {
     assert_eq!(r.headers()["x-frame-options"], "deny");
     let text = r.text().await.unwrap();
     assert_eq!(
-        value(&text, "cds_redis_backup_up", &[("backup_id", "w1")]),
+        value(&text, "cds_redis_backup_up", &[("backup_id", "bk")]),
         1.0,
         "{text}"
     );

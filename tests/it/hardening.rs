@@ -191,58 +191,27 @@ fn lifecycle_web() -> WebConfig {
     }
 }
 
-/// `run_with` over a config file that `loader` reads, with `web` settings.
+/// An exporter that reloads from `loader`, on `hup` (as SIGHUP) or over HTTP.
 struct Running {
-    addr: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    e: Exporter,
     hup: tokio::sync::mpsc::Sender<()>,
 }
 
 impl Running {
     async fn start(config: Config, web: WebConfig, loader: Loader) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (hup, signals) = tokio::sync::mpsc::channel(1);
         let control = Control {
             loader: Some(loader),
             reload_signals: Some(signals),
         };
-        let task = tokio::spawn(cds_redis_backup_exporter::run_with(
-            config,
-            web,
-            control,
-            listener,
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        let r = Self {
-            addr,
-            stop: Some(stop),
-            task,
-            hup,
-        };
-        r.wait_ready().await;
-        r
-    }
-
-    async fn wait_ready(&self) {
-        for _ in 0..400 {
-            if let Ok(r) = reqwest::get(format!("http://{}/-/ready", self.addr)).await {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("not ready after 10 s");
+        let e = Exporter::start_with(config, web, control).await;
+        e.scrape_when_ready().await;
+        Self { e, hup }
     }
 
     async fn post_reload(&self) -> u16 {
         reqwest::Client::new()
-            .post(format!("http://{}/-/reload", self.addr))
+            .post(format!("http://{}/-/reload", self.e.addr))
             .send()
             .await
             .unwrap()
@@ -251,14 +220,11 @@ impl Running {
     }
 
     /// Stops it and says how long `run_with` took to return.
-    async fn stop(mut self) -> Duration {
+    async fn stop(self) -> Duration {
         let started = Instant::now();
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+        tokio::time::timeout(Duration::from_secs(10), self.e.stop())
             .await
-            .expect("run_with returned")
-            .unwrap()
-            .unwrap();
+            .expect("run_with returned");
         started.elapsed()
     }
 }
@@ -289,7 +255,7 @@ async fn reload_is_not_a_remote_api_call_amplifier() {
     let client = reqwest::Client::new();
     let burst = (0..200).map(|_| {
         let client = client.clone();
-        let url = format!("http://{}/-/reload", on.addr);
+        let url = format!("http://{}/-/reload", on.e.addr);
         async move { client.post(url).send().await.unwrap().status().as_u16() }
     });
     let statuses = futures_util::future::join_all(burst).await;
@@ -337,7 +303,7 @@ async fn a_slow_or_stuck_reload_freezes_nothing() {
     while !slow_done.load(std::sync::atomic::Ordering::SeqCst) {
         let started = Instant::now();
         let r = client
-            .get(format!("http://{}/metrics", r.addr))
+            .get(format!("http://{}/metrics", r.e.addr))
             .send()
             .await
             .unwrap();

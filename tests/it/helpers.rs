@@ -144,10 +144,18 @@ impl Exporter {
 
     /// With these web settings (TLS, auth, limits, lifecycle API).
     pub async fn start_web(config: Config, web: WebConfig) -> Self {
+        Self::start_with(config, web, cds_redis_backup_exporter::Control::default()).await
+    }
+
+    /// With web settings and a way to reload (a loader, SIGHUP-like signals).
+    pub async fn start_with(
+        config: Config,
+        web: WebConfig,
+        control: cds_redis_backup_exporter::Control,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let control = cds_redis_backup_exporter::Control::default();
         let task = tokio::spawn(cds_redis_backup_exporter::run_with(
             config,
             web,

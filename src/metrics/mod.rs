@@ -1,11 +1,12 @@
 //! Prometheus series: one struct owns every metric, registered once in [`Metrics::new`].
 //!
-//! Two parts. The per-cycle series (every backup, shard and instance) are written by
-//! [`render`] from each completed [`Snapshot`] — so series of backups and instances that
-//! disappear are gone — straight into a gzip stream, and only the compressed form is
-//! kept (about a twentieth of the text); the rare uncompressed scrape inflates it. The live series (API counters and
-//! latency, poll stats, build info, process metrics) sit in a small registry rendered per
-//! scrape. A scrape therefore costs a copy of cached bytes plus a few dozen lines,
+//! Two parts. The per-cycle series (every backup, shard and instance, and the cycle's
+//! own duration, end and success) are written by [`render`] from each completed
+//! [`Snapshot`] — so series of backups and instances that disappear are gone, and
+//! nothing about cycles is served before the first one — straight into a gzip stream,
+//! and only the compressed form is kept (about a twentieth of the text); the rare
+//! uncompressed scrape inflates it. The live series (API counters and latency, reload
+//! state, build info, process metrics) sit in a small registry rendered per scrape. A scrape therefore costs a copy of cached bytes plus a few dozen lines,
 //! whatever the number of backups, never sees half a cycle and never calls the CDS API.
 //! Gzip answers are two gzip members back to back, which RFC 1952 and Prometheus's
 //! decoder read as one stream.
@@ -40,9 +41,6 @@ pub struct Metrics {
     api_duration: HistogramVec,
     reload_ok: IntGauge,
     reload_time: Gauge,
-    poll_duration: Gauge,
-    last_poll: Gauge,
-    last_poll_success: IntGauge,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(
@@ -115,9 +113,6 @@ impl Metrics {
                     &["action"],
                 )?,
             )?,
-            poll_duration: register(&live, Gauge::new("cds_redis_backup_exporter_poll_duration_seconds", "Duration of the last completed poll cycle.")?)?,
-            last_poll: register(&live, Gauge::new("cds_redis_backup_exporter_last_poll_timestamp_seconds", "End of the last completed poll cycle as Unix time.")?)?,
-            last_poll_success: register(&live, IntGauge::new("cds_redis_backup_exporter_last_poll_success", "1 if every call of the last completed poll cycle succeeded.")?)?,
             rendered: RwLock::new(Bytes::new()),
             live,
         })
@@ -185,14 +180,6 @@ impl Metrics {
         // Kept for a whole cycle: do not keep the slack too.
         gzip.shrink_to_fit();
         *crate::sync::write(&self.rendered) = Bytes::from(gzip);
-        // The live poll stats change last, so a scrape never shows a new cycle's
-        // timestamp beside the previous cycle's series.
-        if let Some(c) = &snap.cycle {
-            self.poll_duration.set(c.duration.as_secs_f64());
-            self.last_poll
-                .set(c.ended.timestamp_millis() as f64 / 1000.0);
-            self.last_poll_success.set(i64::from(c.success));
-        }
     }
 
     /// The whole exposition, in two chunks: the last cycle's series and the live ones.

@@ -84,20 +84,23 @@ impl Writer<'_> {
             let _ = writeln!(self.out, "# TYPE {} gauge", self.name);
         }
         self.out.push_str(self.name);
-        self.out.push('{');
-        for (i, (k, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                self.out.push(',');
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                self.out.push_str(k);
+                self.out.push_str("=\"");
+                escape(&mut self.out, v);
+                self.out.push('"');
             }
-            self.out.push_str(k);
-            self.out.push_str("=\"");
-            escape(&mut self.out, v);
-            self.out.push('"');
+            self.out.push('}');
         }
         // Writing to a String cannot fail.
         let _ = match value.into() {
-            Value::Int(n) => writeln!(self.out, "}} {n}"),
-            Value::Float(f) => writeln!(self.out, "}} {f}"),
+            Value::Int(n) => writeln!(self.out, " {n}"),
+            Value::Float(f) => writeln!(self.out, " {f}"),
         };
         if self.out.len() >= CHUNK {
             self.flush();
@@ -342,6 +345,26 @@ pub fn render_to(snap: &Snapshot, sink: &mut dyn FnMut(&[u8])) {
     );
     for (account, up) in &snap.discovery_up {
         w.sample(&[("account", account)], *up);
+    }
+    // Only once a cycle has completed: a timestamp of 0 before the first one would read
+    // as "no cycle for 56 years" and page. Written with the cycle's series, so a scrape
+    // never pairs one cycle's time with another cycle's values.
+    if let Some(c) = &snap.cycle {
+        w.family(
+            "cds_redis_backup_exporter_poll_duration_seconds",
+            "Duration of the last completed poll cycle.",
+        );
+        w.sample(&[], c.duration.as_secs_f64());
+        w.family(
+            "cds_redis_backup_exporter_last_poll_timestamp_seconds",
+            "End of the last completed poll cycle as Unix time; absent until the first cycle completes.",
+        );
+        w.sample(&[], c.ended.timestamp_millis() as f64 / 1000.0);
+        w.family(
+            "cds_redis_backup_exporter_last_poll_success",
+            "1 if every call of the last completed poll cycle succeeded.",
+        );
+        w.sample(&[], c.success);
     }
     w.flush();
 }

@@ -602,3 +602,31 @@ async fn gzip_scrape_is_the_same_exposition() {
     );
     exporter.stop().await;
 }
+
+/// Before the first cycle completes there is no last-poll series at all: a timestamp
+/// of 0 read as "no cycle for 56 years" and paged (PollStalled measures from process
+/// start until then).
+#[tokio::test]
+async fn nothing_about_cycles_is_served_before_the_first_one() {
+    let (_fake, c) = watching(instance_with_one_backup("ins")).await;
+    let d = Driver::new(&c);
+    let before = d.metrics.encode();
+    for name in [
+        "cds_redis_backup_exporter_last_poll_timestamp_seconds",
+        "cds_redis_backup_exporter_last_poll_success",
+        "cds_redis_backup_exporter_poll_duration_seconds",
+    ] {
+        assert!(!before.contains(name), "{name} before the first cycle");
+    }
+    let after = d.cycle().await;
+    let ended = value(
+        &after,
+        "cds_redis_backup_exporter_last_poll_timestamp_seconds",
+        &[],
+    );
+    assert!((ended - now().timestamp() as f64).abs() < 60.0, "{ended}");
+    assert_eq!(
+        value(&after, "cds_redis_backup_exporter_last_poll_success", &[]),
+        1.0
+    );
+}

@@ -147,6 +147,7 @@ def test_rules(src, dst):
     with open(src, encoding="utf-8") as f:
         text = f.read()
     text = re.sub(r"(\bfor:\s*)\d+[smhdwy]\S*", r"\g<1>4s", text)
+    text = re.sub(r"(\binterval:\s*)\d+[smhdwy]\S*", r"\g<1>4s", text)
     text = re.sub(r"\[\d+[smhdwy]+(:\d+[smhdwy]+)?\]", lambda m: "[40s:4s]" if m.group(1) else "[40s]", text)
     with open(dst, "w", encoding="utf-8") as f:
         f.write(text)

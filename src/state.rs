@@ -168,51 +168,48 @@ pub fn sort_newest_first(backups: &mut [Backup]) {
     });
 }
 
-/// Chooses an instance's backups to fetch, from its listing sorted newest first: the
-/// backups newer than the newest finished one (running, failed, unknown status), at
-/// most `max_unfinished` of them, newest first; the newest finished one of each known
-/// shard (probed); and `extra` more finished ones. Finished backups whose shard is not
-/// known yet are skipped: the poller learns shards first. Also returns how many
-/// unfinished backups the cap left out.
+/// Chooses an instance's backups to fetch, from its listing sorted newest first, shard
+/// by shard: for each shard, the backups newer than its newest finished one (running,
+/// failed, unknown status) and that newest finished one (probed: what a restore would
+/// use), plus `extra` more finished ones. An unfinished backup whose shard is not known
+/// yet is taken while it is newer than every finished backup (fetching it tells its
+/// shard); older ones wait until the poller has learned their shard, as do finished
+/// backups of unknown shard. At most `max_unfinished` unfinished backups are taken,
+/// newest first; also returns how many the cap left out.
 pub fn select<'a>(
     sorted: &[Backup],
     shard_of: impl Fn(&str) -> Option<&'a str>,
     extra: usize,
     max_unfinished: usize,
 ) -> (Vec<Selected>, usize) {
-    let first_finished = sorted
-        .iter()
-        .position(Backup::is_finished)
-        .unwrap_or(sorted.len());
-    let skipped = first_finished.saturating_sub(max_unfinished);
-    let mut out: Vec<Selected> = sorted[..first_finished - skipped]
-        .iter()
-        .map(|b| Selected {
-            id: b.id.clone(),
-            probe: false,
-        })
-        .collect();
+    let mut unfinished = Vec::new();
+    let mut finished = Vec::new();
+    // Shards whose newest finished backup has been met, walking from newest to oldest.
     let mut covered: Vec<&str> = Vec::new();
     let mut extras = 0;
-    for b in sorted[first_finished..].iter().filter(|b| b.is_finished()) {
-        let Some(shard) = shard_of(&b.id) else {
-            continue;
+    for b in sorted {
+        let pick = |probe| Selected {
+            id: b.id.clone(),
+            probe,
         };
-        if !covered.contains(&shard) {
-            covered.push(shard);
-            out.push(Selected {
-                id: b.id.clone(),
-                probe: true,
-            });
-        } else if extras < extra {
-            extras += 1;
-            out.push(Selected {
-                id: b.id.clone(),
-                probe: false,
-            });
+        match (b.is_finished(), shard_of(&b.id)) {
+            (true, Some(shard)) if !covered.contains(&shard) => {
+                covered.push(shard);
+                finished.push(pick(true));
+            }
+            (true, Some(_)) if extras < extra => {
+                extras += 1;
+                finished.push(pick(false));
+            }
+            (false, Some(shard)) if !covered.contains(&shard) => unfinished.push(pick(false)),
+            (false, None) if covered.is_empty() => unfinished.push(pick(false)),
+            _ => {}
         }
     }
-    (out, skipped)
+    let skipped = unfinished.len().saturating_sub(max_unfinished);
+    unfinished.truncate(max_unfinished);
+    unfinished.extend(finished);
+    (unfinished, skipped)
 }
 
 #[cfg(test)]
@@ -278,6 +275,29 @@ mod tests {
         assert!(select(&[], known, 3, 10).0.is_empty());
         let never = vec![b("f", "failed", 0)];
         assert_eq!(ids(&select(&never, known, 0, 10).0), vec![("f", false)]);
+    }
+
+    /// A shard whose backup failed before its sibling's newest success is still
+    /// reported: selection is per shard, not per instance.
+    #[test]
+    fn a_shard_failing_before_its_siblings_success_is_selected() {
+        let mut list = vec![
+            b("s1-ok", "finished", -1),
+            b("s2-failed", "failed", -5),
+            b("s2-ok", "finished", -30),
+            b("s1-old-failed", "failed", -40),
+            b("unknown-old", "failed", -50),
+        ];
+        sort_newest_first(&mut list);
+        let shard = |id: &str| match id {
+            "unknown-old" => None,
+            id if id.starts_with("s1") => Some("s1"),
+            _ => Some("s2"),
+        };
+        assert_eq!(
+            ids(&select(&list, shard, 0, 10).0),
+            vec![("s2-failed", false), ("s1-ok", true), ("s2-ok", true)]
+        );
     }
 
     #[test]

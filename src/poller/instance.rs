@@ -184,18 +184,25 @@ impl Poller {
         }
     }
 
-    /// The finished backups whose shard is still to be looked up, at most `budget` (one
-    /// while nothing is known of the instance). Settles every backup of an instance
-    /// known to have a single shard without a lookup.
+    /// The backups whose shard is still to be looked up, at most `budget` (one while
+    /// nothing is known of the instance): finished ones, and unfinished ones older than
+    /// the newest finished backup (newer ones are fetched anyway), so each can be judged
+    /// against its own shard's newest finished backup. Settles every backup of an
+    /// instance known to have a single shard without a lookup.
     fn unknown_shards<'a>(&self, uuid: &str, sorted: &'a [Backup], budget: usize) -> Vec<&'a str> {
         let mut mem = self.memory();
         let known = mem.shards.entry(uuid.to_owned()).or_default();
         known.retain(|id, _| sorted.iter().any(|b| &b.id == id));
         let single_shard = known.values().any(String::is_empty);
+        let first_finished = sorted
+            .iter()
+            .position(Backup::is_finished)
+            .unwrap_or(sorted.len());
         let unknown: Vec<&str> = sorted
             .iter()
-            .filter(|b| b.is_finished() && !known.contains_key(&b.id))
-            .map(|b| b.id.as_str())
+            .enumerate()
+            .filter(|(i, b)| (b.is_finished() || *i > first_finished) && !known.contains_key(&b.id))
+            .map(|(_, b)| b.id.as_str())
             .collect();
         if single_shard {
             for id in unknown {

@@ -630,3 +630,53 @@ async fn nothing_about_cycles_is_served_before_the_first_one() {
         1.0
     );
 }
+
+/// Selection is per shard: a shard whose newest backup failed is reported even when a
+/// sibling shard finished a backup after that failure (it used to be hidden, since only
+/// backups newer than the instance's newest finished one were exported).
+#[tokio::test]
+async fn a_shard_that_failed_before_its_siblings_success_is_reported() {
+    let now = now();
+    let mut i = FakeInstance::new("cluster", "cluster", "redis-cluster");
+    i.backups = vec![
+        FakeBackup::finished("s1-ok", "s1", now - hours(2), now - hours(1), 10),
+        FakeBackup::failed("s2-failed", "s2", now - hours(6), now - hours(5)),
+        FakeBackup::finished("s2-ok", "s2", now - hours(31), now - hours(30), 10),
+    ];
+    let (f, c) = watching(i).await;
+    let d = Driver::new(&c);
+    let text = d.cycle().await;
+    let failed = select(
+        &text,
+        "cds_redis_backup_state",
+        &[("backup_id", "s2-failed"), ("state", "failed")],
+    );
+    assert_eq!(failed.values().copied().collect::<Vec<_>>(), vec![1.0]);
+    assert!(
+        failed.keys().all(|k| k.contains("shard_id=\"s2\"")),
+        "{failed:?}"
+    );
+    let last = |shard| {
+        value(
+            &text,
+            "cds_redis_backup_last_success_timestamp_seconds",
+            &[("shard_id", shard)],
+        )
+    };
+    assert_eq!(last("s1"), (now - hours(1)).timestamp() as f64);
+    assert_eq!(last("s2"), (now - hours(30)).timestamp() as f64);
+    // In steady state the failed backup is final: served again, not fetched again.
+    let before = f.requests().len();
+    d.cycle().await;
+    let mut again: Vec<String> = f.requests()[before..]
+        .iter()
+        .filter(|r| r.action == "DownloadBackup")
+        .map(|r| r.params["BackupId"].clone())
+        .collect();
+    again.sort();
+    assert_eq!(
+        again,
+        vec!["s1-ok".to_owned(), "s2-ok".to_owned()],
+        "only the probed ones"
+    );
+}

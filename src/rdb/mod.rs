@@ -27,6 +27,8 @@ mod reader;
 mod walk;
 
 #[cfg(test)]
+mod real_dumps;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

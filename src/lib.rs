@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod poller;
 pub mod probe;
 pub mod problem;
+pub mod rdb;
 pub mod server;
 pub mod state;
 mod sync;

@@ -1,0 +1,193 @@
+//! Header checks of the packed encodings Redis stores as one string (ziplist,
+//! listpack, intset, zipmap), and LZF decompression. Each blob carries its own total
+//! length and element count, so a damaged one is usually caught here even when the
+//! dump was written with `rdbchecksum no`. Entries are not decoded one by one: the
+//! checksum already covers their bytes, and Redis itself re-validates them on load.
+
+/// Blobs (and LZF strings) up to this size, uncompressed, are held and checked; larger
+/// ones are skipped unchecked. Redis keeps packed encodings small (quicklist nodes are
+/// 8 KiB by default), so real blobs are far below it.
+pub(super) const BLOB_CAP: usize = 256 * 1024;
+
+/// The packed encoding a blob-valued type uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Blob {
+    Ziplist,
+    Listpack,
+    Intset,
+    Zipmap,
+}
+
+/// Checks a blob's header against its length and returns its element count when the
+/// header states it; `Err` says what is wrong. `allow_empty` is for quicklist nodes,
+/// which Redis skips when empty instead of refusing.
+pub(super) fn check(kind: Blob, b: &[u8], allow_empty: bool) -> Result<Option<usize>, String> {
+    let u32_at = |i: usize| -> u32 {
+        let mut a = [0; 4];
+        a.copy_from_slice(&b[i..i + 4]);
+        u32::from_le_bytes(a)
+    };
+    let empty = || Err(format!("{kind:?} without any element"));
+    match kind {
+        Blob::Ziplist => {
+            // zlbytes u32, zltail u32, zllen u16, entries, 0xFF.
+            if b.len() < 11 {
+                return Err(format!(
+                    "ziplist of {} bytes, less than its header",
+                    b.len()
+                ));
+            }
+            let total = u32_at(0) as usize;
+            if total != b.len() {
+                return Err(format!("ziplist says {total} bytes but is {}", b.len()));
+            }
+            let tail = u32_at(4) as usize;
+            if tail < 10 || tail >= b.len() {
+                return Err(format!("ziplist tail offset {tail} outside it"));
+            }
+            end_marker(kind, b)?;
+            let count = u16::from_le_bytes([b[8], b[9]]) as usize;
+            // 0xFFFF means "count them"; each entry takes at least 2 bytes.
+            if count != 0xFFFF && count > (b.len() - 11) / 2 {
+                return Err(format!(
+                    "ziplist claims {count} entries in {} bytes",
+                    b.len()
+                ));
+            }
+            if count == 0 && !allow_empty {
+                return empty();
+            }
+            Ok((count != 0xFFFF).then_some(count))
+        }
+        Blob::Listpack => {
+            // total u32, count u16, entries, 0xFF.
+            if b.len() < 7 {
+                return Err(format!(
+                    "listpack of {} bytes, less than its header",
+                    b.len()
+                ));
+            }
+            let total = u32_at(0) as usize;
+            if total != b.len() {
+                return Err(format!("listpack says {total} bytes but is {}", b.len()));
+            }
+            end_marker(kind, b)?;
+            let count = u16::from_le_bytes([b[4], b[5]]) as usize;
+            if count != 0xFFFF && count > (b.len() - 7) / 2 {
+                return Err(format!(
+                    "listpack claims {count} entries in {} bytes",
+                    b.len()
+                ));
+            }
+            if count == 0 && !allow_empty {
+                return empty();
+            }
+            Ok((count != 0xFFFF).then_some(count))
+        }
+        Blob::Intset => {
+            // encoding u32 (2, 4 or 8 bytes per integer), length u32, integers.
+            if b.len() < 8 {
+                return Err(format!("intset of {} bytes, less than its header", b.len()));
+            }
+            let width = u32_at(0) as u64;
+            if !matches!(width, 2 | 4 | 8) {
+                return Err(format!("intset with {width}-byte integers"));
+            }
+            let count = u32_at(4) as u64;
+            if 8 + width * count != b.len() as u64 {
+                return Err(format!(
+                    "intset of {count} {width}-byte integers in {} bytes",
+                    b.len()
+                ));
+            }
+            if count == 0 && !allow_empty {
+                return empty();
+            }
+            Ok(Some(count as usize))
+        }
+        Blob::Zipmap => {
+            // zmlen u8 (254 = count them), entries of at least 3 bytes, 0xFF.
+            if b.len() < 2 {
+                return Err(format!("zipmap of {} bytes, less than its header", b.len()));
+            }
+            end_marker(kind, b)?;
+            let count = b[0] as usize;
+            if count < 254 && count > (b.len() - 2) / 3 {
+                return Err(format!(
+                    "zipmap claims {count} entries in {} bytes",
+                    b.len()
+                ));
+            }
+            if count == 0 && !allow_empty {
+                return empty();
+            }
+            Ok((count < 254).then_some(count))
+        }
+    }
+}
+
+fn end_marker(kind: Blob, b: &[u8]) -> Result<(), String> {
+    match b.last() {
+        Some(0xFF) => Ok(()),
+        _ => Err(format!("{kind:?} does not end with 0xFF")),
+    }
+}
+
+/// LZF decompression (liblzf's format, as Redis writes it) of `input` into exactly
+/// `expected` bytes; `Err` when the data is malformed or inflates to another length.
+pub(super) fn lzf(input: &[u8], expected: usize) -> Result<Vec<u8>, String> {
+    let bad = |why: &str| Err(format!("LZF data {why}"));
+    let mut out: Vec<u8> = Vec::with_capacity(expected.min(BLOB_CAP));
+    let mut i = 0;
+    while i < input.len() {
+        let ctrl = input[i] as usize;
+        i += 1;
+        if ctrl < 32 {
+            // A literal run of ctrl + 1 bytes.
+            let n = ctrl + 1;
+            let Some(lit) = input.get(i..i + n) else {
+                return bad("ends inside a literal run");
+            };
+            if out.len() + n > expected {
+                return bad("inflates past its declared length");
+            }
+            out.extend_from_slice(lit);
+            i += n;
+        } else {
+            // A back reference: length (3 bits, 7 = one more byte) and 13-bit distance.
+            let mut n = ctrl >> 5;
+            if n == 7 {
+                let Some(&more) = input.get(i) else {
+                    return bad("ends inside a back reference");
+                };
+                n += more as usize;
+                i += 1;
+            }
+            let Some(&low) = input.get(i) else {
+                return bad("ends inside a back reference");
+            };
+            i += 1;
+            let distance = ((ctrl & 0x1f) << 8) + low as usize + 1;
+            let n = n + 2;
+            if distance > out.len() {
+                return bad("refers before its start");
+            }
+            if out.len() + n > expected {
+                return bad("inflates past its declared length");
+            }
+            // Byte by byte: the source may overlap what is being written.
+            let from = out.len() - distance;
+            for k in 0..n {
+                let byte = out[from + k];
+                out.push(byte);
+            }
+        }
+    }
+    if out.len() != expected {
+        return Err(format!(
+            "LZF data inflates to {} bytes, not the declared {expected}",
+            out.len()
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,287 @@
+//! Is a downloaded backup a whole, restorable Redis dump? The CDS API only says a
+//! backup "finished"; this module looks at the bytes. It is pure: it reads what it is
+//! given and nothing else (no files, clock or network), so the exporter decides where
+//! the bytes come from and how long it may take.
+//!
+//! Two levels:
+//! - [`inspect`] is the light check, from the first [`HEAD_BYTES`] and last
+//!   [`TAIL_BYTES`] of an object (two range requests): the container, the `REDIS`
+//!   magic and a supported version, the AUX fields at the start, and, for a bare RDB,
+//!   that the file ends with the EOF opcode and its checksum, i.e. that the dump was
+//!   written to the end. It cannot see damage in between.
+//! - [`verify`] is the full check, one streaming pass over the whole object in bounded
+//!   memory: every opcode and value record is walked, keys are counted per database,
+//!   packed blobs get their header checked, the CRC-64 is compared, and nothing may
+//!   follow the trailer. What each value check covers is documented on the walker
+//!   (`walk.rs`) and the blob checks (`blobs.rs`).
+//!
+//! Neither level decodes entries inside packed blobs, detects duplicate set members or
+//! hash fields, or checks that stream consumer PELs match their group's PEL: Redis
+//! checks those on load, and with `rdbchecksum yes` (the default) any change to those
+//! bytes already fails the CRC. A dump whose keys need a Redis module (type 7) passes
+//! here, as in `redis-check-rdb`, but only restores where that module is loaded.
+
+mod blobs;
+mod container;
+mod reader;
+mod walk;
+
+#[cfg(test)]
+mod real_dumps;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read};
+
+use flate2::read::MultiGzDecoder;
+
+use container::{first_member, is_gzip, is_tar, read_up_to, TAR_BLOCK};
+use reader::Reader;
+use walk::{describe, Counts, Walker};
+
+/// What the light check reads from the start of an object.
+pub const HEAD_BYTES: usize = 64 * 1024;
+/// What the light check reads from the end: the EOF opcode and the 8-byte CRC-64.
+pub const TAIL_BYTES: usize = 9;
+
+/// How the dump is packaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Raw,
+    Gzip,
+    /// The first regular file of a tar archive.
+    Tar,
+    TarGz,
+}
+
+/// The AUX fields Redis writes at the start of a dump (absent or unparsable: `None`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Aux {
+    pub redis_ver: Option<String>,
+    pub redis_bits: Option<u64>,
+    /// Unix seconds when the dump was started.
+    pub ctime: Option<i64>,
+    pub used_mem: Option<u64>,
+    pub aof_base: Option<bool>,
+    pub repl_id: Option<String>,
+    pub repl_offset: Option<i64>,
+}
+
+/// What the start of a dump says about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub container: Container,
+    pub version: u32,
+    pub aux: Aux,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checksum {
+    Verified,
+    /// The trailer is all zero: the server ran with `rdbchecksum no`.
+    Disabled,
+    /// RDB versions before 5 have no checksum.
+    Absent,
+}
+
+/// What a full check found in a sound dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub head: Head,
+    /// Keys per database number; databases without keys are absent.
+    pub keys_per_db: BTreeMap<u64, u64>,
+    pub keys: u64,
+    /// Keys preceded by an expiry (including ones already past: Redis drops those on load).
+    pub keys_with_expiry: u64,
+    pub checksum: Checksum,
+    /// Length of the RDB itself (decompressed, without tar framing), trailer included.
+    pub bytes: u64,
+}
+
+/// Why a dump is not sound. [`Failure::label`] gives stable words for metric labels.
+/// Offsets count bytes of the RDB itself: inside a gzip or tar container they are
+/// offsets in the decompressed dump, and 0 for a damaged container header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// Not a Redis dump at all: wrong magic (an HTML error page, an empty archive).
+    #[error("not an RDB file: {what}")]
+    NotRdb { what: String },
+    /// An RDB version newer than 12 (or a fork's numbering), or a format only release
+    /// candidates wrote (module type 6, pre-GA functions), which Redis itself refuses.
+    #[error("unsupported RDB version {version} or pre-release record")]
+    UnsupportedVersion { version: u32 },
+    /// The data ends before the EOF opcode and checksum: the dump was not written to
+    /// the end, or the download stopped.
+    #[error("the dump ends early, at byte {offset}")]
+    Truncated { offset: u64 },
+    #[error("checksum mismatch: stored {stored:#018x}, computed {computed:#018x}")]
+    ChecksumMismatch { stored: u64, computed: u64 },
+    /// Anything structurally wrong, including bytes after the trailer.
+    #[error("corrupt at byte {offset}: {what}")]
+    Corrupt { offset: u64, what: String },
+    /// The reader failed for a reason other than the data (a network or disk error):
+    /// says nothing about the dump, so it is not called corrupt.
+    #[error("reading failed at byte {offset}: {what}")]
+    Unreadable { offset: u64, what: String },
+}
+
+impl Failure {
+    /// The outcome word for metric labels; stable across releases.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Failure::NotRdb { .. } => "not_rdb",
+            Failure::UnsupportedVersion { .. } => "unsupported_version",
+            Failure::Truncated { .. } => "truncated",
+            Failure::ChecksumMismatch { .. } => "checksum_mismatch",
+            Failure::Corrupt { .. } => "corrupt",
+            Failure::Unreadable { .. } => "read_error",
+        }
+    }
+}
+
+/// Light check: `head` = the first up to [`HEAD_BYTES`] of the object, `tail` = its
+/// last [`TAIL_BYTES`] (fewer if the object is shorter), `len` = its total size.
+///
+/// For a bare RDB (version 5 and later) the tail must be the EOF opcode followed by 8
+/// bytes, otherwise the dump was not written to the end ([`Failure::Truncated`] at
+/// `len`); the checksum itself is not computed. For gzip and tar containers only the
+/// head is read (decompressed as far as it goes): the tail check is skipped, since the
+/// container's own trailer hides the RDB's end.
+pub fn inspect(head: &[u8], tail: &[u8], len: u64) -> Result<Head, Failure> {
+    if is_gzip(head) {
+        let out = gunzip_prefix(head)?;
+        if is_tar(&out) {
+            return head_of(tar_payload(&out)?, Container::TarGz);
+        }
+        return head_of(&out, Container::Gzip);
+    }
+    if is_tar(head) {
+        return head_of(tar_payload(head)?, Container::Tar);
+    }
+    let h = head_of(head, Container::Raw)?;
+    let truncated = Failure::Truncated { offset: len };
+    if h.version >= 5 {
+        // Header, EOF opcode and checksum at the least.
+        if len < 18 || tail.len() < TAIL_BYTES || tail[tail.len() - TAIL_BYTES] != 0xFF {
+            return Err(truncated);
+        }
+    } else if len < 10 || tail.last() != Some(&0xFF) {
+        return Err(truncated);
+    }
+    Ok(h)
+}
+
+/// The decompressed start of a gzip head, as far as the head's bytes go.
+fn gunzip_prefix(head: &[u8]) -> Result<Vec<u8>, Failure> {
+    let mut gz = MultiGzDecoder::new(head).take(HEAD_BYTES as u64);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match gz.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // The head is usually a prefix of the stream, so it stops mid-way.
+            Err(_) if !out.is_empty() => return Ok(out),
+            Err(e) => return Err(reader::io_failure(&e, 0)),
+        }
+    }
+}
+
+/// The bytes of the first tar member that are in `head`.
+fn tar_payload(head: &[u8]) -> Result<&[u8], Failure> {
+    let mut cursor = Cursor::new(head);
+    first_member(&mut cursor)?;
+    let start = usize::try_from(cursor.position()).unwrap_or(head.len());
+    Ok(&head[start.min(head.len())..])
+}
+
+/// Magic, version and the AUX fields as far as `rdb` goes; running out of bytes
+/// after the header is not an error here.
+fn head_of(rdb: &[u8], container: Container) -> Result<Head, Failure> {
+    let mut w = Walker::new(Reader::new(rdb));
+    let version = w.header().map_err(|e| better_not_rdb(e, rdb))?;
+    let mut aux = Aux::default();
+    match w.aux_section(&mut aux) {
+        Ok(_) | Err(Failure::Truncated { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(Head {
+        container,
+        version,
+        aux,
+    })
+}
+
+/// Describes the first 16 bytes, not just the few the header check read.
+fn better_not_rdb(e: Failure, prefix: &[u8]) -> Failure {
+    match e {
+        Failure::NotRdb { .. } => Failure::NotRdb {
+            what: format!("it starts with {}", describe(prefix)),
+        },
+        e => e,
+    }
+}
+
+/// Full check: streams the whole object once, in bounded memory (a 64 KiB buffer, the
+/// gzip window, and at most two [`blobs::BLOB_CAP`] buffers), whatever the input.
+pub fn verify<R: Read>(mut r: R) -> Result<Summary, Failure> {
+    let prefix = read_up_to(&mut r, TAR_BLOCK)?;
+    let gzip = is_gzip(&prefix);
+    let first = prefix[..prefix.len().min(16)].to_vec();
+    let stream = Cursor::new(prefix).chain(r);
+    if gzip {
+        let mut gz = MultiGzDecoder::new(stream);
+        let inner = read_up_to(&mut gz, TAR_BLOCK)?;
+        let tar = is_tar(&inner);
+        let first = inner[..inner.len().min(16)].to_vec();
+        let stream = Cursor::new(inner).chain(gz);
+        if tar {
+            return verify_tar(stream, Container::TarGz);
+        }
+        return verify_rdb(stream, Container::Gzip, &first);
+    }
+    if is_tar(stream.get_ref().0.get_ref()) {
+        return verify_tar(stream, Container::Tar);
+    }
+    verify_rdb(stream, Container::Raw, &first)
+}
+
+/// The first regular member must be exactly one RDB; padding and later members are
+/// the archive's business.
+fn verify_tar<R: Read>(mut r: R, container: Container) -> Result<Summary, Failure> {
+    let size = first_member(&mut r)?;
+    let mut member = r.take(size);
+    let first = read_up_to(&mut member, 16)?;
+    verify_rdb(Cursor::new(first.clone()).chain(member), container, &first)
+}
+
+/// Walks one RDB stream whose first bytes are `first` (for describing a wrong magic).
+fn verify_rdb<R: Read>(r: R, container: Container, first: &[u8]) -> Result<Summary, Failure> {
+    let mut w = Walker::new(Reader::new(r));
+    let version = w.header().map_err(|e| better_not_rdb(e, first))?;
+    let mut aux = Aux::default();
+    let mut counts = Counts::default();
+    let op = w.aux_section(&mut aux)?;
+    let checksum = w.body(op, &mut aux, &mut counts)?;
+    let bytes = w.rd.offset();
+    if !w.rd.at_end()? {
+        return Err(Failure::Corrupt {
+            offset: bytes,
+            what: "data after the checksum".into(),
+        });
+    }
+    Ok(Summary {
+        head: Head {
+            container,
+            version,
+            aux,
+        },
+        keys_per_db: counts.keys_per_db,
+        keys: counts.keys,
+        keys_with_expiry: counts.keys_with_expiry,
+        checksum,
+        bytes,
+    })
+}

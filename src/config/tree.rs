@@ -103,10 +103,14 @@ impl Findings {
 
 /// Reports and removes unknown keys, expands `${VAR}`, and drops sections and lists
 /// written without a value (`poll:` with every key commented out), as if left out.
-pub fn prepare(value: &mut Value, env: &dyn Fn(&str) -> Option<String>) -> Findings {
+/// With `ranked`, each key path's place in the file is recorded too, so that problems
+/// can be listed in file order.
+pub fn prepare(value: &mut Value, env: &dyn Fn(&str) -> Option<String>, ranked: bool) -> Findings {
     let mut found = Findings::default();
     collect_secrets(value, &mut found.secrets);
-    rank(value, &mut Vec::new(), &mut found.order);
+    if ranked {
+        rank(value, &mut Vec::new(), &mut found.order);
+    }
     if value.is_null() {
         *value = Value::Mapping(Mapping::new());
     }

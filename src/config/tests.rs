@@ -343,7 +343,7 @@ fn a_hundred_thousand_instances_validate_quickly() {
     assert_eq!(c.accounts[0].instances.len(), 100_000);
     // A bound no load can reach but the quadratic check could: that one took minutes
     // here (40,000 instances: 5 s in a release build). The release binary's number,
-    // about 0.5 s, is checked by scripts/hostile-inputs.sh and kept in BENCHMARKS.md.
+    // about 0.4 s, is checked by scripts/hostile-inputs.sh and kept in BENCHMARKS.md.
     assert!(took < Duration::from_secs(20), "{took:?}");
     text.push_str("      - instance_uuid: ins-00000007\n");
     let e = parse(&text).unwrap_err().to_string();

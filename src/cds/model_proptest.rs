@@ -81,7 +81,7 @@ fn now() -> chrono::DateTime<chrono::Utc> {
 
 fn datetime() -> impl Strategy<Value = NaiveDateTime> {
     (
-        2009i32..2026,
+        2010i32..2026,
         1u32..=12,
         1u32..=28,
         0u32..24,

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod fake;
 mod input;
 pub mod metrics;
+pub mod policy;
 pub mod poller;
 pub mod probe;
 pub mod problem;

@@ -55,6 +55,10 @@ struct Args {
     /// Run against a built-in fake CDS API on loopback (no account needed); ignores --config.file.
     #[arg(long)]
     demo: bool,
+    /// With --demo: when the demo's event happens (a last good backup purged, an
+    /// instance deleted, the demo-revoked account's credentials revoked).
+    #[arg(long = "demo.events-after", env = "CDS_DEMO_EVENTS_AFTER", default_value = "5m", value_parser = humantime::parse_duration)]
+    demo_events_after: std::time::Duration,
     /// Validate --config.file (and --web.config.file if given), print a report and exit:
     /// 0 if valid, 1 if not.
     #[arg(long = "config.check", conflicts_with = "demo")]
@@ -221,7 +225,7 @@ async fn start(args: Args, web: WebConfig, loaded: Option<(Config, Loader)>) -> 
     let (_fake, config, loader) = match loaded {
         Some((config, loader)) => (None, config, Some(loader)),
         None => {
-            let (fake, config) = demo::start()
+            let (fake, config) = demo::start(args.demo_events_after)
                 .await
                 .context("starting the demo's fake CDS API")?;
             info!(fake_api = %fake.base_url(), "demo mode: polling a built-in fake CDS API");

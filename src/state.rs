@@ -66,7 +66,35 @@ pub struct Snapshot {
     /// target key (as in `targets_up`) → when its values were last fetched: now for a
     /// target that answered, older for one whose values are carried over
     pub last_good: BTreeMap<TargetKey, DateTime<Utc>>,
+    /// (instance_uuid, shard_id) → what is known of the shard
+    pub shards: BTreeMap<(String, String), ShardFacts>,
+    /// account → its discovery (if any) and at least one other call (if any) succeeded
+    pub account_up: BTreeMap<String, bool>,
+    /// instance_uuid → an instance a successful discovery stopped listing
+    pub vanished: BTreeMap<String, Vanished>,
     pub cycle: Option<CycleInfo>,
+}
+
+/// Facts about one shard (the whole instance outside clusters). They are kept while
+/// the API does not answer: they describe backups that exist, not the API's health.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardFacts {
+    /// Finished backups listed for the shard, for every shard that has had one since
+    /// the exporter started; `None` for a shard known only through a `backups:` entry.
+    pub finished: Option<u64>,
+    /// The learned cadence of its automatic backups ([`crate::policy::expected_interval`]).
+    pub expected_interval: Option<Duration>,
+    /// How old its newest finished backup may be ([`crate::policy::max_age`]).
+    pub max_age: Duration,
+}
+
+/// An instance a successful `DescribeDBInstances` no longer lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vanished {
+    pub account: String,
+    pub name: String,
+    /// The first discovery that missed it.
+    pub since: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +145,9 @@ impl Snapshot {
         self.instance_backups.extend(other.instance_backups);
         self.instances.extend(other.instances);
         self.discovery_up.extend(other.discovery_up);
+        self.shards.extend(other.shards);
+        self.account_up.extend(other.account_up);
+        self.vanished.extend(other.vanished);
         for (k, t) in other.last_good {
             let e = self.last_good.entry(k).or_insert(t);
             *e = (*e).max(t);

@@ -33,7 +33,7 @@ impl fmt::Debug for SecretUrl {
 }
 
 /// One Redis instance from `DescribeDBInstances`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Instance {
     pub uuid: String,
     pub name: String,

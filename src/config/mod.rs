@@ -37,6 +37,21 @@ pub struct Config {
     pub poll: PollConfig,
     pub probe: ProbeConfig,
     pub accounts: Vec<Account>,
+    /// `staleness:`, in file order: the first rule that matches a shard's instance
+    /// gives its maximum backup age.
+    pub staleness: Vec<StalenessRule>,
+}
+
+/// One `staleness:` rule. Every matcher given must match; a rule with none matches all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StalenessRule {
+    pub account: Option<String>,
+    /// One of the instance's CDS tag names, exactly.
+    pub tag: Option<String>,
+    /// A glob over the instance name (`*`, `?`, `[a-z]`).
+    pub instance_name: Option<glob::Pattern>,
+    pub instance_uuid: Option<String>,
+    pub max_age: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +82,8 @@ pub struct PollConfig {
     /// How long a target's last values are still served while its calls keep failing,
     /// before its series are dropped.
     pub stale_after: Duration,
+    /// How long an instance that vanished from discovery is still reported as vanished.
+    pub forget_vanished_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +130,7 @@ impl Default for PollConfig {
             max_response_bytes: 8 << 20,
             // max(1h, 3 × interval), as when the file leaves it out.
             stale_after: Duration::from_secs(3600),
+            forget_vanished_after: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -191,7 +209,8 @@ impl Config {
         value.apply_merge().map_err(|e| syntax(e.to_string()))?;
         if !(value.is_mapping() || value.is_null()) {
             return Err(syntax(
-                "the top level must be a mapping of keys (poll:, probe:, accounts:)".to_owned(),
+                "the top level must be a mapping of keys (poll:, probe:, accounts:, staleness:)"
+                    .to_owned(),
             ));
         }
         let mut found = tree::prepare(&mut value, env, rank);

@@ -15,6 +15,19 @@ pub struct RawConfig {
     pub probe: RawProbe,
     #[serde(default)]
     pub accounts: Vec<RawAccount>,
+    #[serde(default)]
+    pub staleness: Vec<RawStalenessRule>,
+}
+
+/// One `staleness:` rule: matchers (all given ones must match) and the maximum age.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStalenessRule {
+    pub account: Option<String>,
+    pub tag: Option<String>,
+    pub instance_name: Option<String>,
+    pub instance_uuid: Option<String>,
+    pub max_age: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -33,6 +46,7 @@ pub struct RawPoll {
     pub rate_limit: Option<f64>,
     pub max_response_size: Option<RawSize>,
     pub stale_after: Option<String>,
+    pub forget_vanished_after: Option<String>,
 }
 
 /// A byte count as written: a bare number of bytes or text with a unit (`16MiB`).
@@ -124,6 +138,7 @@ pub const POLL: &[(&str, Shape)] = &[
     ("rate_limit", Shape::Leaf(Leaf::Float)),
     ("max_response_size", Shape::Leaf(Leaf::Size)),
     ("stale_after", Shape::Leaf(Leaf::Duration)),
+    ("forget_vanished_after", Shape::Leaf(Leaf::Duration)),
 ];
 
 pub const PROBE: &[(&str, Shape)] = &[
@@ -157,10 +172,19 @@ pub const ACCOUNT: &[(&str, Shape)] = &[
     ("discovery", Shape::Map(DISCOVERY)),
 ];
 
+pub const STALENESS_RULE: &[(&str, Shape)] = &[
+    ("account", Shape::Leaf(Leaf::Text)),
+    ("tag", Shape::Leaf(Leaf::Text)),
+    ("instance_name", Shape::Leaf(Leaf::Text)),
+    ("instance_uuid", Shape::Leaf(Leaf::Text)),
+    ("max_age", Shape::Leaf(Leaf::Duration)),
+];
+
 pub const TOP: &[(&str, Shape)] = &[
     ("poll", Shape::Map(POLL)),
     ("probe", Shape::Map(PROBE)),
     ("accounts", Shape::List(&Shape::Map(ACCOUNT))),
+    ("staleness", Shape::List(&Shape::Map(STALENESS_RULE))),
 ];
 
 /// The whole file.

@@ -224,7 +224,7 @@ accounts:
     let e = parse(text).unwrap_err().to_string();
     assert_eq!(
         e,
-        "config file test.yaml has 1 problem(s):\n  - defaults: unknown key; valid keys here are poll, probe, accounts"
+        "config file test.yaml has 1 problem(s):\n  - defaults: unknown key; valid keys here are poll, probe, accounts, staleness"
     );
     let text = "poll:
 probe:

@@ -117,7 +117,7 @@ fn type_errors_are_all_reported_at_their_paths() {
         (
             "the top level",
             "- poll\n".to_owned(),
-            "config file c.yaml is not valid: the top level must be a mapping of keys (poll:, probe:, accounts:)".to_owned(),
+            "config file c.yaml is not valid: the top level must be a mapping of keys (poll:, probe:, accounts:, staleness:)".to_owned(),
         ),
     ]);
 }
@@ -310,4 +310,33 @@ fn readme_example_is_what_the_exporter_says() {
         include_str!("../../README.md").contains(&format!("```\n{e}\n```")),
         "{e}"
     );
+}
+
+#[test]
+fn staleness_rules_are_checked_at_their_paths() {
+    check(&[
+        case(
+            "every kind of mistake at once",
+            "staleness:\n  - tag: prod\n  - account: typo\n    max_age: 30s\n  - instance_name: \"orders-[\"\n    tag: \" \"\n    max_age: soon\n    team: x\n",
+            &[
+                "staleness[2].team: unknown key; valid keys here are account, tag, instance_name, instance_uuid, max_age",
+                "staleness[0].max_age: is missing; give the largest allowed backup age, e.g. 26h or 8d",
+                "staleness[1].max_age: \"30s\" is too short; use at least 1m",
+                "staleness[2].max_age: \"soon\" is not a duration; write e.g. 500ms, 30s, 5m or 1h",
+                "staleness[2].tag: is empty; leave the key out to match every value",
+                "staleness[2].instance_name: \"orders-[\" is not a valid pattern (Pattern syntax error near position 7: invalid range pattern); use * for any text, ? for one character, [abc] for one of a set",
+                "staleness[1].account: \"typo\" is not the name of a configured account; use one of the names under accounts:",
+            ],
+        ),
+        case(
+            "not a list",
+            "staleness:\n  tag: prod\n",
+            &["staleness: expected a list, got a mapping"],
+        ),
+        (
+            "a valid rule",
+            format!("staleness:\n  - account: main\n    tag: prod\n    instance_name: \"orders-*\"\n    max_age: 8h\n{ACCOUNT}"),
+            "OK".to_owned(),
+        ),
+    ]);
 }

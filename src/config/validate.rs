@@ -7,11 +7,11 @@ use std::time::Duration;
 use chrono::FixedOffset;
 use reqwest::Url;
 
-use super::raw::{RawAccount, RawConfig};
+use super::raw::{RawAccount, RawConfig, RawStalenessRule};
 
 use super::{
-    Account, BackupTarget, Config, ProbeConfig, Problem, ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET,
-    REGIONS,
+    Account, BackupTarget, Config, ProbeConfig, Problem, StalenessRule, ENV_ACCESS_KEY_ID,
+    ENV_ACCESS_KEY_SECRET, REGIONS,
 };
 use crate::cds::{InstanceFilter, Secret, UrlType};
 
@@ -149,11 +149,76 @@ impl Validator {
             .into_iter()
             .enumerate()
             .map(|(i, a)| self.account(&format!("accounts[{i}]"), a, env, &mut names))
-            .collect();
+            .collect::<Vec<_>>();
+        let staleness = raw
+            .staleness
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| self.staleness_rule(&format!("staleness[{i}]"), r))
+            .collect::<Vec<_>>();
+        for (i, rule) in staleness.iter().enumerate() {
+            if let Some(name) = &rule.account {
+                if !accounts.iter().any(|a: &Account| &a.name == name) {
+                    self.problem(
+                        format!("staleness[{i}].account"),
+                        format!("{name:?} is not the name of a configured account; use one of the names under accounts:"),
+                    );
+                }
+            }
+        }
         Config {
             poll,
             probe,
             accounts,
+            staleness,
+        }
+    }
+
+    /// A `staleness:` rule: a maximum age of at least a minute, matchers that are not
+    /// blank, and an instance-name glob that parses.
+    fn staleness_rule(&mut self, at: &str, r: RawStalenessRule) -> StalenessRule {
+        let max_age_path = format!("{at}.max_age");
+        let max_age = match r.max_age {
+            None => {
+                self.problem(
+                    &max_age_path,
+                    "is missing; give the largest allowed backup age, e.g. 26h or 8d",
+                );
+                Duration::ZERO
+            }
+            text => self.duration(&max_age_path, text, Duration::ZERO, Duration::from_secs(60)),
+        };
+        let mut text = |key: &str, value: Option<String>| -> Option<String> {
+            let v = value?.trim().to_owned();
+            if v.is_empty() {
+                self.problem(
+                    format!("{at}.{key}"),
+                    "is empty; leave the key out to match every value",
+                );
+                return None;
+            }
+            Some(v)
+        };
+        let account = text("account", r.account);
+        let tag = text("tag", r.tag);
+        let instance_uuid = text("instance_uuid", r.instance_uuid);
+        let name = text("instance_name", r.instance_name);
+        let instance_name = name.and_then(|n| match glob::Pattern::new(&n) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.problem(
+                    format!("{at}.instance_name"),
+                    format!("{n:?} is not a valid pattern ({e}); use * for any text, ? for one character, [abc] for one of a set"),
+                );
+                None
+            }
+        });
+        StalenessRule {
+            account,
+            tag,
+            instance_name,
+            instance_uuid,
+            max_age,
         }
     }
 

@@ -11,6 +11,7 @@ mod faults;
 mod objects;
 pub mod rdb;
 mod scenario;
+mod stories;
 #[cfg(test)]
 mod tests;
 

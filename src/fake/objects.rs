@@ -216,7 +216,7 @@ mod tests {
         let h = Harness::new(s).await;
         let (_, v) = h.call("DescribeDBInstances", &[("TagName", "demo")]).await;
         let list = v["Data"].as_array().unwrap().clone();
-        assert_eq!(list.len(), 8);
+        assert_eq!(list.len(), 13);
         let (_, v) = h
             .call("DescribeDBInstances", &[("TagName", "production")])
             .await;
@@ -259,6 +259,10 @@ mod tests {
             ("demo-truncated", 3, "200/short"),
             ("demo-empty", 0, ""),
             ("demo-stuck", 4, "running/no-url"),
+            ("demo-6hourly-overdue", 6, "200/ok"),
+            ("demo-weekly-ontime", 4, "200/ok"),
+            ("demo-purged", 3, "failed/no-url"),
+            ("demo-decommissioned", 3, "200/ok"),
         ];
         for (name, n, outcome) in want {
             assert_eq!(seen[name], (n, outcome.to_owned()), "{name}");

@@ -262,6 +262,8 @@ impl Scenario {
     /// 7. `demo-empty`: no backups at all.
     /// 8. `demo-stuck`: newest backup `running` for 7h (stuck); the one before
     ///    finished ~20h ago and is healthy.
+    ///
+    /// and the alerting stories of [`super::stories`] (instances 9 to 13).
     pub fn demo(now: DateTime<Utc>) -> Self {
         let mut s = Scenario::new("AKDEMO", "SKDEMO-not-a-secret");
         let h = Duration::hours;
@@ -340,14 +342,17 @@ impl Scenario {
             .backups
             .extend(history(8, "", now - h(20), m(3), 458_752));
 
+        healthy.tags.push("team-a".to_owned());
+        stale.tags.extend(["prod".to_owned(), "team-a".to_owned()]);
         s.instances = vec![
             healthy, failed, running, stale, cluster, truncated, empty, stuck,
         ];
+        s.instances.extend(super::stories::stories(now));
         s
     }
 }
 
-fn demo_instance(no: u8, name: &str, sub_product: &str) -> FakeInstance {
+pub(super) fn demo_instance(no: u8, name: &str, sub_product: &str) -> FakeInstance {
     let uuid = format!("8a1b7c2e-0d4f-4e5a-9b6c-1f2e3d4c5b{no:02x}");
     let mut i = FakeInstance::new(&uuid, name, sub_product);
     i.tags.push("demo".to_owned());
@@ -355,7 +360,7 @@ fn demo_instance(no: u8, name: &str, sub_product: &str) -> FakeInstance {
 }
 
 /// A stable, UUID-shaped backup id (CDS backup ids look like instance ids).
-fn backup_id(instance: u8, round: u8, shard: &str) -> String {
+pub(super) fn backup_id(instance: u8, round: u8, shard: &str) -> String {
     let mut x = u64::from(instance) << 16 | u64::from(round) << 8;
     for b in shard.bytes() {
         x = x.rotate_left(5) ^ u64::from(b);
@@ -392,7 +397,7 @@ mod tests {
     fn demo_shape() {
         let now = Utc::now();
         let s = Scenario::demo(now);
-        assert_eq!(s.instances.len(), 8);
+        assert_eq!(s.instances.len(), 13);
         assert_eq!(s.access_key_id, "AKDEMO");
         let ids: HashSet<_> = s
             .instances

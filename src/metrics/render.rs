@@ -9,6 +9,7 @@
 
 use std::fmt::Write as _;
 
+use crate::cds::Instance;
 use crate::probe::ProbeResult;
 use crate::state::{BackupState, Snapshot};
 
@@ -353,11 +354,53 @@ fn targets(w: &mut Writer<'_>, snap: &Snapshot) {
     for (instance, n) in &snap.instance_backups {
         w.sample(&[("instance_uuid", instance)], *n);
     }
+    instances(w, snap);
+    w.family(
+        "cds_redis_backup_exporter_discovery_up",
+        "1 if the last DescribeDBInstances call of the account succeeded.",
+    );
+    for (account, up) in &snap.discovery_up {
+        w.sample(&[("account", account)], *up);
+    }
+    w.family(
+        "cds_redis_backup_exporter_account_up",
+        "1 if in the last cycle the account's discovery (if any) and at least one of its other calls (if any) succeeded.",
+    );
+    for (account, up) in &snap.account_up {
+        w.sample(&[("account", account)], *up);
+    }
+    w.family(
+        "cds_redis_backup_exporter_target_last_refresh_timestamp_seconds",
+        "When the target's values were last fetched from CDS, as Unix time (backup_id is empty for instance-level calls).",
+    );
+    for (target, at) in &snap.last_good {
+        let labels = [
+            ("instance_uuid", target.instance_uuid.as_str()),
+            ("backup_id", target.backup_label()),
+        ];
+        w.sample(&labels, at.timestamp());
+    }
+    shards(w, snap);
+}
+
+/// Every watched instance: who it is (the labels alerts are routed by), and the
+/// instances discovery stopped listing.
+fn instances(w: &mut Writer<'_>, snap: &Snapshot) {
     w.family(
         "cds_redis_instance_info",
-        "Instances found by DescribeDBInstances; always 1.",
+        "Every watched instance, with what DescribeDBInstances tells of it (empty when it was not discovered); tags is its CDS tag names as ,a,b, ; always 1.",
     );
+    let mut tags = String::new();
     for (uuid, (account, i)) in &snap.instances {
+        tags.clear();
+        for (n, t) in tag_names(i).into_iter().enumerate() {
+            if n == 0 {
+                tags.push(',');
+            }
+            // A comma inside a name would split it in two for a regex matcher.
+            tags.extend(t.chars().map(|c| if c == ',' { '_' } else { c }));
+            tags.push(',');
+        }
         let labels = [
             ("account", account.as_str()),
             ("instance_uuid", uuid.as_str()),
@@ -365,15 +408,74 @@ fn targets(w: &mut Writer<'_>, snap: &Snapshot) {
             ("sub_product", i.sub_product.as_str()),
             ("region_id", i.region_id.as_str()),
             ("version", i.version.as_str()),
+            ("tags", tags.as_str()),
         ];
         w.sample(&labels, 1i64);
     }
     w.family(
-        "cds_redis_backup_exporter_discovery_up",
-        "1 if the last DescribeDBInstances call of the account succeeded.",
+        "cds_redis_instance_tag_info",
+        "One series per CDS tag of each discovered instance; always 1.",
     );
-    for (account, up) in &snap.discovery_up {
-        w.sample(&[("account", account)], *up);
+    for (uuid, (_, i)) in &snap.instances {
+        for tag in tag_names(i) {
+            w.sample(&[("instance_uuid", uuid), ("tag", tag)], 1i64);
+        }
+    }
+    w.family(
+        "cds_redis_instance_vanished_timestamp_seconds",
+        "When a successful DescribeDBInstances first stopped listing an instance it had listed, as Unix time; served for poll.forget_vanished_after.",
+    );
+    for (uuid, v) in &snap.vanished {
+        let labels = [
+            ("account", v.account.as_str()),
+            ("instance_uuid", uuid.as_str()),
+            ("instance_name", v.name.as_str()),
+        ];
+        w.sample(&labels, v.since.timestamp());
+    }
+}
+
+/// An instance's tag names, sorted, each once.
+fn tag_names(i: &Instance) -> Vec<&str> {
+    let mut names: Vec<&str> = i.tags.iter().map(String::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Per shard: how many finished backups it lists, its learned cadence and the maximum
+/// age of its newest finished backup.
+fn shards(w: &mut Writer<'_>, snap: &Snapshot) {
+    w.family(
+        "cds_redis_backup_shard_finished_backups",
+        "Finished backups DescribeBackups lists for the shard, for every shard that has had one since the exporter started (0: its last finished backup is gone).",
+    );
+    for ((instance, shard), f) in &snap.shards {
+        if let Some(n) = f.finished {
+            w.sample(&[("instance_uuid", instance), ("shard_id", shard)], n);
+        }
+    }
+    w.family(
+        "cds_redis_backup_expected_interval_seconds",
+        "Learned cadence: median interval between the EndTimes of the shard's recent finished automatic backups; absent with fewer than 3.",
+    );
+    for ((instance, shard), f) in &snap.shards {
+        if let Some(d) = f.expected_interval {
+            w.sample(
+                &[("instance_uuid", instance), ("shard_id", shard)],
+                d.as_secs(),
+            );
+        }
+    }
+    w.family(
+        "cds_redis_backup_max_age_seconds",
+        "How old the shard's newest finished backup may be: the first matching staleness rule, else the learned interval plus max(2h, interval/12), else 26h.",
+    );
+    for ((instance, shard), f) in &snap.shards {
+        w.sample(
+            &[("instance_uuid", instance), ("shard_id", shard)],
+            f.max_age.as_secs(),
+        );
     }
 }
 

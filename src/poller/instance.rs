@@ -3,16 +3,17 @@
 //! with `DownloadBackup` otherwise — and their URLs probed. A failed listing carries the
 //! instance's last values over instead.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use tracing::warn;
 
 use super::{AccountPoller, Poller};
 use crate::cds::{Action, Backup, BackupDetail, BackupList, CdsError};
-use crate::state::{self, BackupState, Selected, Snapshot, TargetKey};
+use crate::policy;
+use crate::state::{self, BackupState, Selected, ShardFacts, Snapshot, TargetKey};
 
 /// What `DownloadBackup` answered this cycle, by backup id.
 type Fetched = HashMap<String, Result<BackupDetail, CdsError>>;
@@ -42,6 +43,7 @@ impl Poller {
             self.extra_backups,
             self.max_unfinished,
         );
+        self.shard_facts(uuid, &sorted, &shards, &mut snap);
         if skipped > 0 {
             warn!(account = %a.account.name, instance_uuid = uuid, skipped, looked_up = self.max_unfinished, "more unfinished backups than poll.max_unfinished_backups; the oldest are not looked up");
             self.metrics
@@ -108,12 +110,12 @@ impl Poller {
         sorted
     }
 
-    /// The listing failed: what the last cycle knew of the instance and its backups,
-    /// while it is not older than `poll.stale_after`.
+    /// The listing failed: what the last cycle knew of the instance and its backups
+    /// (only the facts, once older than `poll.stale_after`; see [`Poller::carry_over`]).
     fn carry_over_instance(&self, snap: &mut Snapshot, uuid: &str) {
         let prev = Arc::clone(&self.memory().previous);
         let instance = TargetKey::instance(uuid);
-        let Some(at) = prev.last_good.get(&instance).filter(|t| self.fresh(**t)) else {
+        let Some(at) = prev.last_good.get(&instance) else {
             return;
         };
         snap.last_good.insert(instance, *at);
@@ -122,6 +124,47 @@ impl Poller {
         }
         if let Some(n) = prev.instance_backups.get(uuid) {
             snap.instance_backups.insert(uuid.to_owned(), *n);
+        }
+        let from = (uuid.to_owned(), String::new());
+        for (k, facts) in prev.shards.range(from..).take_while(|(k, _)| k.0 == uuid) {
+            snap.shards.insert(k.clone(), facts.clone());
+        }
+    }
+
+    /// Per shard of the listing (shards learned so far): how many finished backups it
+    /// lists and the cadence of its automatic ones. A shard that has had a finished
+    /// backup is remembered, so one whose last finished backup was purged reports 0
+    /// instead of disappearing.
+    fn shard_facts(
+        &self,
+        uuid: &str,
+        sorted: &[Backup],
+        shard_of: &HashMap<String, String>,
+        snap: &mut Snapshot,
+    ) {
+        let mut finished: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut ends: BTreeMap<&str, Vec<DateTime<Utc>>> = BTreeMap::new();
+        for b in sorted.iter().filter(|b| b.is_finished()) {
+            let Some(shard) = shard_of.get(&b.id) else {
+                continue;
+            };
+            *finished.entry(shard).or_default() += 1;
+            if let (true, Some(end)) = (b.mode.eq_ignore_ascii_case("auto"), b.end) {
+                ends.entry(shard).or_default().push(end);
+            }
+        }
+        let mut mem = self.memory();
+        let seen = mem.shards_seen.entry(uuid.to_owned()).or_default();
+        seen.extend(finished.keys().map(|s| (*s).to_owned()));
+        for shard in seen.iter() {
+            let facts = ShardFacts {
+                finished: Some(finished.get(shard.as_str()).copied().unwrap_or(0)),
+                expected_interval: policy::expected_interval(
+                    ends.remove(shard.as_str()).unwrap_or_default(),
+                ),
+                max_age: policy::DEFAULT_MAX_AGE,
+            };
+            snap.shards.insert((uuid.to_owned(), shard.clone()), facts);
         }
     }
 

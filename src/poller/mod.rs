@@ -10,7 +10,7 @@
 //!
 //! The calls themselves are in [`calls`], the timing of cycles in [`schedule`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,11 +21,11 @@ use tokio::sync::Semaphore;
 use tracing::debug;
 
 use crate::cds::retry::RetryPolicy;
-use crate::cds::{Action, Client, Instance};
-use crate::config::{Account, BackupTarget, Config, ProbeConfig};
+use crate::cds::{Client, Instance};
+use crate::config::{Account, BackupTarget, Config, ProbeConfig, StalenessRule};
 use crate::metrics::Metrics;
 use crate::probe;
-use crate::state::{BackupKey, CycleInfo, Snapshot, TargetKey};
+use crate::state::{BackupKey, CycleInfo, Snapshot, TargetKey, Vanished};
 
 /// One thing an account watches.
 #[derive(Debug, Clone, Copy)]
@@ -44,8 +44,13 @@ struct AccountPoller {
 struct Memory {
     /// instance_uuid → backup_id → shard_id
     shards: HashMap<String, HashMap<String, String>>,
-    /// account → when its last successful discovery ran, and what it found
-    discovered: HashMap<String, (DateTime<Utc>, Vec<Instance>)>,
+    /// account → what its last successful discovery found; used, however old, while
+    /// discovery fails, so the instances' facts keep being served
+    discovered: HashMap<String, Vec<Instance>>,
+    /// account → instance_uuid → an instance its discovery stopped listing
+    vanished: HashMap<String, BTreeMap<String, Vanished>>,
+    /// instance_uuid → the shards that have had a finished backup
+    shards_seen: HashMap<String, BTreeSet<String>>,
     previous: Arc<Snapshot>,
 }
 
@@ -70,6 +75,8 @@ pub struct Poller {
     /// Spaces CDS calls to `poll.rate_limit` per second, with no burst.
     rate: Option<governor::DefaultDirectRateLimiter>,
     stale_after: chrono::Duration,
+    forget_vanished_after: chrono::Duration,
+    staleness: Vec<StalenessRule>,
     metrics: Arc<Metrics>,
     memory: Mutex<Memory>,
 }
@@ -122,6 +129,9 @@ impl Poller {
             rate: config.poll.rate_limit.and_then(rate_limiter),
             stale_after: chrono::Duration::from_std(config.poll.stale_after)
                 .unwrap_or(chrono::Duration::MAX),
+            forget_vanished_after: chrono::Duration::from_std(config.poll.forget_vanished_after)
+                .unwrap_or(chrono::Duration::MAX),
+            staleness: config.staleness.clone(),
             metrics,
             memory: Mutex::new(Memory::default()),
         })
@@ -157,36 +167,26 @@ impl Poller {
         snap
     }
     async fn poll_account(&self, a: &AccountPoller) -> Snapshot {
-        let name = a.account.name.as_str();
         let mut snap = Snapshot::default();
         let mut uuids: BTreeSet<String> = a.account.instances.iter().cloned().collect();
-        if let Some(filter) = &a.account.discovery {
-            let found = self
-                .api(name, Action::DescribeDbInstances, ("", ""), || {
-                    a.client.describe_db_instances(filter)
-                })
-                .await;
-            snap.discovery_up.insert(name.to_owned(), found.is_ok());
-            let instances = match found {
-                Ok(list) => {
-                    self.memory()
-                        .discovered
-                        .insert(name.to_owned(), (Utc::now(), list.clone()));
-                    list
-                }
-                // What the last discovery found, while it is not too old.
-                Err(_) => self
-                    .memory()
-                    .discovered
-                    .get(name)
-                    .filter(|(at, _)| self.fresh(*at))
-                    .map(|(_, list)| list.clone())
-                    .unwrap_or_default(),
-            };
-            for i in instances {
-                uuids.insert(i.uuid.clone());
-                snap.instances.insert(i.uuid.clone(), (name.to_owned(), i));
-            }
+        for i in self.discover(a, &mut snap).await {
+            uuids.insert(i.uuid.clone());
+            snap.instances
+                .insert(i.uuid.clone(), (a.account.name.clone(), i));
+        }
+        // Every watched instance has an info series (alerts join it for their routing
+        // labels), with what discovery told of it, or only its UUID.
+        for uuid in uuids
+            .iter()
+            .chain(a.account.backups.iter().map(|b| &b.instance_uuid))
+        {
+            snap.instances.entry(uuid.clone()).or_insert_with(|| {
+                let bare = Instance {
+                    uuid: uuid.clone(),
+                    ..Instance::default()
+                };
+                (a.account.name.clone(), bare)
+            });
         }
         // Enough targets in flight to keep every permit busy, few enough that thousands
         // of instances do not all hold their half-done state at once.
@@ -207,6 +207,7 @@ impl Poller {
                 None => break,
             }
         }
+        self.judge_account(a, &mut snap);
         snap
     }
 
@@ -236,8 +237,10 @@ impl Poller {
         snap
     }
 
-    /// Keeps the last known state of a backup whose call failed, unless it was fetched
-    /// longer than `poll.stale_after` ago.
+    /// Keeps the last known state of a backup whose call failed. Once it was fetched
+    /// longer than `poll.stale_after` ago, only facts remain: a final backup without
+    /// its probe results (whether its URL works *now* is no longer known); a backup
+    /// still running then is dropped, as its state was an observation too.
     fn carry_over(&self, snap: &mut Snapshot, key: &BackupKey) {
         let mem = self.memory();
         let target = TargetKey::from(key);
@@ -247,12 +250,16 @@ impl Poller {
         ) else {
             return;
         };
-        if self.fresh(*at) {
-            snap.backups.insert(key.clone(), state.clone());
-            snap.last_good.insert(target, *at);
-        } else {
-            debug!(instance_uuid = %key.0, backup_id = %key.1, "dropping the series of a backup not fetched for longer than poll.stale_after");
+        let mut state = state.clone();
+        if !self.fresh(*at) {
+            if !state.backup.is_final() {
+                debug!(instance_uuid = %key.0, backup_id = %key.1, "dropping an unfinished backup not fetched for longer than poll.stale_after");
+                return;
+            }
+            state.probes.clear();
         }
+        snap.backups.insert(key.clone(), state);
+        snap.last_good.insert(target, *at);
     }
 
     fn fresh(&self, fetched: DateTime<Utc>) -> bool {
@@ -260,6 +267,7 @@ impl Poller {
     }
 }
 
+mod account;
 mod calls;
 mod instance;
 mod schedule;

@@ -308,10 +308,27 @@ async fn three_target_kinds_two_accounts_exact_series() {
         ),
         1.0
     );
-    assert_eq!(
-        parse(&t)["cds_redis_instance_info"].len(),
-        1,
+    assert!(
+        select(
+            &t,
+            "cds_redis_instance_info",
+            &[("instance_uuid", "ins-other")]
+        )
+        .is_empty(),
         "ins-other is not tagged prod"
+    );
+    // A static target has an info series too, with what is known of it.
+    assert_eq!(
+        value(
+            &t,
+            "cds_redis_instance_info",
+            &[
+                ("account", "a"),
+                ("instance_uuid", "ins-repl"),
+                ("instance_name", "")
+            ]
+        ),
+        1.0
     );
     assert!(select(&t, "cds_redis_backup_up", &[("instance_uuid", "ins-other")]).is_empty());
 
@@ -392,7 +409,8 @@ async fn vanished_backups_and_instances_lose_their_series() {
         .len(),
         3
     );
-    assert_eq!(parse(&first)["cds_redis_instance_info"].len(), 2);
+    // ins-repl (static), ins-cluster and ins-other (discovered)
+    assert_eq!(parse(&first)["cds_redis_instance_info"].len(), 3);
 
     // r4 finishes; ins-other is deleted.
     let r4 = w.a.instances[0]
@@ -425,7 +443,16 @@ async fn vanished_backups_and_instances_lose_their_series() {
         ),
         3000.0
     );
-    assert_eq!(parse(&second)["cds_redis_instance_info"].len(), 1);
+    assert_eq!(parse(&second)["cds_redis_instance_info"].len(), 2);
+    let vanished = value(
+        &second,
+        "cds_redis_instance_vanished_timestamp_seconds",
+        &[("account", "b"), ("instance_uuid", "ins-other")],
+    );
+    assert!(
+        (vanished - w.now.timestamp() as f64).abs() <= 5.0,
+        "{vanished}"
+    );
     assert!(select(
         &second,
         "cds_redis_backup_up",

@@ -1,7 +1,7 @@
 //! The demo scenario at a fixed clock, polled once through the fake API and rendered to
 //! the exposition text, compared with `tests/golden/metrics.txt`: any change to a
 //! metric's name, labels, help text or value shows up in review as a diff of that file.
-//! What depends on timing or the build (durations, the poll and reload timestamps, the
+//! What depends on timing or the build (durations, the poll, reload and refresh times, the
 //! process metrics, the git revision) is masked. After a deliberate change:
 //!
 //! ```sh
@@ -19,6 +19,7 @@ fn volatile(name: &str) -> bool {
     name.contains("duration_seconds")
         || name == "cds_redis_backup_exporter_last_poll_timestamp_seconds"
         || name == "cds_redis_backup_exporter_config_last_reload_success_timestamp_seconds"
+        || name == "cds_redis_backup_exporter_target_last_refresh_timestamp_seconds"
 }
 
 fn mask(text: &str) -> String {
@@ -58,7 +59,7 @@ async fn demo_metrics_match_the_golden_file() {
         .with_ymd_and_hms(2025, 6, 1, 12, 0, 0)
         .single()
         .unwrap();
-    let (_fake, config) = cds_redis_backup_exporter::demo::start_at(now)
+    let (_fake, config) = cds_redis_backup_exporter::demo::start_at(now, None)
         .await
         .unwrap();
     let text = mask(&Driver::new(&config).cycle().await);

@@ -104,6 +104,7 @@ pub fn config(accounts: Vec<Account>) -> Config {
             ..ProbeConfig::default()
         },
         accounts,
+        staleness: Vec::new(),
     }
 }
 
@@ -273,8 +274,9 @@ pub fn select(text: &str, name: &str, want: &[(&str, &str)]) -> BTreeMap<String,
         .unwrap_or_default()
         .into_iter()
         .filter(|(labels, _)| {
+            let have = split_labels(labels);
             want.iter()
-                .all(|(k, v)| labels.split(',').any(|l| l == format!("{k}=\"{v}\"")))
+                .all(|(k, v)| have.iter().any(|l| *l == format!("{k}=\"{v}\"")))
         })
         .collect()
 }

@@ -13,4 +13,5 @@ mod lifecycle;
 mod probe;
 mod resilience;
 mod secrets;
+mod stories;
 mod web;

@@ -258,8 +258,11 @@ async fn the_rate_limit_spaces_calls() {
     }
 }
 
+/// Facts outlive blindness: once `poll.stale_after` has passed, what was observed
+/// (probe results) is dropped, and what is known of the past (the backup, the newest
+/// finished one, the listing's count) stays, with `up` 0, until the API answers again.
 #[tokio::test]
-async fn failing_targets_are_carried_over_then_dropped_after_stale_after() {
+async fn after_stale_after_observations_are_dropped_and_facts_stay() {
     let (f, mut c) = setup(&scenario()).await;
     c.poll.max_retries = 0;
     c.poll.stale_after = Duration::from_millis(1500);
@@ -273,16 +276,51 @@ async fn failing_targets_are_carried_over_then_dropped_after_stale_after() {
     )));
     let second = driver.cycle().await;
     assert_eq!(up(&second, ""), 0.0);
-    let size = "cds_redis_backup_size_bytes";
-    assert_eq!(parse(&first)[size], parse(&second)[size], "carried over");
+    let facts = [
+        "cds_redis_backup_size_bytes",
+        "cds_redis_backup_end_timestamp_seconds",
+        "cds_redis_backup_state",
+        "cds_redis_backup_last_success_timestamp_seconds",
+        "cds_redis_backup_last_success_size_bytes",
+        "cds_redis_instance_backups",
+        "cds_redis_backup_shard_finished_backups",
+        "cds_redis_backup_max_age_seconds",
+        "cds_redis_instance_info",
+    ];
+    let reachable = "cds_redis_backup_download_url_reachable";
+    for name in facts.iter().chain([&reachable]) {
+        assert_eq!(
+            parse(&first)[*name],
+            parse(&second)[*name],
+            "{name} carried over"
+        );
+    }
     tokio::time::sleep(Duration::from_millis(1600)).await;
     let third = driver.cycle().await;
     assert_eq!(up(&third, ""), 0.0, "the failure is still reported");
-    assert!(!third.contains(size), "stale values dropped:\n{third}");
-    assert!(!third.contains("cds_redis_instance_backups{"));
+    for name in facts {
+        assert_eq!(parse(&first)[name], parse(&third)[name], "{name} is a fact");
+    }
+    assert!(!third.contains(reachable), "observations dropped:\n{third}");
+    let refresh = "cds_redis_backup_exporter_target_last_refresh_timestamp_seconds";
+    let instance = [("instance_uuid", "ins"), ("backup_id", "")];
+    assert_eq!(
+        value(&first, refresh, &instance),
+        value(&third, refresh, &instance),
+        "the data's age keeps growing"
+    );
+    assert_eq!(
+        value(
+            &third,
+            "cds_redis_backup_exporter_account_up",
+            &[("account", "a")]
+        ),
+        0.0
+    );
     // And everything is back once the API is.
     f.set_faults(FaultPlan::default());
     let fourth = driver.cycle().await;
     assert_eq!(up(&fourth, ""), 1.0);
-    assert_eq!(parse(&first)[size], parse(&fourth)[size]);
+    assert_eq!(parse(&first)[reachable], parse(&fourth)[reachable]);
+    assert!(value(&fourth, refresh, &instance) > value(&first, refresh, &instance));
 }

@@ -124,6 +124,12 @@ impl Validator {
                 );
             }
         }
+        let forget_vanished_after = self.duration(
+            "poll.forget_vanished_after",
+            p.forget_vanished_after,
+            d.forget_vanished_after,
+            Duration::ZERO,
+        );
         PollConfig {
             interval,
             concurrency,
@@ -138,6 +144,7 @@ impl Validator {
             rate_limit,
             max_response_bytes,
             stale_after,
+            forget_vanished_after,
         }
     }
 

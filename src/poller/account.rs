@@ -1,0 +1,111 @@
+//! What is decided per account rather than per target: which instances discovery finds
+//! (and which it no longer lists), whether the account can be seen at all, and each
+//! shard's maximum backup age, which depends on the instance's name and tags.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use tracing::warn;
+
+use super::{AccountPoller, Poller};
+use crate::cds::{Action, Instance};
+use crate::policy;
+use crate::state::{ShardFacts, Snapshot, Vanished};
+
+impl Poller {
+    /// The instances discovery lists. When the call fails, what the last successful one
+    /// listed, however long ago: those instances' facts stay served (with `up` 0)
+    /// rather than vanish, since losing sight of them must not look like recovery.
+    pub(super) async fn discover(&self, a: &AccountPoller, snap: &mut Snapshot) -> Vec<Instance> {
+        let Some(filter) = &a.account.discovery else {
+            return Vec::new();
+        };
+        let name = a.account.name.as_str();
+        let found = self
+            .api(name, Action::DescribeDbInstances, ("", ""), || {
+                a.client.describe_db_instances(filter)
+            })
+            .await;
+        snap.discovery_up.insert(name.to_owned(), found.is_ok());
+        let now = Utc::now();
+        let mut mem = self.memory();
+        let list = match found {
+            Ok(list) => {
+                let before = mem.discovered.insert(name.to_owned(), list.clone());
+                let vanished = mem.vanished.entry(name.to_owned()).or_default();
+                note_vanished(vanished, name, before.as_deref(), &list, now);
+                list
+            }
+            Err(_) => mem.discovered.get(name).cloned().unwrap_or_default(),
+        };
+        let forget = self.forget_vanished_after;
+        let vanished = mem.vanished.entry(name.to_owned()).or_default();
+        vanished.retain(|_, v| now - v.since <= forget);
+        // Still watched through `instances:`: it has not left the exporter's sight.
+        vanished.retain(|uuid, _| !a.account.instances.contains(uuid));
+        snap.vanished
+            .extend(vanished.iter().map(|(k, v)| (k.clone(), v.clone())));
+        list
+    }
+
+    /// After the account's targets: whether it could be seen this cycle, and the
+    /// maximum age of each of its shards (every shard with facts or a finished backup).
+    pub(super) fn judge_account(&self, a: &AccountPoller, snap: &mut Snapshot) {
+        let name = a.account.name.as_str();
+        let discovery_ok = snap.discovery_up.get(name).copied().unwrap_or(true);
+        let any_call_ok = snap.targets_up.is_empty() || snap.targets_up.values().any(|up| *up);
+        snap.account_up
+            .insert(name.to_owned(), discovery_ok && any_call_ok);
+        for key in snap.last_success().into_keys() {
+            snap.shards.entry(key).or_insert(ShardFacts {
+                finished: None,
+                expected_interval: None,
+                max_age: policy::DEFAULT_MAX_AGE,
+            });
+        }
+        for ((uuid, _), facts) in &mut snap.shards {
+            let bare;
+            let instance = match snap.instances.get(uuid) {
+                Some((_, i)) => i,
+                None => {
+                    bare = Instance {
+                        uuid: uuid.clone(),
+                        ..Instance::default()
+                    };
+                    &bare
+                }
+            };
+            let (max_age, _) =
+                policy::max_age(&self.staleness, name, instance, facts.expected_interval);
+            facts.max_age = max_age;
+        }
+    }
+}
+
+/// Records the instances `before` listed and `now_listed` does not (with the time they
+/// were first missed), and forgets the ones listed again.
+fn note_vanished(
+    vanished: &mut BTreeMap<String, Vanished>,
+    account: &str,
+    before: Option<&[Instance]>,
+    now_listed: &[Instance],
+    now: DateTime<Utc>,
+) {
+    // A set: discovery may list tens of thousands of instances.
+    let listed: HashSet<&str> = now_listed.iter().map(|i| i.uuid.as_str()).collect();
+    vanished.retain(|uuid, _| !listed.contains(uuid.as_str()));
+    for gone in before
+        .unwrap_or_default()
+        .iter()
+        .filter(|i| !listed.contains(i.uuid.as_str()))
+    {
+        vanished.entry(gone.uuid.clone()).or_insert_with(|| {
+            warn!(account, instance_uuid = %gone.uuid, instance_name = %gone.name, "DescribeDBInstances no longer lists an instance it listed; its series are dropped and it is reported as vanished");
+            Vanished {
+                account: account.to_owned(),
+                name: gone.name.clone(),
+                since: now,
+            }
+        });
+    }
+}

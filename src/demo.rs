@@ -45,9 +45,10 @@ impl Drop for Demo {
 }
 
 /// Starts the fakes on ephemeral loopback ports, with the event `events_after` from
-/// now, and returns them with a configuration for them.
-pub async fn start(events_after: Duration) -> anyhow::Result<(Demo, Config)> {
-    start_at(chrono::Utc::now(), Some(events_after)).await
+/// now and every API answer delayed by `latency` (a slow API, a slow first cycle), and
+/// returns them with a configuration for them.
+pub async fn start(events_after: Duration, latency: Duration) -> anyhow::Result<(Demo, Config)> {
+    start_at(chrono::Utc::now(), Some(events_after), latency).await
 }
 
 /// [`start`] with the scenario's times relative to `now` and the event optional: the
@@ -55,9 +56,12 @@ pub async fn start(events_after: Duration) -> anyhow::Result<(Demo, Config)> {
 pub async fn start_at(
     now: chrono::DateTime<chrono::Utc>,
     events_after: Option<Duration>,
+    latency: Duration,
 ) -> anyhow::Result<(Demo, Config)> {
-    let scenario = Scenario::demo(now);
-    let revoked = Scenario::demo_revoked(now);
+    let mut scenario = Scenario::demo(now);
+    let mut revoked = Scenario::demo_revoked(now);
+    scenario.latency = latency;
+    revoked.latency = latency;
     // The seed's call: one backup named explicitly, the newest of the healthy instance.
     let seed = scenario
         .instances

@@ -59,6 +59,10 @@ struct Args {
     /// instance deleted, the demo-revoked account's credentials revoked).
     #[arg(long = "demo.events-after", env = "CDS_DEMO_EVENTS_AFTER", default_value = "5m", value_parser = humantime::parse_duration)]
     demo_events_after: std::time::Duration,
+    /// With --demo: delay every answer of the fake API by this much (a slow API, a slow
+    /// first cycle).
+    #[arg(long = "demo.latency", env = "CDS_DEMO_LATENCY", default_value = "0s", value_parser = humantime::parse_duration)]
+    demo_latency: std::time::Duration,
     /// Validate --config.file (and --web.config.file if given), print a report and exit:
     /// 0 if valid, 1 if not.
     #[arg(long = "config.check", conflicts_with = "demo")]
@@ -225,7 +229,7 @@ async fn start(args: Args, web: WebConfig, loaded: Option<(Config, Loader)>) -> 
     let (_fake, config, loader) = match loaded {
         Some((config, loader)) => (None, config, Some(loader)),
         None => {
-            let (fake, config) = demo::start(args.demo_events_after)
+            let (fake, config) = demo::start(args.demo_events_after, args.demo_latency)
                 .await
                 .context("starting the demo's fake CDS API")?;
             info!(fake_api = %fake.base_url(), "demo mode: polling a built-in fake CDS API");

@@ -59,9 +59,10 @@ async fn demo_metrics_match_the_golden_file() {
         .with_ymd_and_hms(2025, 6, 1, 12, 0, 0)
         .single()
         .unwrap();
-    let (_fake, config) = cds_redis_backup_exporter::demo::start_at(now, None)
-        .await
-        .unwrap();
+    let (_fake, config) =
+        cds_redis_backup_exporter::demo::start_at(now, None, std::time::Duration::ZERO)
+            .await
+            .unwrap();
     let text = mask(&Driver::new(&config).cycle().await);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(GOLDEN, &text).unwrap();

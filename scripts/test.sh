@@ -6,7 +6,7 @@
 # lints and dependency licences, runs the Rust tests, lets promtool validate the real
 # /metrics output and unit-test the alert rules, lints the deployment files, tries
 # hostile inputs on the release binary, and proves dashboards and alerts end to end on
-# a real Prometheus.
+# a real Prometheus, and paging through a real Alertmanager.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,3 +69,6 @@ scripts/soak.sh 0.5 --sample-secs 10
 
 step "end to end: dashboards and alerts on a real Prometheus scraping the --demo exporter"
 python3 tests/e2e/prometheus_e2e.py target/debug/cds-redis-backup-exporter
+
+step "end to end: the alerting stories through a real Prometheus and Alertmanager, two replicas"
+python3 tests/e2e/alertmanager_e2e.py target/debug/cds-redis-backup-exporter

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cds::{InstanceFilter, Secret};
-use crate::config::{Account, BackupTarget, Config, PollConfig, ProbeConfig};
+use crate::config::{
+    Account, BackupTarget, Config, PollConfig, ProbeConfig, VerifyConfig, VerifyLevel,
+};
 use crate::fake::{FakeCds, Scenario};
 
 /// How often the demo polls: often enough to watch things happen.
@@ -113,6 +115,12 @@ pub async fn start_at(
         probe: ProbeConfig::default(),
         accounts: vec![main_account, revoked_account],
         staleness: Vec::new(),
+        // Demo objects are small: show every outcome of the full check.
+        verify: VerifyConfig {
+            level: VerifyLevel::Full,
+            max_size: 5 << 19,
+            ..VerifyConfig::default()
+        },
     };
     let events = events_after.map(|after| {
         let (main, second) = (Arc::clone(&main), Arc::clone(&second));

@@ -18,6 +18,7 @@ pub mod rdb;
 pub mod server;
 pub mod state;
 mod sync;
+pub mod verify;
 pub mod web_config;
 
 use std::future::Future;

@@ -84,7 +84,7 @@ pub fn max_age(
     if let Some((i, rule)) = rules
         .iter()
         .enumerate()
-        .find(|(_, r)| matches(r, account, instance))
+        .find(|(_, r)| r.matchers.matches(account, instance))
     {
         return (rule.max_age, Source::Rule(i));
     }
@@ -92,22 +92,6 @@ pub fn max_age(
         Some(interval) => (learned_max_age(interval), Source::Learned),
         None => (DEFAULT_MAX_AGE, Source::Default),
     }
-}
-
-fn matches(rule: &StalenessRule, account: &str, instance: &Instance) -> bool {
-    rule.account.as_deref().is_none_or(|a| a == account)
-        && rule
-            .instance_uuid
-            .as_deref()
-            .is_none_or(|u| u == instance.uuid)
-        && rule
-            .tag
-            .as_deref()
-            .is_none_or(|t| instance.tags.iter().any(|have| have == t))
-        && rule
-            .instance_name
-            .as_ref()
-            .is_none_or(|p| p.matches(&instance.name))
 }
 
 #[cfg(test)]
@@ -206,10 +190,12 @@ mod tests {
         hours: u64,
     ) -> StalenessRule {
         StalenessRule {
-            account: account.map(Into::into),
-            tag: tag.map(Into::into),
-            instance_name: name.and_then(|n| glob::Pattern::new(n).ok()),
-            instance_uuid: None,
+            matchers: crate::config::Matchers {
+                account: account.map(Into::into),
+                tag: tag.map(Into::into),
+                instance_name: name.and_then(|n| glob::Pattern::new(n).ok()),
+                instance_uuid: None,
+            },
             max_age: Duration::from_secs(hours * 3600),
         }
     }

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::cds::UrlType;
 use crate::cds::{Backup, Instance};
+use crate::cds::{SecretUrl, UrlType};
 use crate::probe::ProbeResult;
+use crate::verify::{LastVerified, Verification};
 
 /// (instance_uuid, backup_id)
 pub type BackupKey = (String, String);
@@ -72,6 +73,10 @@ pub struct Snapshot {
     pub account_up: BTreeMap<String, bool>,
     /// instance_uuid → an instance a successful discovery stopped listing
     pub vanished: BTreeMap<String, Vanished>,
+    /// What verification found of the exported backups.
+    pub verifications: BTreeMap<BackupKey, Vec<Verification>>,
+    /// (instance_uuid, shard_id) → its newest backup verified `ok`
+    pub verified: BTreeMap<(String, String), LastVerified>,
     pub cycle: Option<CycleInfo>,
 }
 
@@ -111,6 +116,9 @@ pub struct BackupState {
     pub shard_id: String,
     pub backup: Backup,
     pub probes: Vec<(UrlType, ProbeResult)>,
+    /// For the newest finished backup of its shard (what a restore would use), its
+    /// download URLs, for verification; `None` for other backups. Secret: never rendered.
+    pub urls: Option<Vec<(UrlType, SecretUrl)>>,
 }
 
 /// The newest finished backup of one instance and shard: what a restore would use.
@@ -360,6 +368,7 @@ mod tests {
                     shard_id: shard.into(),
                     backup: b(id, status, h),
                     probes: vec![],
+                    urls: None,
                 },
             );
         }

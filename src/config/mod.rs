@@ -40,17 +40,135 @@ pub struct Config {
     /// `staleness:`, in file order: the first rule that matches a shard's instance
     /// gives its maximum backup age.
     pub staleness: Vec<StalenessRule>,
+    pub verify: VerifyConfig,
 }
 
-/// One `staleness:` rule. Every matcher given must match; a rule with none matches all.
+/// How much of a backup's content is checked ([`crate::rdb`]).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyLevel {
+    #[default]
+    Off,
+    /// The head and the tail of the object: two ranged GETs.
+    Light,
+    /// The whole object, streamed once.
+    Full,
+}
+
+impl VerifyLevel {
+    pub const ALL: [VerifyLevel; 3] = [VerifyLevel::Off, VerifyLevel::Light, VerifyLevel::Full];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyLevel::Off => "off",
+            VerifyLevel::Light => "light",
+            VerifyLevel::Full => "full",
+        }
+    }
+}
+
+/// `verify.rules` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StalenessRule {
+pub struct VerifyRule {
+    pub matchers: Matchers,
+    pub level: VerifyLevel,
+}
+
+/// `verify:`. Defaults keep egress small: light checks (about 64 KiB per new backup)
+/// for every instance, full ones only where a rule asks for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyConfig {
+    /// For instances no rule matches.
+    pub level: VerifyLevel,
+    pub rules: Vec<VerifyRule>,
+    /// Which download URL to try first; the next one if it cannot be reached.
+    pub url_types: Vec<UrlType>,
+    /// Verifications running at once.
+    pub concurrency: usize,
+    /// Bytes per second across all verification downloads.
+    pub max_bandwidth: u64,
+    /// Larger objects are not downloaded whole (`too_large`).
+    pub max_size: u64,
+    /// Bytes downloaded per UTC day at most; past it, verifications wait for the next day.
+    pub daily_budget: u64,
+    /// Deadline of one verification.
+    pub timeout: Duration,
+    /// Where results are kept across restarts; none: kept in memory only.
+    pub state_file: Option<std::path::PathBuf>,
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        Self {
+            level: VerifyLevel::Light,
+            rules: Vec::new(),
+            url_types: vec![UrlType::Intranet, UrlType::Public],
+            concurrency: 1,
+            max_bandwidth: 8 << 20,
+            max_size: 4 << 30,
+            daily_budget: 20 << 30,
+            timeout: Duration::from_secs(3600),
+            state_file: None,
+        }
+    }
+}
+
+impl VerifyConfig {
+    /// The level for `instance`: the first matching rule's, else `level`.
+    pub fn level_for(&self, account: &str, instance: &crate::cds::Instance) -> VerifyLevel {
+        self.rules
+            .iter()
+            .find(|r| r.matchers.matches(account, instance))
+            .map_or(self.level, |r| r.level)
+    }
+}
+
+/// Which instances a rule is for. Every matcher given must match; none matches all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Matchers {
     pub account: Option<String>,
     /// One of the instance's CDS tag names, exactly.
     pub tag: Option<String>,
     /// A glob over the instance name (`*`, `?`, `[a-z]`).
     pub instance_name: Option<glob::Pattern>,
     pub instance_uuid: Option<String>,
+}
+
+impl Matchers {
+    /// Whether `instance`, watched through `account`, is one of these.
+    pub fn matches(&self, account: &str, instance: &crate::cds::Instance) -> bool {
+        self.account.as_deref().is_none_or(|a| a == account)
+            && self
+                .instance_uuid
+                .as_deref()
+                .is_none_or(|u| u == instance.uuid)
+            && self
+                .tag
+                .as_deref()
+                .is_none_or(|t| instance.tags.iter().any(|have| have == t))
+            && self
+                .instance_name
+                .as_ref()
+                .is_none_or(|p| p.matches(&instance.name))
+    }
+}
+
+/// One `staleness:` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StalenessRule {
+    pub matchers: Matchers,
     pub max_age: Duration,
 }
 
@@ -209,7 +327,7 @@ impl Config {
         value.apply_merge().map_err(|e| syntax(e.to_string()))?;
         if !(value.is_mapping() || value.is_null()) {
             return Err(syntax(
-                "the top level must be a mapping of keys (poll:, probe:, accounts:, staleness:)"
+                "the top level must be a mapping of keys (poll:, probe:, accounts:, staleness:, verify:)"
                     .to_owned(),
             ));
         }

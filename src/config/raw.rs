@@ -17,6 +17,44 @@ pub struct RawConfig {
     pub accounts: Vec<RawAccount>,
     #[serde(default)]
     pub staleness: Vec<RawStalenessRule>,
+    #[serde(default)]
+    pub verify: RawVerify,
+}
+
+/// `verify:`: how backups' contents are checked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerify {
+    pub level: Option<String>,
+    #[serde(default)]
+    pub rules: Vec<RawVerifyRule>,
+    pub url_types: Option<Vec<String>>,
+    pub concurrency: Option<i64>,
+    pub max_bandwidth: Option<RawSize>,
+    pub max_size: Option<RawSize>,
+    pub daily_budget: Option<RawSize>,
+    pub timeout: Option<String>,
+    pub state_file: Option<String>,
+}
+
+/// One `verify.rules` entry: matchers and the level for the instances they match.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerifyRule {
+    pub account: Option<String>,
+    pub tag: Option<String>,
+    pub instance_name: Option<String>,
+    pub instance_uuid: Option<String>,
+    pub level: Option<String>,
+}
+
+/// The matchers of a rule, gathered for validation.
+#[derive(Debug, Default)]
+pub struct RawMatchers {
+    pub account: Option<String>,
+    pub tag: Option<String>,
+    pub instance_name: Option<String>,
+    pub instance_uuid: Option<String>,
 }
 
 /// One `staleness:` rule: matchers (all given ones must match) and the maximum age.
@@ -180,11 +218,32 @@ pub const STALENESS_RULE: &[(&str, Shape)] = &[
     ("max_age", Shape::Leaf(Leaf::Duration)),
 ];
 
+pub const VERIFY_RULE: &[(&str, Shape)] = &[
+    ("account", Shape::Leaf(Leaf::Text)),
+    ("tag", Shape::Leaf(Leaf::Text)),
+    ("instance_name", Shape::Leaf(Leaf::Text)),
+    ("instance_uuid", Shape::Leaf(Leaf::Text)),
+    ("level", Shape::Leaf(Leaf::Text)),
+];
+
+pub const VERIFY: &[(&str, Shape)] = &[
+    ("level", Shape::Leaf(Leaf::Text)),
+    ("rules", Shape::List(&Shape::Map(VERIFY_RULE))),
+    ("url_types", Shape::List(&Shape::Leaf(Leaf::Text))),
+    ("concurrency", Shape::Leaf(Leaf::Int)),
+    ("max_bandwidth", Shape::Leaf(Leaf::Size)),
+    ("max_size", Shape::Leaf(Leaf::Size)),
+    ("daily_budget", Shape::Leaf(Leaf::Size)),
+    ("timeout", Shape::Leaf(Leaf::Duration)),
+    ("state_file", Shape::Leaf(Leaf::Text)),
+];
+
 pub const TOP: &[(&str, Shape)] = &[
     ("poll", Shape::Map(POLL)),
     ("probe", Shape::Map(PROBE)),
     ("accounts", Shape::List(&Shape::Map(ACCOUNT))),
     ("staleness", Shape::List(&Shape::Map(STALENESS_RULE))),
+    ("verify", Shape::Map(VERIFY)),
 ];
 
 /// The whole file.

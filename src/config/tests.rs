@@ -224,7 +224,7 @@ accounts:
     let e = parse(text).unwrap_err().to_string();
     assert_eq!(
         e,
-        "config file test.yaml has 1 problem(s):\n  - defaults: unknown key; valid keys here are poll, probe, accounts, staleness"
+        "config file test.yaml has 1 problem(s):\n  - defaults: unknown key; valid keys here are poll, probe, accounts, staleness, verify"
     );
     let text = "poll:
 probe:
@@ -300,6 +300,9 @@ fn schema_lists_exactly_the_raw_structs_fields() {
     assert_eq!(serde_fields::<RawBackupTarget>(), keys(BACKUP));
     assert_eq!(serde_fields::<RawInstanceTarget>(), keys(INSTANCE));
     assert_eq!(serde_fields::<RawDiscovery>(), keys(DISCOVERY));
+    assert_eq!(serde_fields::<RawStalenessRule>(), keys(STALENESS_RULE));
+    assert_eq!(serde_fields::<RawVerify>(), keys(VERIFY));
+    assert_eq!(serde_fields::<RawVerifyRule>(), keys(VERIFY_RULE));
 }
 
 /// A YAML nested 100,000 levels deep stalled the parser for seconds (its cost grows with

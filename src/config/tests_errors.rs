@@ -117,7 +117,7 @@ fn type_errors_are_all_reported_at_their_paths() {
         (
             "the top level",
             "- poll\n".to_owned(),
-            "config file c.yaml is not valid: the top level must be a mapping of keys (poll:, probe:, accounts:, staleness:)".to_owned(),
+            "config file c.yaml is not valid: the top level must be a mapping of keys (poll:, probe:, accounts:, staleness:, verify:)".to_owned(),
         ),
     ]);
 }
@@ -336,6 +336,39 @@ fn staleness_rules_are_checked_at_their_paths() {
         (
             "a valid rule",
             format!("staleness:\n  - account: main\n    tag: prod\n    instance_name: \"orders-*\"\n    max_age: 8h\n{ACCOUNT}"),
+            "OK".to_owned(),
+        ),
+    ]);
+}
+
+#[test]
+fn verify_section_problems_are_all_reported() {
+    check(&[
+        case(
+            "every kind of mistake at once",
+            "verify:\n  level: thorough\n  rules:\n    - tag: prod\n    - account: nope\n      level: full\n  url_types: [intranet, ftp, intranet]\n  concurrency: 0\n  max_bandwidth: 1KiB\n  max_size: 2TiB\n  daily_budget: lots\n  timeout: 0s\n  state_file: \" \"\n",
+            &[
+                "verify.level: \"thorough\" is not a level; use off, light or full",
+                "verify.rules[0].level: is missing; use off, light or full",
+                "verify.url_types[1]: \"ftp\" is not a URL type; use public or intranet",
+                "verify.url_types[2]: \"intranet\" is listed twice",
+                "verify.concurrency: 0 is out of range; use 1 to 16",
+                "verify.max_bandwidth: \"1KiB\" is out of range; use 64KiB to 10GiB (bytes per second)",
+                "verify.max_size: \"2TiB\" is out of range; use 1MiB to 1TiB",
+                "verify.daily_budget: \"lots\" is not a size; write e.g. 512KiB, 16MiB, 1GiB, 10MB or a number of bytes",
+                "verify.timeout: \"0s\" is too short; use at least 1s",
+                "verify.state_file: is empty; give a file path, or leave the key out to keep results in memory",
+                "verify.rules[1].account: \"nope\" is not the name of a configured account; use one of the names under accounts:",
+            ],
+        ),
+        case(
+            "an empty list of URL types",
+            "verify:\n  url_types: []\n",
+            &["verify.url_types: is empty; list intranet and/or public, or set verify.level: off"],
+        ),
+        (
+            "a valid section",
+            format!("verify:\n  level: off\n  rules:\n    - {{tag: prod, level: full}}\n  max_bandwidth: 20MiB\n  daily_budget: 1TiB\n  state_file: /var/lib/cds/verify.json\n{ACCOUNT}"),
             "OK".to_owned(),
         ),
     ]);

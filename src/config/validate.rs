@@ -7,15 +7,16 @@ use std::time::Duration;
 use chrono::FixedOffset;
 use reqwest::Url;
 
-use super::raw::{RawAccount, RawConfig, RawStalenessRule};
+use super::raw::{RawAccount, RawConfig, RawMatchers, RawStalenessRule};
 
 use super::{
-    Account, BackupTarget, Config, ProbeConfig, Problem, StalenessRule, ENV_ACCESS_KEY_ID,
-    ENV_ACCESS_KEY_SECRET, REGIONS,
+    Account, BackupTarget, Config, Matchers, ProbeConfig, Problem, StalenessRule,
+    ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, REGIONS,
 };
 use crate::cds::{InstanceFilter, Secret, UrlType};
 
 mod poll;
+mod verify;
 
 #[derive(Default)]
 pub struct Validator {
@@ -89,31 +90,11 @@ impl Validator {
     pub fn config(&mut self, raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Config {
         let poll = self.poll(raw.poll);
         let dp = ProbeConfig::default();
-        let mut url_types = Vec::new();
-        for (i, t) in raw
-            .probe
-            .url_types
-            .clone()
-            .unwrap_or_else(|| vec!["public".into()])
-            .iter()
-            .enumerate()
-        {
-            let Some(parsed) = UrlType::ALL.into_iter().find(|u| u.as_str() == t) else {
-                self.problem(
-                    format!("probe.url_types[{i}]"),
-                    format!("{t:?} is not a URL type; use public or intranet"),
-                );
-                continue;
-            };
-            if url_types.contains(&parsed) {
-                self.problem(
-                    format!("probe.url_types[{i}]"),
-                    format!("{t:?} is listed twice"),
-                );
-            } else {
-                url_types.push(parsed);
-            }
-        }
+        let url_types = self.url_types(
+            "probe.url_types",
+            raw.probe.url_types.as_deref(),
+            &[UrlType::Public],
+        );
         let enabled = raw.probe.enabled.unwrap_or(dp.enabled);
         if enabled && raw.probe.url_types.as_ref().is_some_and(Vec::is_empty) {
             self.problem(
@@ -156,26 +137,32 @@ impl Validator {
             .enumerate()
             .map(|(i, r)| self.staleness_rule(&format!("staleness[{i}]"), r))
             .collect::<Vec<_>>();
-        for (i, rule) in staleness.iter().enumerate() {
-            if let Some(name) = &rule.account {
-                if !accounts.iter().any(|a: &Account| &a.name == name) {
-                    self.problem(
-                        format!("staleness[{i}].account"),
-                        format!("{name:?} is not the name of a configured account; use one of the names under accounts:"),
-                    );
-                }
-            }
-        }
+        self.known_accounts(
+            &accounts,
+            staleness
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("staleness[{i}]"), &r.matchers)),
+        );
+        let verify = self.verify(raw.verify);
+        self.known_accounts(
+            &accounts,
+            verify
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("verify.rules[{i}]"), &r.matchers)),
+        );
         Config {
             poll,
             probe,
             accounts,
             staleness,
+            verify,
         }
     }
 
-    /// A `staleness:` rule: a maximum age of at least a minute, matchers that are not
-    /// blank, and an instance-name glob that parses.
+    /// A `staleness:` rule: a maximum age of at least a minute, and matchers.
     fn staleness_rule(&mut self, at: &str, r: RawStalenessRule) -> StalenessRule {
         let max_age_path = format!("{at}.max_age");
         let max_age = match r.max_age {
@@ -188,6 +175,21 @@ impl Validator {
             }
             text => self.duration(&max_age_path, text, Duration::ZERO, Duration::from_secs(60)),
         };
+        let matchers = self.matchers(
+            at,
+            RawMatchers {
+                account: r.account,
+                tag: r.tag,
+                instance_name: r.instance_name,
+                instance_uuid: r.instance_uuid,
+            },
+        );
+        StalenessRule { matchers, max_age }
+    }
+
+    /// A rule's matchers: none blank, an instance-name glob that parses. Whether the
+    /// account exists is checked once every account is known ([`Self::known_accounts`]).
+    pub(super) fn matchers(&mut self, at: &str, r: RawMatchers) -> Matchers {
         let mut text = |key: &str, value: Option<String>| -> Option<String> {
             let v = value?.trim().to_owned();
             if v.is_empty() {
@@ -213,13 +215,53 @@ impl Validator {
                 None
             }
         });
-        StalenessRule {
+        Matchers {
             account,
             tag,
             instance_name,
             instance_uuid,
-            max_age,
         }
+    }
+
+    /// Rules may only name configured accounts: a typo would silently match nothing.
+    fn known_accounts<'a>(
+        &mut self,
+        accounts: &[Account],
+        rules: impl Iterator<Item = (String, &'a Matchers)>,
+    ) {
+        for (at, m) in rules {
+            if let Some(name) = &m.account {
+                if !accounts.iter().any(|a| &a.name == name) {
+                    self.problem(
+                        format!("{at}.account"),
+                        format!("{name:?} is not the name of a configured account; use one of the names under accounts:"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A list of URL types, each once; `default` when left out.
+    fn url_types(&mut self, at: &str, raw: Option<&[String]>, default: &[UrlType]) -> Vec<UrlType> {
+        let Some(raw) = raw else {
+            return default.to_vec();
+        };
+        let mut out = Vec::new();
+        for (i, t) in raw.iter().enumerate() {
+            let Some(parsed) = UrlType::ALL.into_iter().find(|u| u.as_str() == t) else {
+                self.problem(
+                    format!("{at}[{i}]"),
+                    format!("{t:?} is not a URL type; use public or intranet"),
+                );
+                continue;
+            };
+            if out.contains(&parsed) {
+                self.problem(format!("{at}[{i}]"), format!("{t:?} is listed twice"));
+            } else {
+                out.push(parsed);
+            }
+        }
+        out
     }
 
     fn required(&mut self, path: &str, value: Option<String>) -> String {

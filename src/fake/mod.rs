@@ -7,6 +7,7 @@
 //! (signature, timestamp window, nonce replay) so a client bug fails here first.
 
 mod actions;
+pub mod dumps;
 mod faults;
 mod objects;
 pub mod rdb;

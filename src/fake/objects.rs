@@ -61,20 +61,17 @@ pub(super) fn object(
         .iter()
         .flat_map(|i| &i.backups)
         .find(|b| b.id == id);
-    let len = match backup.map(|b| &b.object) {
-        Some(FakeObject::Rdb { len }) => *len,
+    let body: Vec<u8> = match backup.map(|b| &b.object) {
+        Some(FakeObject::Rdb { len }) => rdb::body(*len, fnv1a(&id)),
+        Some(FakeObject::Data(bytes)) => bytes.to_vec(),
         Some(FakeObject::Expired) => {
             return xml_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired")
         }
         Some(FakeObject::Missing | FakeObject::NoUrl) | None => return no_such_key(),
     };
-    let seed = fnv1a(&id);
+    let len = body.len() as u64;
     match range.and_then(|r| parse_range(r, len)) {
-        None => respond(
-            StatusCode::OK,
-            "application/octet-stream",
-            rdb::body(len, seed),
-        ),
+        None => respond(StatusCode::OK, "application/octet-stream", body),
         Some(None) => {
             let mut resp = xml_error(
                 StatusCode::RANGE_NOT_SATISFIABLE,
@@ -87,7 +84,6 @@ pub(super) fn object(
             resp
         }
         Some(Some((first, last))) => {
-            let body = rdb::body(len, seed);
             let slice = usize::try_from(first)
                 .ok()
                 .zip(usize::try_from(last).ok())
@@ -216,7 +212,7 @@ mod tests {
         let h = Harness::new(s).await;
         let (_, v) = h.call("DescribeDBInstances", &[("TagName", "demo")]).await;
         let list = v["Data"].as_array().unwrap().clone();
-        assert_eq!(list.len(), 13);
+        assert_eq!(list.len(), 22);
         let (_, v) = h
             .call("DescribeDBInstances", &[("TagName", "production")])
             .await;

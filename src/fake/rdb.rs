@@ -67,6 +67,16 @@ pub fn body(len: u64, seed: u64) -> Vec<u8> {
     out
 }
 
+/// A complete dump without keys: magic, the `redis-ver` AUX field, EOF, CRC-64.
+pub fn keyless() -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    aux(&mut out, b"redis-ver", b"5.0.14");
+    out.push(OP_EOF);
+    let crc = CRC64.checksum(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
 /// Checks the magic, the EOF opcode before the trailer and the CRC-64.
 pub fn verify(bytes: &[u8]) -> Result<(), RdbError> {
     if bytes.len() < MAGIC.len() + 1 + TRAILER_LEN {

@@ -60,6 +60,8 @@ pub struct FakeBackup {
 pub enum FakeObject {
     /// an RDB-shaped body of exactly `len` bytes (len may differ from `size` to model a truncated upload)
     Rdb { len: u64 },
+    /// exactly these bytes (a real dump, a damaged one, an HTML page, an archive)
+    Data(std::sync::Arc<[u8]>),
     /// the presigned URL has expired: GET answers 403 with an S3-style XML AccessDenied body
     Expired,
     /// the object is gone: GET answers 404 NoSuchKey
@@ -263,7 +265,7 @@ impl Scenario {
     /// 8. `demo-stuck`: newest backup `running` for 7h (stuck); the one before
     ///    finished ~20h ago and is healthy.
     ///
-    /// and the alerting stories of [`super::stories`] (instances 9 to 13).
+    /// and the stories of [`super::stories`] (instances 9 to 24).
     pub fn demo(now: DateTime<Utc>) -> Self {
         let mut s = Scenario::new("AKDEMO", "SKDEMO-not-a-secret");
         let h = Duration::hours;
@@ -329,10 +331,11 @@ impl Scenario {
 
         let mut truncated = demo_instance(6, "demo-truncated", "redis-replication");
         truncated.backups = history(6, "", now - h(4), m(3), 524_288);
+        // An upload cut in half: the first half of the dump CDS describes.
         let newest = &mut truncated.backups[0];
-        newest.object = FakeObject::Rdb {
-            len: newest.size / 2,
-        };
+        let mut half = super::dumps::sound(newest.size, 6);
+        half.truncate(half.len() / 2);
+        newest.object = FakeObject::Data(half.into());
 
         let empty = demo_instance(7, "demo-empty", "redis-replication");
 
@@ -397,7 +400,7 @@ mod tests {
     fn demo_shape() {
         let now = Utc::now();
         let s = Scenario::demo(now);
-        assert_eq!(s.instances.len(), 13);
+        assert_eq!(s.instances.len(), 22);
         assert_eq!(s.access_key_id, "AKDEMO");
         let ids: HashSet<_> = s
             .instances
@@ -410,7 +413,8 @@ mod tests {
             assert!(i.tags.contains(&"demo".to_owned()));
             assert_eq!(i.uuid.len(), 36);
             for b in &i.backups {
-                assert!(b.size <= 2 * 1024 * 1024 && b.end.is_none_or(|e| e > b.start));
+                let large = i.name == "demo-verify-large";
+                assert!((large || b.size <= 2 * 1024 * 1024) && b.end.is_none_or(|e| e > b.start));
             }
         }
         let newest = |name| find(&s, name).backups[0].clone();
@@ -428,7 +432,7 @@ mod tests {
         assert_eq!(c.backups[1].object, FakeObject::Expired);
         assert!(matches!(c.backups[2].object, FakeObject::Rdb { .. }));
         let t = newest("demo-truncated");
-        assert_eq!(t.object, FakeObject::Rdb { len: t.size / 2 });
+        assert!(matches!(&t.object, FakeObject::Data(d) if d.len() as u64 == t.size / 2));
         assert!(find(&s, "demo-empty").backups.is_empty());
         let stuck = newest("demo-stuck");
         assert_eq!(

@@ -11,6 +11,8 @@
 //! 12. `demo-cluster-shard`: shard `shard-b` failed 5 hours ago, before shard `shard-a`
 //!     succeeded (1 hour ago); its own newest finished backup is 21 hours old.
 //! 13. `demo-decommissioned`: healthy; deleted (gone from discovery) at the event.
+//! 14. to 24.: the `demo-verify-*` instances, one per verification outcome (see
+//!     [`verification`]).
 //!
 //! And the account `demo-revoked` ([`Scenario::demo_revoked`]): one healthy instance
 //! and one 30 hours stale, whose credentials are revoked at the event.
@@ -18,7 +20,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::scenario::{backup_id, demo_instance};
-use super::{FakeBackup, FakeInstance, Scenario};
+use super::{FakeBackup, FakeInstance, FakeObject, Scenario};
 
 /// `n` finished automatic backups `every` apart, the newest ending at `newest`.
 fn runs(no: u8, shard: &str, newest: DateTime<Utc>, every: Duration, n: u8) -> Vec<FakeBackup> {
@@ -70,7 +72,52 @@ pub(super) fn stories(now: DateTime<Utc>) -> Vec<FakeInstance> {
     let mut gone = demo_instance(13, "demo-decommissioned", "redis-replication");
     gone.backups = runs(13, "", now - h(3), h(24), 3);
 
-    vec![six, weekly, purged, cluster, gone]
+    let mut out = vec![six, weekly, purged, cluster, gone];
+    out.extend(verification(now));
+    out
+}
+
+/// One instance per verification outcome the demo does not show elsewhere (a missing
+/// object, `download_failed`, is `demo-stale`'s): each newest backup's object is
+/// what its name says, of the size CDS reports.
+fn verification(now: DateTime<Utc>) -> Vec<FakeInstance> {
+    use super::dumps;
+    type Make = fn(u64, u64) -> Vec<u8>;
+    let objects: [(u8, &str, Make); 9] = [
+        (14, "demo-verify-corrupt", dumps::bit_flipped),
+        (15, "demo-verify-empty", |_, _| dumps::empty()),
+        (16, "demo-verify-cut", dumps::cut_short),
+        (17, "demo-verify-html", |len, _| dumps::html_page(len)),
+        (18, "demo-verify-gzip", |len, seed| {
+            dumps::gzip(&dumps::sound(len, seed))
+        }),
+        (19, "demo-verify-tar", |len, seed| {
+            dumps::tar("dump.rdb", &dumps::sound(len, seed))
+        }),
+        (22, "demo-verify-future", dumps::future_version),
+        // Over the demo's verify.max_size (2.5 MiB): too_large, never downloaded whole.
+        (23, "demo-verify-large", |_, seed| {
+            dumps::sound(3 << 20, seed)
+        }),
+        // No URL at all: skipped.
+        (24, "demo-verify-nourl", dumps::sound),
+    ];
+    objects
+        .into_iter()
+        .map(|(no, name, make)| {
+            let mut i = demo_instance(no, name, "redis-replication");
+            i.backups = runs(no, "", now - Duration::hours(4), Duration::hours(24), 3);
+            let newest = &mut i.backups[0];
+            let data = make(200_000, u64::from(no));
+            newest.size = data.len() as u64;
+            newest.object = if name == "demo-verify-nourl" {
+                FakeObject::NoUrl
+            } else {
+                FakeObject::Data(data.into())
+            };
+            i
+        })
+        .collect()
 }
 
 impl Scenario {

@@ -41,6 +41,10 @@ pub struct Metrics {
     api_duration: HistogramVec,
     reload_ok: IntGauge,
     reload_time: Gauge,
+    verify_bytes: prometheus::IntCounter,
+    verify_in_flight: IntGauge,
+    verify_queued: IntGauge,
+    verify_budget: IntGauge,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(
@@ -113,6 +117,10 @@ impl Metrics {
                     &["action"],
                 )?,
             )?,
+            verify_bytes: register(&live, prometheus::IntCounter::new("cds_redis_backup_exporter_verify_bytes_total", "Bytes downloaded to verify backups.")?)?,
+            verify_in_flight: register(&live, IntGauge::new("cds_redis_backup_exporter_verify_in_flight", "Backup verifications running now.")?)?,
+            verify_queued: register(&live, IntGauge::new("cds_redis_backup_exporter_verify_queued", "Backup verifications waiting for a worker.")?)?,
+            verify_budget: register(&live, IntGauge::new("cds_redis_backup_exporter_verify_budget_remaining_bytes", "Bytes verification may still download today (verify.daily_budget, UTC days).")?)?,
             rendered: RwLock::new(Bytes::new()),
             live,
         })
@@ -158,6 +166,21 @@ impl Metrics {
         self.api_retries
             .with_label_values(&[account, action.as_str()])
             .inc();
+    }
+
+    /// Counts bytes downloaded by verification.
+    pub(crate) fn verify_bytes(&self, n: u64) {
+        self.verify_bytes.inc_by(n);
+    }
+
+    pub(crate) fn verify_progress(&self, in_flight: usize, queued: usize) {
+        self.verify_in_flight.set(in_flight as i64);
+        self.verify_queued.set(queued as i64);
+    }
+
+    pub(crate) fn verify_budget(&self, remaining: u64) {
+        self.verify_budget
+            .set(i64::try_from(remaining).unwrap_or(i64::MAX));
     }
 
     /// Records a configuration load (the first one at startup, then each reload).

@@ -10,7 +10,8 @@ use tracing::warn;
 use super::{AccountPoller, Poller};
 use crate::cds::{Action, Instance};
 use crate::policy;
-use crate::state::{ShardFacts, Snapshot, Vanished};
+use crate::state::{ShardFacts, Snapshot, TargetKey, Vanished};
+use crate::verify::Job;
 
 impl Poller {
     /// The instances discovery lists. When the call fails, what the last successful one
@@ -79,6 +80,36 @@ impl Poller {
                 policy::max_age(&self.staleness, name, instance, facts.expected_interval);
             facts.max_age = max_age;
         }
+        self.offer_verification(name, snap);
+    }
+
+    /// The newest finished backup of each shard, fetched this cycle with its URLs, at
+    /// the level `verify:` gives its instance.
+    fn offer_verification(&self, account: &str, snap: &Snapshot) {
+        let jobs = snap
+            .backups
+            .iter()
+            .filter(|(k, b)| {
+                b.urls.is_some()
+                    && b.backup.is_finished()
+                    && snap.targets_up.get(&TargetKey::from(*k)) == Some(&true)
+            })
+            .filter_map(|(k, b)| {
+                let level = match snap.instances.get(&k.0) {
+                    Some((_, i)) => self.verify_config.level_for(account, i),
+                    None => self.verify_config.level,
+                };
+                Some(Job {
+                    key: k.clone(),
+                    shard: b.shard_id.clone(),
+                    end: b.backup.end?.timestamp(),
+                    size: b.backup.size,
+                    level,
+                    urls: b.urls.clone().unwrap_or_default(),
+                })
+            })
+            .collect();
+        self.verifier.offer(jobs);
     }
 }
 

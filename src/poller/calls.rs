@@ -9,7 +9,7 @@ use tracing::{debug, warn};
 
 use super::{AccountPoller, Poller};
 use crate::cds::retry::GiveUp;
-use crate::cds::{Action, BackupDetail, CdsError, SUCCESS};
+use crate::cds::{Action, BackupDetail, CdsError, UrlType, SUCCESS};
 use crate::probe::{self, ProbeResult};
 use crate::state::BackupState;
 
@@ -120,11 +120,18 @@ impl Poller {
                 probes.push((*url_type, result));
             }
         }
+        let urls = probe.then(|| {
+            UrlType::ALL
+                .into_iter()
+                .filter_map(|t| d.url(t).map(|u| (t, u.clone())))
+                .collect()
+        });
         BackupState {
             instance_uuid: uuid.to_owned(),
             shard_id: d.shard_id,
             backup: d.backup,
             probes,
+            urls,
         }
     }
 }

@@ -10,7 +10,7 @@
 //!
 //! The calls themselves are in [`calls`], the timing of cycles in [`schedule`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,10 +22,11 @@ use tracing::debug;
 
 use crate::cds::retry::RetryPolicy;
 use crate::cds::{Client, Instance};
-use crate::config::{Account, BackupTarget, Config, ProbeConfig, StalenessRule};
+use crate::config::{Account, BackupTarget, Config, ProbeConfig, StalenessRule, VerifyConfig};
 use crate::metrics::Metrics;
 use crate::probe;
 use crate::state::{BackupKey, CycleInfo, Snapshot, TargetKey, Vanished};
+use crate::verify::Verifier;
 
 /// One thing an account watches.
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +78,8 @@ pub struct Poller {
     stale_after: chrono::Duration,
     forget_vanished_after: chrono::Duration,
     staleness: Vec<StalenessRule>,
+    verify_config: VerifyConfig,
+    verifier: Verifier,
     metrics: Arc<Metrics>,
     memory: Mutex<Memory>,
 }
@@ -93,6 +96,7 @@ impl Poller {
         for a in &config.accounts {
             metrics.init_account(&a.name);
         }
+        let probe_http = probe::client()?;
         let accounts = config
             .accounts
             .iter()
@@ -115,7 +119,7 @@ impl Poller {
             extra_backups: config.poll.extra_backups,
             max_shard_lookups: config.poll.max_shard_lookups,
             max_unfinished: config.poll.max_unfinished_backups,
-            probe_http: probe::client()?,
+            probe_http: probe_http.clone(),
             limiter: Semaphore::new(config.poll.concurrency),
             probe_limiter: Semaphore::new(config.probe.concurrency),
             fan_out: config.poll.concurrency.saturating_mul(4),
@@ -132,6 +136,8 @@ impl Poller {
             forget_vanished_after: chrono::Duration::from_std(config.poll.forget_vanished_after)
                 .unwrap_or(chrono::Duration::MAX),
             staleness: config.staleness.clone(),
+            verify_config: config.verify.clone(),
+            verifier: Verifier::new(&config.verify, probe_http.clone(), Arc::clone(&metrics)),
             metrics,
             memory: Mutex::new(Memory::default()),
         })
@@ -147,6 +153,7 @@ impl Poller {
     pub(crate) fn adopt(&self, old: &Poller) {
         let learned = std::mem::take(&mut *old.memory());
         *self.memory() = learned;
+        self.verifier.adopt(&old.verifier);
     }
 
     /// Runs one whole cycle and returns its snapshot (also kept for the next cycle).
@@ -157,6 +164,16 @@ impl Poller {
         for p in parts {
             snap.merge(p);
         }
+        let keys: HashSet<&BackupKey> = snap.backups.keys().collect();
+        let shards: HashSet<(String, String)> = snap
+            .backups
+            .values()
+            .map(|b| (b.instance_uuid.clone(), b.shard_id.clone()))
+            .chain(snap.shards.keys().cloned())
+            .collect();
+        let found = self.verifier.results(&keys, &shards);
+        snap.verifications = found.verifications;
+        snap.verified = found.verified;
         snap.cycle = Some(CycleInfo {
             duration: started.elapsed(),
             ended: chrono::Utc::now(),
@@ -257,6 +274,7 @@ impl Poller {
                 return;
             }
             state.probes.clear();
+            state.urls = None;
         }
         snap.backups.insert(key.clone(), state);
         snap.last_good.insert(target, *at);

@@ -12,7 +12,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use cds_redis_backup_exporter::cds::{InstanceFilter, Secret};
-use cds_redis_backup_exporter::config::{Account, BackupTarget, Config, PollConfig, ProbeConfig};
+use cds_redis_backup_exporter::config::{
+    Account, BackupTarget, Config, PollConfig, ProbeConfig, VerifyConfig, VerifyLevel,
+};
 use cds_redis_backup_exporter::fake::{FakeBackup, FakeCds, FakeInstance, Scenario};
 use cds_redis_backup_exporter::metrics::Metrics;
 use cds_redis_backup_exporter::poller::Poller;
@@ -105,6 +107,12 @@ pub fn config(accounts: Vec<Account>) -> Config {
         },
         accounts,
         staleness: Vec::new(),
+        // Off: tests that count object requests see only probes; tests of
+        // verification turn it on.
+        verify: VerifyConfig {
+            level: VerifyLevel::Off,
+            ..VerifyConfig::default()
+        },
     }
 }
 

@@ -14,4 +14,5 @@ mod probe;
 mod resilience;
 mod secrets;
 mod stories;
+mod verify;
 mod web;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use cds_redis_backup_exporter::config::StalenessRule;
+use cds_redis_backup_exporter::config::{Matchers, StalenessRule};
 use cds_redis_backup_exporter::fake::{FakeBackup, FakeInstance, Scenario};
 
 use crate::helpers::*;
@@ -188,10 +188,12 @@ async fn max_age_comes_from_rules_then_learned_cadence_then_the_default() {
     a.instances = vec!["static".into()];
     let mut c = config(vec![a]);
     c.staleness = vec![StalenessRule {
-        account: Some("a".into()),
-        tag: Some("prod".into()),
-        instance_name: glob::Pattern::new("orders-*").ok(),
-        instance_uuid: None,
+        matchers: Matchers {
+            account: Some("a".into()),
+            tag: Some("prod".into()),
+            instance_name: glob::Pattern::new("orders-*").ok(),
+            instance_uuid: None,
+        },
         max_age: Duration::from_secs(12 * 3600),
     }];
     let text = Driver::new(&c).cycle().await;

@@ -102,6 +102,7 @@ impl Validator {
             "poll.max_response_size",
             p.max_response_size,
             d.max_response_bytes,
+            (MIN_RESPONSE_BYTES, MAX_RESPONSE_BYTES, "1KiB to 1GiB"),
         );
         let stale_text = p.stale_after.clone();
         let (stale_after, stale_ok) = self.checked_duration(
@@ -161,7 +162,14 @@ impl Validator {
         None
     }
 
-    fn size(&mut self, path: &str, raw: Option<RawSize>, default: u64) -> u64 {
+    /// A size within `(min, max, how the range is written)`.
+    pub(super) fn size(
+        &mut self,
+        path: &str,
+        raw: Option<RawSize>,
+        default: u64,
+        (min, max, range): (u64, u64, &str),
+    ) -> u64 {
         let (bytes, shown) = match raw {
             None => return default,
             Some(RawSize::Bytes(n)) => (u64::try_from(n).ok(), n.to_string()),
@@ -177,9 +185,9 @@ impl Validator {
             },
         };
         match bytes {
-            Some(n) if (MIN_RESPONSE_BYTES..=MAX_RESPONSE_BYTES).contains(&n) => n,
+            Some(n) if (min..=max).contains(&n) => n,
             _ => {
-                self.problem(path, format!("{shown} is out of range; use 1KiB to 1GiB"));
+                self.problem(path, format!("{shown} is out of range; use {range}"));
                 default
             }
         }
@@ -205,6 +213,8 @@ fn parse_size(text: &str) -> Option<u64> {
         "mib" => 1 << 20,
         "gb" => 1_000_000_000,
         "gib" => 1 << 30,
+        "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
         _ => return None,
     };
     Some(n.saturating_mul(multiplier))

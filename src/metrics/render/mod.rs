@@ -7,6 +7,8 @@
 //! memory, the text itself, for one pass of CPU per cycle. The README's metrics table is
 //! the contract for the names, labels and help texts here.
 
+mod verify;
+
 use std::fmt::Write as _;
 
 use crate::cds::Instance;
@@ -210,6 +212,7 @@ pub fn render_to(snap: &Snapshot, sink: &mut dyn FnMut(&[u8])) {
     backups(&mut w, snap);
     probe_results(&mut w, snap);
     targets(&mut w, snap);
+    verify::verification(&mut w, snap);
     cycle(&mut w, snap);
     w.flush();
 }

@@ -1,0 +1,423 @@
+//! Proving backups would restore: the newest finished backup of each shard is
+//! downloaded (its head and tail, or all of it) and checked by [`crate::rdb`], in the
+//! background, off the poll cycle.
+//!
+//! The poller offers jobs after each cycle ([`Verifier::offer`]); workers take them one
+//! at a time per `verify.concurrency`, every download shares one bandwidth limiter and
+//! one daily byte budget, and each backup is verified once per level: a final result
+//! (anything but `download_failed` and `skipped`) is kept for good, in memory and in
+//! `verify.state_file`, and the others are tried again an hour later (the next UTC day
+//! for the budget). Dropping the verifier (a reload, shutdown) cancels what is running;
+//! a reloaded configuration takes the results over ([`Verifier::adopt`]).
+
+mod fetch;
+mod store;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use crate::cds::{SecretUrl, UrlType};
+use crate::config::{VerifyConfig, VerifyLevel};
+use crate::metrics::Metrics;
+use crate::state::BackupKey;
+use crate::sync::lock;
+pub use store::{LastVerified, Store};
+
+/// A result that says nothing about the backup is tried again after this long.
+const RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// The outcome of one verification; `as_str` is the `result` label, stable across
+/// releases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A sound dump with keys.
+    Ok,
+    /// A sound dump without a single key.
+    Empty,
+    /// The dump ends before its end marker.
+    Truncated,
+    ChecksumMismatch,
+    Corrupt,
+    /// Not a Redis dump (an HTML page, an empty archive).
+    NotRdb,
+    /// A newer RDB version than this exporter reads.
+    UnsupportedVersion,
+    /// The download failed (the HTTP status, when there was one, is kept).
+    DownloadFailed,
+    /// Larger than `verify.max_size`: not downloaded whole.
+    TooLarge,
+    /// Not tried: no download URL, or the daily budget is spent.
+    #[default]
+    Skipped,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 10] = [
+        Outcome::Ok,
+        Outcome::Empty,
+        Outcome::Truncated,
+        Outcome::ChecksumMismatch,
+        Outcome::Corrupt,
+        Outcome::NotRdb,
+        Outcome::UnsupportedVersion,
+        Outcome::DownloadFailed,
+        Outcome::TooLarge,
+        Outcome::Skipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Empty => "empty",
+            Outcome::Truncated => "truncated",
+            Outcome::ChecksumMismatch => "checksum_mismatch",
+            Outcome::Corrupt => "corrupt",
+            Outcome::NotRdb => "not_rdb",
+            Outcome::UnsupportedVersion => "unsupported_version",
+            Outcome::DownloadFailed => "download_failed",
+            Outcome::TooLarge => "too_large",
+            Outcome::Skipped => "skipped",
+        }
+    }
+
+    /// Whether it is a verdict on the backup itself, kept for good.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Outcome::DownloadFailed | Outcome::Skipped)
+    }
+}
+
+/// What one verification of one backup found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub level: VerifyLevel,
+    pub outcome: Outcome,
+    /// The HTTP status of a failed download.
+    pub http_status: Option<u16>,
+    /// What went wrong, in words (never a URL).
+    pub detail: String,
+    /// `rdb`, `gzip`, `tar` or `tar.gz`.
+    pub format: Option<String>,
+    pub rdb_version: Option<u32>,
+    /// The `redis-ver` AUX field.
+    pub redis_version: Option<String>,
+    /// The `ctime` AUX field: when the data was captured, Unix seconds.
+    pub snapshot_time: Option<i64>,
+    /// Keys counted, when the whole dump was read.
+    pub keys: Option<u64>,
+    pub keys_with_expiry: Option<u64>,
+    pub bytes: u64,
+    pub duration_ms: u64,
+    /// When it ended, Unix seconds.
+    pub at: i64,
+}
+
+/// One backup to verify: the newest finished backup of its shard, with the URLs CDS
+/// gave this cycle.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub key: BackupKey,
+    pub shard: String,
+    /// EndTime, Unix seconds.
+    pub end: i64,
+    /// BackupSize, if CDS gave it.
+    pub size: Option<u64>,
+    pub level: VerifyLevel,
+    pub urls: Vec<(UrlType, SecretUrl)>,
+}
+
+type JobKey = (BackupKey, VerifyLevel);
+
+/// What verification knows of the backups and shards a snapshot exports.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub verifications: BTreeMap<BackupKey, Vec<Verification>>,
+    /// (instance_uuid, shard_id) → its newest backup verified `ok`
+    pub verified: BTreeMap<(String, String), LastVerified>,
+}
+
+#[derive(Debug)]
+pub struct Verifier {
+    shared: Arc<Shared>,
+    /// Started with the first job, from inside the runtime; aborted on drop.
+    workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: VerifyConfig,
+    http: reqwest::Client,
+    store: Mutex<Store>,
+    queue: Mutex<VecDeque<Job>>,
+    /// Queued or running.
+    pending: Mutex<HashSet<JobKey>>,
+    retry_at: Mutex<HashMap<JobKey, Instant>>,
+    wake: Notify,
+    limiter: governor::DefaultDirectRateLimiter,
+    burst: u32,
+    in_flight: AtomicUsize,
+    /// One writer of the state file at a time, so an older state never lands last.
+    saving: tokio::sync::Mutex<()>,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for Verifier {
+    fn drop(&mut self) {
+        for w in lock(&self.workers).drain(..) {
+            w.abort();
+        }
+    }
+}
+
+impl Verifier {
+    /// Reads the state file (if any); nothing runs until the first [`Self::offer`].
+    pub fn new(config: &VerifyConfig, http: reqwest::Client, metrics: Arc<Metrics>) -> Self {
+        // Bursts of 1/20 s (at least 64 KiB): the cap holds over short downloads too.
+        let per_second = u32::try_from(config.max_bandwidth).unwrap_or(u32::MAX);
+        let burst = (per_second / 20).max(64 << 10).min(per_second).max(1);
+        let nonzero = |n| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
+        let quota = governor::Quota::per_second(nonzero(per_second)).allow_burst(nonzero(burst));
+        let store = Store::open(config.state_file.as_deref());
+        let remaining = config.daily_budget.saturating_sub(store.budget.1);
+        metrics.verify_budget(remaining);
+        Self {
+            shared: Arc::new(Shared {
+                config: config.clone(),
+                http,
+                store: Mutex::new(store),
+                queue: Mutex::new(VecDeque::new()),
+                pending: Mutex::new(HashSet::new()),
+                retry_at: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+                limiter: governor::RateLimiter::direct(quota),
+                burst,
+                in_flight: AtomicUsize::new(0),
+                saving: tokio::sync::Mutex::new(()),
+                metrics,
+            }),
+            workers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Takes over what `old` found (its running and queued jobs are dropped with it and
+    /// offered again by the next cycle).
+    pub fn adopt(&self, old: &Verifier) {
+        let mut theirs = lock(&old.shared.store);
+        let mut ours = lock(&self.shared.store);
+        ours.results = std::mem::take(&mut theirs.results);
+        ours.shards = std::mem::take(&mut theirs.shards);
+        ours.budget = theirs.budget;
+    }
+
+    /// Queues the jobs not verified yet at their level, not queued already, and not
+    /// waiting for a retry.
+    pub fn offer(&self, jobs: Vec<Job>) {
+        let now = Instant::now();
+        let mut added = 0;
+        {
+            let store = lock(&self.shared.store);
+            let mut pending = lock(&self.shared.pending);
+            let mut retry = lock(&self.shared.retry_at);
+            retry.retain(|_, at| *at > now);
+            let mut queue = lock(&self.shared.queue);
+            for job in jobs {
+                let key = (job.key.clone(), job.level);
+                if job.level == VerifyLevel::Off
+                    || store.final_result(&job.key, job.level).is_some()
+                    || pending.contains(&key)
+                    || retry.contains_key(&key)
+                {
+                    continue;
+                }
+                pending.insert(key);
+                queue.push_back(job);
+                added += 1;
+            }
+        }
+        if added == 0 {
+            return;
+        }
+        self.start_workers();
+        self.progress();
+        for _ in 0..added {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    fn start_workers(&self) {
+        let mut workers = lock(&self.workers);
+        if workers.is_empty() {
+            for _ in 0..self.shared.config.concurrency {
+                workers.push(tokio::spawn(work(Arc::clone(&self.shared))));
+            }
+        }
+    }
+
+    fn progress(&self) {
+        self.shared.progress();
+    }
+
+    /// The results of `keys` and every shard's last verified backup, for the snapshot;
+    /// results of other backups are forgotten.
+    pub fn results(&self, keys: &HashSet<&BackupKey>, shards: &HashSet<(String, String)>) -> Found {
+        let mut store = lock(&self.shared.store);
+        store.retain(|k| keys.contains(k), |s| shards.contains(s));
+        Found {
+            verifications: store
+                .results
+                .iter()
+                .map(|(k, m)| (k.clone(), m.values().cloned().collect()))
+                .collect(),
+            verified: store.shards.clone(),
+        }
+    }
+}
+
+impl Shared {
+    fn progress(&self) {
+        let queued = lock(&self.queue).len();
+        self.metrics
+            .verify_progress(self.in_flight.load(Ordering::Relaxed), queued);
+    }
+}
+
+/// One worker: takes jobs until aborted.
+async fn work(shared: Arc<Shared>) {
+    loop {
+        let job = lock(&shared.queue).pop_front();
+        let Some(job) = job else {
+            shared.wake.notified().await;
+            continue;
+        };
+        shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        shared.progress();
+        let key = (job.key.clone(), job.level);
+        let v = verify(&shared, &job).await;
+        finish(&shared, &job, v).await;
+        lock(&shared.pending).remove(&key);
+        shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+        shared.progress();
+    }
+}
+
+fn today() -> i64 {
+    Utc::now().timestamp().div_euclid(86_400)
+}
+
+/// Runs one job: the URLs in `verify.url_types` order, the next one only when a
+/// download failed, within the budget, the size cap and the deadline.
+async fn verify(shared: &Shared, job: &Job) -> Verification {
+    let c = &shared.config;
+    let skipped = |detail: &str| Verification {
+        level: job.level,
+        outcome: Outcome::Skipped,
+        detail: detail.to_owned(),
+        ..Verification::default()
+    };
+    if job.level == VerifyLevel::Full {
+        if let Some(size) = job.size.filter(|s| *s > c.max_size) {
+            return Verification {
+                level: job.level,
+                outcome: Outcome::TooLarge,
+                detail: format!(
+                    "BackupSize {size} is more than verify.max_size ({})",
+                    c.max_size
+                ),
+                ..Verification::default()
+            };
+        }
+        let spent = {
+            let mut store = lock(&shared.store);
+            store.spend(today(), 0, u64::MAX);
+            store.budget.1
+        };
+        if spent.saturating_add(job.size.unwrap_or(0)) > c.daily_budget {
+            return skipped(
+                "the daily budget (verify.daily_budget) is spent; tried again tomorrow",
+            );
+        }
+    }
+    let started = Instant::now();
+    let on_bytes = |n: u64| shared.metrics.verify_bytes(n);
+    let mut pipe = fetch::Pipe {
+        limiter: &shared.limiter,
+        burst: shared.burst,
+        bytes: 0,
+        on_bytes: &on_bytes,
+    };
+    let mut v = skipped("CDS gave no download URL of the types in verify.url_types");
+    for url_type in &c.url_types {
+        let Some((_, url)) = job.urls.iter().find(|(t, _)| t == url_type) else {
+            continue;
+        };
+        let run = async {
+            match job.level {
+                VerifyLevel::Full => fetch::full(&shared.http, url, c.max_size, &mut pipe).await,
+                _ => fetch::light(&shared.http, url, &mut pipe).await,
+            }
+        };
+        v = match tokio::time::timeout(c.timeout, run).await {
+            Ok(v) => v,
+            Err(_) => Verification {
+                level: job.level,
+                outcome: Outcome::DownloadFailed,
+                detail: format!(
+                    "not done within verify.timeout ({})",
+                    humantime::format_duration(c.timeout)
+                ),
+                ..Verification::default()
+            },
+        };
+        if v.outcome != Outcome::DownloadFailed {
+            break;
+        }
+    }
+    v.bytes = pipe.bytes;
+    v.duration_ms = started.elapsed().as_millis() as u64;
+    v.at = Utc::now().timestamp();
+    v
+}
+
+/// Records, logs and saves a result; schedules a retry when it is not final.
+async fn finish(shared: &Shared, job: &Job, v: Verification) {
+    let (uuid, id) = (&job.key.0, &job.key.1);
+    match v.outcome {
+        Outcome::Ok | Outcome::Empty => {
+            info!(instance_uuid = %uuid, backup_id = %id, level = v.level.as_str(), result = v.outcome.as_str(), keys = ?v.keys, bytes = v.bytes, duration_ms = v.duration_ms, "backup verified")
+        }
+        _ => {
+            warn!(instance_uuid = %uuid, backup_id = %id, level = v.level.as_str(), result = v.outcome.as_str(), http_status = ?v.http_status, detail = %v.detail, bytes = v.bytes, "backup verification failed")
+        }
+    }
+    if !v.outcome.is_final() {
+        let wait = if v.outcome == Outcome::Skipped && v.detail.contains("budget") {
+            let left = 86_400 - Utc::now().timestamp().rem_euclid(86_400);
+            Duration::from_secs(u64::try_from(left).unwrap_or(3600))
+        } else {
+            RETRY_AFTER
+        };
+        lock(&shared.retry_at).insert((job.key.clone(), job.level), Instant::now() + wait);
+    }
+    let _saving = shared.saving.lock().await;
+    let (remaining, file) = {
+        let mut store = lock(&shared.store);
+        let remaining = store.spend(today(), v.bytes, shared.config.daily_budget);
+        store.record(&job.key, &job.shard, job.end, v);
+        (remaining, store.serialized())
+    };
+    shared.metrics.verify_budget(remaining);
+    if let Some((path, bytes)) = file {
+        let written =
+            tokio::task::spawn_blocking(move || store::write_atomically(&path, &bytes)).await;
+        if let Ok(Err(e)) = written {
+            warn!(error = %e, "cannot write verify.state_file; results are kept in memory");
+        }
+    }
+}

@@ -60,6 +60,7 @@ scripts/bench.sh small
 
 step "RDB verifier throughput at a small size (proves it runs; the numbers are in BENCHMARKS.md)"
 target/release/examples/rdb_bench --gib 0.1
+target/release/examples/verify_bench --gib 0.1 --concurrency 2
 
 step "hostile inputs against the release binary (each answered in under a second)"
 scripts/hostile-inputs.sh

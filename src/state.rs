@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::cds::{Backup, Instance};
 use crate::cds::{SecretUrl, UrlType};
+use crate::config::VerifyLevel;
 use crate::probe::ProbeResult;
 use crate::verify::{LastVerified, Verification};
 
@@ -77,6 +78,8 @@ pub struct Snapshot {
     pub verifications: BTreeMap<BackupKey, Vec<Verification>>,
     /// (instance_uuid, shard_id) → its newest backup verified `ok`
     pub verified: BTreeMap<(String, String), LastVerified>,
+    /// instance_uuid → the verification level `verify:` gives it
+    pub verify_levels: BTreeMap<String, VerifyLevel>,
     pub cycle: Option<CycleInfo>,
 }
 
@@ -156,6 +159,7 @@ impl Snapshot {
         self.shards.extend(other.shards);
         self.account_up.extend(other.account_up);
         self.vanished.extend(other.vanished);
+        self.verify_levels.extend(other.verify_levels);
         for (k, t) in other.last_good {
             let e = self.last_good.entry(k).or_insert(t);
             *e = (*e).max(t);

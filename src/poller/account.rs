@@ -80,12 +80,16 @@ impl Poller {
                 policy::max_age(&self.staleness, name, instance, facts.expected_interval);
             facts.max_age = max_age;
         }
-        self.offer_verification(name, snap);
+        for (uuid, (_, instance)) in &snap.instances {
+            let level = self.verify_config.level_for(name, instance);
+            snap.verify_levels.insert(uuid.clone(), level);
+        }
+        self.offer_verification(snap);
     }
 
     /// The newest finished backup of each shard, fetched this cycle with its URLs, at
     /// the level `verify:` gives its instance.
-    fn offer_verification(&self, account: &str, snap: &Snapshot) {
+    fn offer_verification(&self, snap: &Snapshot) {
         let jobs = snap
             .backups
             .iter()
@@ -95,8 +99,8 @@ impl Poller {
                     && snap.targets_up.get(&TargetKey::from(*k)) == Some(&true)
             })
             .filter_map(|(k, b)| {
-                let level = match snap.instances.get(&k.0) {
-                    Some((_, i)) => self.verify_config.level_for(account, i),
+                let level = match snap.verify_levels.get(&k.0) {
+                    Some(l) => *l,
                     None => self.verify_config.level,
                 };
                 Some(Job {

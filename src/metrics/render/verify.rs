@@ -22,6 +22,13 @@ fn best(vs: &[Verification]) -> Option<&Verification> {
 }
 
 pub(super) fn verification(w: &mut Writer<'_>, snap: &Snapshot) {
+    w.family(
+        "cds_redis_instance_verify_level",
+        "The verification level verify: gives the instance (off, light, full); always 1.",
+    );
+    for (uuid, level) in &snap.verify_levels {
+        w.sample(&[("instance_uuid", uuid), ("level", level.as_str())], 1i64);
+    }
     // One sample per verification, labelled with its level.
     let per = |w: &mut Writer<'_>, f: &dyn Fn(&Verification) -> Option<f64>| {
         for (b, vs) in verified(snap) {

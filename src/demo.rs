@@ -115,6 +115,7 @@ pub async fn start_at(
         probe: ProbeConfig::default(),
         accounts: vec![main_account, revoked_account],
         staleness: Vec::new(),
+        shard: crate::shard::Shard::default(),
         // Demo objects are small: show every outcome of the full check.
         verify: VerifyConfig {
             level: VerifyLevel::Full,

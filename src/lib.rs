@@ -16,6 +16,7 @@ pub mod probe;
 pub mod problem;
 pub mod rdb;
 pub mod server;
+pub mod shard;
 pub mod state;
 mod sync;
 pub mod verify;

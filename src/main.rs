@@ -11,6 +11,7 @@ use tracing::{error, info};
 
 use cds_redis_backup_exporter::config::Config;
 use cds_redis_backup_exporter::server::WebConfig;
+use cds_redis_backup_exporter::shard::Shard;
 use cds_redis_backup_exporter::web_config::WebSecurity;
 use cds_redis_backup_exporter::{demo, run_with, Control, Loader};
 
@@ -52,6 +53,21 @@ struct Args {
     /// Output format of log messages.
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
     log_format: LogFormat,
+    /// This replica's shard, 0-based: it polls only the instances whose hash of
+    /// instance_uuid falls in it (see README, "Running at scale").
+    #[arg(long = "shard", env = "CDS_EXPORTER_SHARD", default_value_t = 0)]
+    shard: u32,
+    /// How many shards the fleet is split into; 1 polls everything.
+    #[arg(long = "total-shards", env = "CDS_EXPORTER_TOTAL_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    total_shards: u32,
+    /// Take the shard from the number at the end of the host name (a StatefulSet pod
+    /// `cds-redis-backup-exporter-2` is shard 2) instead of --shard.
+    #[arg(
+        long = "shard.from-hostname",
+        env = "CDS_EXPORTER_SHARD_FROM_HOSTNAME",
+        conflicts_with = "shard"
+    )]
+    shard_from_hostname: bool,
     /// Run against a built-in fake CDS API on loopback (no account needed); ignores --config.file.
     #[arg(long)]
     demo: bool,
@@ -217,21 +233,46 @@ fn web_config(args: &Args) -> anyhow::Result<WebConfig> {
 
 /// Reads `--config.file` (and the files it names) on the calling thread: before the
 /// runtime starts, and for reloads on the blocking pool.
-fn loader(args: &Args) -> Loader {
+fn loader(args: &Args, shard: Shard) -> Loader {
     let path = args.config_file.clone();
     std::sync::Arc::new(move || {
         let env = |k: &str| std::env::var(k).ok();
-        Config::load(&path, &env)
+        let mut config = Config::load(&path, &env)?;
+        config.shard = shard;
+        Ok(config)
     })
 }
 
-async fn start(args: Args, web: WebConfig, loaded: Option<(Config, Loader)>) -> anyhow::Result<()> {
+/// `--shard`/`--total-shards`, or the ordinal at the end of the host name.
+fn shard(args: &Args) -> anyhow::Result<Shard> {
+    let index = if args.shard_from_hostname {
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .unwrap_or_default();
+        cds_redis_backup_exporter::shard::ordinal(&host).with_context(|| {
+            format!("--shard.from-hostname: the host name {:?} does not end in -<number> (a StatefulSet pod name); give --shard instead", host.trim())
+        })?
+    } else {
+        args.shard
+    };
+    Shard::new(index, args.total_shards).map_err(anyhow::Error::msg)
+}
+
+async fn start(
+    args: Args,
+    web: WebConfig,
+    shard: Shard,
+    loaded: Option<(Config, Loader)>,
+) -> anyhow::Result<()> {
     let (_fake, config, loader) = match loaded {
         Some((config, loader)) => (None, config, Some(loader)),
         None => {
-            let (fake, config) = demo::start(args.demo_events_after, args.demo_latency)
+            let (fake, mut config) = demo::start(args.demo_events_after, args.demo_latency)
                 .await
                 .context("starting the demo's fake CDS API")?;
+            config.shard = shard;
             info!(fake_api = %fake.base_url(), "demo mode: polling a built-in fake CDS API");
             (Some(fake), config, None)
         }
@@ -272,14 +313,22 @@ fn main() -> ExitCode {
     // Files are read before the runtime starts: nothing async is waiting yet, and the
     // caps in `input` bound what reading them can cost.
     let prepared = web_config(&args).and_then(|web| {
-        if args.demo {
-            return Ok((web, None));
+        let shard = shard(&args)?;
+        if shard.total > 1 {
+            info!(
+                shard = shard.index,
+                total_shards = shard.total,
+                "polling one shard of the instances"
+            );
         }
-        let load = loader(&args);
+        if args.demo {
+            return Ok((web, shard, None));
+        }
+        let load = loader(&args, shard);
         info!(file = %args.config_file.display(), "loading the configuration");
-        Ok((web, Some((load()?, load))))
+        Ok((web, shard, Some((load()?, load))))
     });
-    let (web, loaded) = match prepared {
+    let (web, shard, loaded) = match prepared {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -300,7 +349,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(start(args, web, loaded));
+    let result = runtime.block_on(start(args, web, shard, loaded));
     runtime.shutdown_timeout(EXIT_GRACE);
     match result {
         Ok(()) => ExitCode::SUCCESS,

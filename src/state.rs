@@ -78,6 +78,8 @@ pub struct Snapshot {
     pub verifications: BTreeMap<BackupKey, Vec<Verification>>,
     /// (instance_uuid, shard_id) → its newest backup verified `ok`
     pub verified: BTreeMap<(String, String), LastVerified>,
+    /// account → instances this replica watches (its shard of them)
+    pub owned: BTreeMap<String, u64>,
     /// instance_uuid → the verification level `verify:` gives it
     pub verify_levels: BTreeMap<String, VerifyLevel>,
     pub cycle: Option<CycleInfo>,
@@ -160,6 +162,7 @@ impl Snapshot {
         self.account_up.extend(other.account_up);
         self.vanished.extend(other.vanished);
         self.verify_levels.extend(other.verify_levels);
+        self.owned.extend(other.owned);
         for (k, t) in other.last_good {
             let e = self.last_good.entry(k).or_insert(t);
             *e = (*e).max(t);

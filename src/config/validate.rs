@@ -159,6 +159,7 @@ impl Validator {
             accounts,
             staleness,
             verify,
+            shard: crate::shard::Shard::default(),
         }
     }
 

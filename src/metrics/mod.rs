@@ -41,6 +41,7 @@ pub struct Metrics {
     api_duration: HistogramVec,
     reload_ok: IntGauge,
     reload_time: Gauge,
+    shard_info: prometheus::IntGaugeVec,
     verify_bytes: prometheus::IntCounter,
     verify_in_flight: IntGauge,
     verify_queued: IntGauge,
@@ -117,6 +118,7 @@ impl Metrics {
                     &["action"],
                 )?,
             )?,
+            shard_info: register(&live, prometheus::IntGaugeVec::new(Opts::new("cds_redis_backup_exporter_shard_info", "This replica's shard (--shard, 0-based) of --total-shards; always 1."), &["shard", "total_shards"])?)?,
             verify_bytes: register(&live, prometheus::IntCounter::new("cds_redis_backup_exporter_verify_bytes_total", "Bytes downloaded to verify backups.")?)?,
             verify_in_flight: register(&live, IntGauge::new("cds_redis_backup_exporter_verify_in_flight", "Backup verifications running now.")?)?,
             verify_queued: register(&live, IntGauge::new("cds_redis_backup_exporter_verify_queued", "Backup verifications waiting for a worker.")?)?,
@@ -166,6 +168,14 @@ impl Metrics {
         self.api_retries
             .with_label_values(&[account, action.as_str()])
             .inc();
+    }
+
+    /// Says which shard this replica polls.
+    pub(crate) fn set_shard(&self, shard: crate::shard::Shard) {
+        self.shard_info.reset();
+        self.shard_info
+            .with_label_values(&[&shard.index.to_string(), &shard.total.to_string()])
+            .set(1);
     }
 
     /// Counts bytes downloaded by verification.

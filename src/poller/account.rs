@@ -44,8 +44,13 @@ impl Poller {
         vanished.retain(|_, v| now - v.since <= forget);
         // Still watched through `instances:`: it has not left the exporter's sight.
         vanished.retain(|uuid, _| !a.account.instances.contains(uuid));
-        snap.vanished
-            .extend(vanished.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // Another replica's instance is that replica's to report.
+        snap.vanished.extend(
+            vanished
+                .iter()
+                .filter(|(k, _)| self.shard.owns(k))
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         list
     }
 

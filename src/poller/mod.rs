@@ -78,6 +78,7 @@ pub struct Poller {
     stale_after: chrono::Duration,
     forget_vanished_after: chrono::Duration,
     staleness: Vec<StalenessRule>,
+    shard: crate::shard::Shard,
     verify_config: VerifyConfig,
     verifier: Verifier,
     metrics: Arc<Metrics>,
@@ -96,6 +97,7 @@ impl Poller {
         for a in &config.accounts {
             metrics.init_account(&a.name);
         }
+        metrics.set_shard(config.shard);
         let probe_http = probe::client()?;
         let accounts = config
             .accounts
@@ -136,6 +138,7 @@ impl Poller {
             forget_vanished_after: chrono::Duration::from_std(config.poll.forget_vanished_after)
                 .unwrap_or(chrono::Duration::MAX),
             staleness: config.staleness.clone(),
+            shard: config.shard,
             verify_config: config.verify.clone(),
             verifier: Verifier::new(&config.verify, probe_http.clone(), Arc::clone(&metrics)),
             metrics,
@@ -185,18 +188,31 @@ impl Poller {
     }
     async fn poll_account(&self, a: &AccountPoller) -> Snapshot {
         let mut snap = Snapshot::default();
-        let mut uuids: BTreeSet<String> = a.account.instances.iter().cloned().collect();
+        let owns = |uuid: &str| self.shard.owns(uuid);
+        let mut uuids: BTreeSet<String> = a
+            .account
+            .instances
+            .iter()
+            .filter(|u| owns(u))
+            .cloned()
+            .collect();
+        let backups: Vec<&BackupTarget> = a
+            .account
+            .backups
+            .iter()
+            .filter(|b| owns(&b.instance_uuid))
+            .collect();
         for i in self.discover(a, &mut snap).await {
+            if !owns(&i.uuid) {
+                continue;
+            }
             uuids.insert(i.uuid.clone());
             snap.instances
                 .insert(i.uuid.clone(), (a.account.name.clone(), i));
         }
         // Every watched instance has an info series (alerts join it for their routing
         // labels), with what discovery told of it, or only its UUID.
-        for uuid in uuids
-            .iter()
-            .chain(a.account.backups.iter().map(|b| &b.instance_uuid))
-        {
+        for uuid in uuids.iter().chain(backups.iter().map(|b| &b.instance_uuid)) {
             snap.instances.entry(uuid.clone()).or_insert_with(|| {
                 let bare = Instance {
                     uuid: uuid.clone(),
@@ -210,7 +226,7 @@ impl Poller {
         let mut targets = uuids
             .iter()
             .map(|u| Target::Instance(u))
-            .chain(a.account.backups.iter().map(Target::Backup));
+            .chain(backups.iter().copied().map(Target::Backup));
         let mut running = FuturesUnordered::new();
         loop {
             while running.len() < self.fan_out {
@@ -224,6 +240,8 @@ impl Poller {
                 None => break,
             }
         }
+        snap.owned
+            .insert(a.account.name.clone(), snap.instances.len() as u64);
         self.judge_account(a, &mut snap);
         snap
     }

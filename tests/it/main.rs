@@ -13,6 +13,7 @@ mod lifecycle;
 mod probe;
 mod resilience;
 mod secrets;
+mod shards;
 mod stories;
 mod verify;
 mod web;

@@ -337,3 +337,41 @@ async fn only_the_restore_point_is_verified_and_cycles_do_not_wait() {
         .iter()
         .all(|(_, p, _)| !p.contains("older")));
 }
+
+/// Shutdown does not wait for a download: a verification capped at 64 KiB/s of a
+/// 4 MiB object (a minute's work) is cancelled, and the exporter stops at once.
+#[tokio::test]
+async fn shutdown_cancels_a_running_verification() {
+    let mut v = level(VerifyLevel::Full);
+    v.max_bandwidth = 64 << 10;
+    let (f, c) = watching_all(
+        vec![holding("ins", data(dumps::sound(4 << 20, 1)), None)],
+        v,
+    )
+    .await;
+    let exporter = Exporter::start(c).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = exporter.get("/metrics").await.1;
+        if select(&text, "cds_redis_backup_exporter_verify_in_flight", &[])
+            .values()
+            .sum::<f64>()
+            == 1.0
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no verification started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stopping = Instant::now();
+    exporter.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        stopping.elapsed()
+    );
+    // The fake sees no more of the download once the exporter is gone.
+    let served = f.object_requests().len();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(f.object_requests().len(), served);
+}

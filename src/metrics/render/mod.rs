@@ -366,6 +366,13 @@ fn targets(w: &mut Writer<'_>, snap: &Snapshot) {
         w.sample(&[("account", account)], *up);
     }
     w.family(
+        "cds_redis_backup_exporter_owned_instances",
+        "Instances of the account this replica watches: those of its shard (all of them without sharding).",
+    );
+    for (account, n) in &snap.owned {
+        w.sample(&[("account", account)], *n);
+    }
+    w.family(
         "cds_redis_backup_exporter_account_up",
         "1 if in the last cycle the account's discovery (if any) and at least one of its other calls (if any) succeeded.",
     );

@@ -62,6 +62,9 @@ step "RDB verifier throughput at a small size (proves it runs; the numbers are i
 target/release/examples/rdb_bench --gib 0.1
 target/release/examples/verify_bench --gib 0.1 --concurrency 2
 
+step "sharded replicas at a small scale: three shards cover 2,000 instances exactly once"
+target/release/examples/shard_bench --instances 2000 --shards 3
+
 step "hostile inputs against the release binary (each answered in under a second)"
 scripts/hostile-inputs.sh
 

@@ -76,3 +76,6 @@ python3 tests/e2e/prometheus_e2e.py target/debug/cds-redis-backup-exporter
 
 step "end to end: the alerting stories through a real Prometheus and Alertmanager, two replicas"
 python3 tests/e2e/alertmanager_e2e.py target/debug/cds-redis-backup-exporter
+
+step "end to end: three shard replicas scraped by one Prometheus fire each demo alert once"
+python3 tests/e2e/shards_e2e.py target/debug/cds-redis-backup-exporter

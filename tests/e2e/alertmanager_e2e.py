@@ -192,20 +192,7 @@ scrape_configs:
         check("nothing fires about the slow replica during its first cycle", still_slow and not about_slow,
               f"first cycle over: {not still_slow}; alerts: {about_slow}")
 
-        before = {
-            ("CdsRedisBackupFailed", "demo-failed", ""),
-            ("CdsRedisBackupStuck", "demo-stuck", ""),
-            ("CdsRedisBackupStale", "demo-stale", ""),
-            ("CdsRedisBackupDownloadUnreachable", "demo-stale", ""),
-            ("CdsRedisBackupDownloadUnreachable", "demo-cluster", "shard-2c3d"),
-            ("CdsRedisBackupSizeMismatch", "demo-truncated", ""),
-            ("CdsRedisBackupNeverBackedUp", "demo-empty", ""),
-            ("CdsRedisBackupStale", "demo-6hourly-overdue", ""),
-            ("CdsRedisBackupStale", "demo-purged", ""),
-            ("CdsRedisBackupFailed", "demo-purged", ""),
-            ("CdsRedisBackupFailed", "demo-cluster-shard", "shard-b"),
-            ("CdsRedisBackupStale", "demo-revoked-stale", ""),
-        }
+        before = base.DEMO_ALERTS
         wait("the stories' alerts notified", lambda: before <= set(notified(name_of)), timeout=EVENT + 20)
         pre = notified(name_of)
         pre_time = time.time() - started

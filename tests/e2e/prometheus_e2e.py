@@ -30,6 +30,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 JOB = "cds-redis-backup"
 RESULTS = []
 
+# What the --demo exporter fires before its event: (alertname, instance name, shard).
+DEMO_ALERTS = {
+    ("CdsRedisBackupFailed", "demo-failed", ""),
+    ("CdsRedisBackupStuck", "demo-stuck", ""),
+    ("CdsRedisBackupStale", "demo-stale", ""),
+    ("CdsRedisBackupDownloadUnreachable", "demo-stale", ""),
+    ("CdsRedisBackupDownloadUnreachable", "demo-cluster", "shard-2c3d"),
+    ("CdsRedisBackupSizeMismatch", "demo-truncated", ""),
+    ("CdsRedisBackupNeverBackedUp", "demo-empty", ""),
+    ("CdsRedisBackupStale", "demo-6hourly-overdue", ""),
+    ("CdsRedisBackupStale", "demo-purged", ""),
+    ("CdsRedisBackupFailed", "demo-purged", ""),
+    ("CdsRedisBackupFailed", "demo-cluster-shard", "shard-b"),
+    ("CdsRedisBackupStale", "demo-revoked-stale", ""),
+    ("CdsRedisBackupDownloadUnreachable", "demo-verify-nourl", ""),
+}
+
 
 def check(name, ok, detail=""):
     RESULTS.append((name, bool(ok)))
@@ -254,20 +271,7 @@ scrape_configs:
         uuid_of = wait("instance info", lambda: {r["metric"]["instance_name"]: r["metric"]["instance_uuid"]
                                                   for r in query(prom_port, "cds_redis_instance_info")})
         name_of = {v: k for k, v in uuid_of.items()}
-        expected = {
-            ("CdsRedisBackupFailed", "demo-failed", ""),
-            ("CdsRedisBackupStuck", "demo-stuck", ""),
-            ("CdsRedisBackupStale", "demo-stale", ""),
-            ("CdsRedisBackupDownloadUnreachable", "demo-stale", ""),
-            ("CdsRedisBackupDownloadUnreachable", "demo-cluster", "shard-2c3d"),
-            ("CdsRedisBackupSizeMismatch", "demo-truncated", ""),
-            ("CdsRedisBackupNeverBackedUp", "demo-empty", ""),
-            ("CdsRedisBackupStale", "demo-6hourly-overdue", ""),
-            ("CdsRedisBackupStale", "demo-purged", ""),
-            ("CdsRedisBackupFailed", "demo-purged", ""),
-            ("CdsRedisBackupFailed", "demo-cluster-shard", "shard-b"),
-            ("CdsRedisBackupStale", "demo-revoked-stale", ""),
-        }
+        expected = DEMO_ALERTS
 
         def firing():
             alerts = json.loads(http(f"http://127.0.0.1:{prom_port}/api/v1/alerts"))["data"]["alerts"]

@@ -5,6 +5,7 @@
 //! a shutdown signal, so tests and `main` start it the same way.
 
 pub mod cds;
+pub mod check;
 pub mod config;
 pub mod demo;
 pub mod fake;
@@ -15,9 +16,11 @@ pub mod poller;
 pub mod probe;
 pub mod problem;
 pub mod rdb;
+pub mod report;
 pub mod server;
 pub mod shard;
 pub mod state;
+pub mod status;
 mod sync;
 pub mod verify;
 pub mod web_config;
@@ -92,7 +95,12 @@ pub async fn run_with(
     );
     let ready = Arc::new(AtomicBool::new(false));
     let (pollers, watched) = watch::channel(poller);
-    let polling = AbortOnDrop(tokio::spawn(poller::run(watched, Arc::clone(&ready))));
+    let latest = state::Latest::default();
+    let polling = AbortOnDrop(tokio::spawn(poller::run(
+        watched,
+        Arc::clone(&ready),
+        Arc::clone(&latest),
+    )));
     let (reload_tx, reload_rx) = mpsc::channel::<server::ReloadRequest>(8);
     let security: server::SharedSecurity =
         Arc::new(std::sync::RwLock::new(Arc::clone(&web.security)));
@@ -110,6 +118,8 @@ pub async fn run_with(
     let app = Arc::new(server::App {
         metrics,
         ready,
+        latest,
+        dashboards_url: web.dashboards_url.clone(),
         telemetry_path: web.telemetry_path.clone(),
         enable_lifecycle: web.enable_lifecycle,
         reload: reload_tx,

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod main_check;
 use tracing::{error, info};
 
 use cds_redis_backup_exporter::config::Config;
@@ -24,11 +26,14 @@ const DEFAULT_LISTEN: &str = "0.0.0.0:9755";
     about = "Prometheus exporter for Capital Online (CDS) Redis backups: are they finished, fresh and downloadable?"
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Configuration file (YAML).
     #[arg(
         long = "config.file",
         env = "CDS_EXPORTER_CONFIG",
-        default_value = "config.yaml"
+        default_value = "config.yaml",
+        global = true
     )]
     config_file: PathBuf,
     /// Address to listen on for HTTP.
@@ -44,6 +49,9 @@ struct Args {
     /// either way. Off by default: anyone who can reach the port could use it.
     #[arg(long = "web.enable-lifecycle", env = "CDS_EXPORTER_ENABLE_LIFECYCLE")]
     enable_lifecycle: bool,
+    /// Grafana's base URL: the status page at / links to the shipped dashboards there.
+    #[arg(long = "web.dashboards-url", env = "CDS_EXPORTER_DASHBOARDS_URL")]
+    dashboards_url: Option<String>,
     /// Most HTTP connections served at once; more wait in the listen backlog.
     #[arg(long = "web.max-connections", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65536))]
     max_connections: u32,
@@ -69,7 +77,7 @@ struct Args {
     )]
     shard_from_hostname: bool,
     /// Run against a built-in fake CDS API on loopback (no account needed); ignores --config.file.
-    #[arg(long)]
+    #[arg(long, global = true)]
     demo: bool,
     /// With --demo: when the demo's event happens (a last good backup purged, an
     /// instance deleted, the demo-revoked account's credentials revoked).
@@ -83,6 +91,32 @@ struct Args {
     /// 0 if valid, 1 if not.
     #[arg(long = "config.check", conflicts_with = "demo")]
     config_check: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// One poll cycle, a report of every instance (problems first) and an exit code:
+    /// 0 all healthy, 1 a backup problem found, 2 a usage or configuration error,
+    /// 3 CDS unreachable or credentials refused. The server is not started.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// Report format: a table for people, or JSON (schema
+    /// cds-redis-backup-exporter/check/v1, docs/check.schema.json) for scripts.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
+    /// Also verify the newest backup of each shard at the light level (two small
+    /// ranged downloads per backup).
+    #[arg(long)]
+    verify: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -228,6 +262,16 @@ fn web_config(args: &Args) -> anyhow::Result<WebConfig> {
     }
     web.enable_lifecycle = args.enable_lifecycle;
     web.limits.max_connections = args.max_connections as usize;
+    if let Some(url) = &args.dashboards_url {
+        let parsed = reqwest::Url::parse(url)
+            .ok()
+            .filter(|u| u.scheme() == "https" || u.scheme() == "http");
+        anyhow::ensure!(
+            parsed.is_some(),
+            "--web.dashboards-url {url:?} is not an http(s) URL; give Grafana's base URL, e.g. https://grafana.example.com"
+        );
+        web.dashboards_url = Some(url.clone());
+    }
     Ok(web)
 }
 
@@ -306,6 +350,9 @@ const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Check(c)) = &args.command {
+        return main_check::run(&args, c);
+    }
     if args.config_check {
         return check(&args.config_file, args.web_config_file.as_deref());
     }

@@ -50,6 +50,8 @@ pub struct WebConfig {
     pub enable_lifecycle: bool,
     /// Connections, timeouts and size limits.
     pub limits: Limits,
+    /// Grafana's base URL, for links from the status page.
+    pub dashboards_url: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -60,6 +62,7 @@ impl Default for WebConfig {
             security_file: None,
             enable_lifecycle: false,
             limits: Limits::default(),
+            dashboards_url: None,
         }
     }
 }
@@ -87,6 +90,10 @@ impl WebConfig {
 pub(crate) struct App {
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
+    /// The last cycle's snapshot, for the status page.
+    pub latest: crate::state::Latest,
+    /// `--web.dashboards-url`: the status page links to the Grafana dashboards there.
+    pub dashboards_url: Option<String>,
     pub telemetry_path: String,
     pub enable_lifecycle: bool,
     /// Where `POST /-/reload` asks for a reload and waits for its outcome.
@@ -347,11 +354,8 @@ fn handle(app: &App, req: &Request<Incoming>) -> Response<Chunks> {
             plain,
             "Not ready: the first poll cycle has not completed\n",
         ),
-        "/" => text(
-            StatusCode::OK,
-            "text/html; charset=utf-8",
-            landing(&app.telemetry_path),
-        ),
+        "/" => status_page(app, None),
+        p if p.starts_with("/instance/") => status_page(app, Some(&p["/instance/".len()..])),
         _ => text(StatusCode::NOT_FOUND, plain, "Not Found\n"),
     }
 }
@@ -438,18 +442,42 @@ fn accepts_gzip(header: Option<&HeaderValue>) -> bool {
     gzip.or(any).is_some_and(|w| w > 0.0)
 }
 
-fn landing(path: &str) -> String {
-    let path = path
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('"', "&quot;");
-    format!(
-        "<!DOCTYPE html>\n<html><head><title>CDS Redis backup exporter</title></head><body>\n\
-         <h1>CDS Redis backup exporter</h1>\n<p>Version {}</p>\n<ul>\n\
-         <li><a href=\"{path}\">Metrics</a></li>\n<li><a href=\"/-/healthy\">Health</a></li>\n\
-         <li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n</body></html>\n",
-        env!("CARGO_PKG_VERSION")
-    )
+/// `/` (the fleet) or `/instance/<uuid>`, from the last snapshot, never calling CDS.
+fn status_page(app: &App, instance: Option<&str>) -> Response<Chunks> {
+    let snap = crate::sync::read(&app.latest).clone();
+    let dashboards = app.dashboards_url.as_deref();
+    let (status, page) = match (&snap, instance) {
+        (None, _) => (
+            StatusCode::OK,
+            Some(crate::status::waiting(&app.telemetry_path)),
+        ),
+        (Some(snap), None) => {
+            let fleet = crate::report::fleet(snap, chrono::Utc::now());
+            let page = crate::status::fleet_page(&fleet, &app.telemetry_path, dashboards);
+            (StatusCode::OK, Some(page))
+        }
+        (Some(snap), Some(encoded)) => {
+            let uuid = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
+            let fleet = crate::report::fleet(snap, chrono::Utc::now());
+            match crate::status::instance_page(&fleet, snap, &uuid, &app.telemetry_path, dashboards)
+            {
+                Some(page) => (StatusCode::OK, Some(page)),
+                None => (StatusCode::NOT_FOUND, None),
+            }
+        }
+    };
+    let mut r = match page {
+        Some(page) => text(status, "text/html; charset=utf-8", page),
+        None => text(status, "text/plain; charset=utf-8", "No such instance\n"),
+    };
+    if let Ok(v) = HeaderValue::from_str(&crate::status::content_security_policy()) {
+        r.headers_mut().insert("content-security-policy", v);
+    }
+    r.headers_mut().insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    r
 }
 
 #[cfg(test)]

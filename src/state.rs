@@ -107,6 +107,10 @@ pub struct Vanished {
     pub since: DateTime<Utc>,
 }
 
+/// The last published snapshot, shared by the poll loop (writer) and the status page
+/// (reader); `None` until the first cycle completes.
+pub type Latest = std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<Snapshot>>>>;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CycleInfo {
     pub duration: Duration,

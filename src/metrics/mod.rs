@@ -170,6 +170,20 @@ impl Metrics {
             .inc();
     }
 
+    /// CDS API calls made so far (every attempt), for progress reports.
+    pub fn api_calls(&self) -> u64 {
+        prometheus::core::Collector::collect(&self.api_requests)
+            .iter()
+            .flat_map(|f| f.get_metric())
+            .map(|m| m.get_counter().get_value() as u64)
+            .sum()
+    }
+
+    /// No verification running or waiting.
+    pub fn verify_idle(&self) -> bool {
+        self.verify_in_flight.get() == 0 && self.verify_queued.get() == 0
+    }
+
     /// Says which shard this replica polls.
     pub(crate) fn set_shard(&self, shard: crate::shard::Shard) {
         self.shard_info.reset();

@@ -159,14 +159,8 @@ impl Poller {
         self.verifier.adopt(&old.verifier);
     }
 
-    /// Runs one whole cycle and returns its snapshot (also kept for the next cycle).
-    pub async fn cycle(&self) -> Arc<Snapshot> {
-        let started = Instant::now();
-        let parts = join_all(self.accounts.iter().map(|a| self.poll_account(a))).await;
-        let mut snap = Snapshot::default();
-        for p in parts {
-            snap.merge(p);
-        }
+    /// Puts what verification knows now into `snap` (results arrive after the cycle).
+    pub fn refresh_verifications(&self, snap: &mut Snapshot) {
         let keys: HashSet<&BackupKey> = snap.backups.keys().collect();
         let shards: HashSet<(String, String)> = snap
             .backups
@@ -177,6 +171,17 @@ impl Poller {
         let found = self.verifier.results(&keys, &shards);
         snap.verifications = found.verifications;
         snap.verified = found.verified;
+    }
+
+    /// Runs one whole cycle and returns its snapshot (also kept for the next cycle).
+    pub async fn cycle(&self) -> Arc<Snapshot> {
+        let started = Instant::now();
+        let parts = join_all(self.accounts.iter().map(|a| self.poll_account(a))).await;
+        let mut snap = Snapshot::default();
+        for p in parts {
+            snap.merge(p);
+        }
+        self.refresh_verifications(&mut snap);
         snap.cycle = Some(CycleInfo {
             duration: started.elapsed(),
             ended: chrono::Utc::now(),

@@ -13,6 +13,7 @@ use super::Poller;
 pub async fn run(
     mut pollers: tokio::sync::watch::Receiver<Arc<Poller>>,
     ready: Arc<std::sync::atomic::AtomicBool>,
+    latest: crate::state::Latest,
 ) {
     let mut poller = Arc::clone(&pollers.borrow_and_update());
     let jitter = poller.start_jitter.mul_f64(fastrand::f64());
@@ -38,6 +39,7 @@ pub async fn run(
         if let Err(e) = tokio::task::spawn_blocking(move || metrics.publish(&published)).await {
             tracing::error!(error = %e, "rendering the cycle's series failed");
         }
+        *crate::sync::write(&latest) = Some(Arc::clone(&snap));
         ready.store(true, std::sync::atomic::Ordering::Release);
         if let Some(c) = &snap.cycle {
             tracing::info!(

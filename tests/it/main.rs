@@ -14,6 +14,7 @@ mod probe;
 mod resilience;
 mod secrets;
 mod shards;
+mod status;
 mod stories;
 mod verify;
 mod web;

@@ -1,0 +1,82 @@
+//! The binary's `check` subcommand (a module of `main.rs` only): load the configuration
+//! (or start the demo), run [`cds_redis_backup_exporter::check::run`] with a progress
+//! spinner when stderr is a terminal, print the report and turn it into an exit code.
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use cds_redis_backup_exporter::check::{self, Verdict};
+use cds_redis_backup_exporter::config::Config;
+use cds_redis_backup_exporter::demo;
+
+use super::{Args, CheckArgs, Output};
+
+/// Exit code of a usage or configuration error.
+const USAGE: u8 = 2;
+
+pub fn run(args: &Args, c: &CheckArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let code = runtime.block_on(async {
+        // The demo's fakes live as long as the check.
+        let (_demo, config) = if args.demo {
+            match demo::start(Duration::from_secs(24 * 3600), Duration::ZERO).await {
+                Ok((d, config)) => (Some(d), config),
+                Err(e) => {
+                    eprintln!("error: starting the demo's fake CDS API: {e:#}");
+                    return USAGE;
+                }
+            }
+        } else {
+            let env = |k: &str| std::env::var(k).ok();
+            match Config::load(&args.config_file, &env) {
+                Ok(config) => (None, config),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return USAGE;
+                }
+            }
+        };
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+        let progress = |calls: u64, elapsed: Duration| {
+            if let Some(b) = &bar {
+                b.set_message(format!("{calls} CDS calls, {:.0}s", elapsed.as_secs_f64()));
+                b.tick();
+            }
+        };
+        let fleet = match check::run(config, c.verify, &progress).await {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return USAGE;
+            }
+        };
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        let color = std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        match c.output {
+            Output::Table => print!("{}", check::table(&fleet, color)),
+            Output::Json => print!("{}", check::json(&fleet)),
+        }
+        Verdict::of(&fleet) as u8
+    });
+    ExitCode::from(code)
+}

@@ -1,0 +1,441 @@
+//! The fleet in plain words, for people rather than Prometheus: what `check` prints
+//! and the status page shows. Built from a [`Snapshot`] and a clock, nothing else, so
+//! both say exactly what `/metrics` says, problems first.
+//!
+//! The findings follow the alert rules' policy (see `prometheus/alerts.yml`): critical
+//! for "no backup you could restore from within the allowed age" and for not being able
+//! to see; warning for the rest.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::probe::ProbeResult;
+use crate::state::{BackupState, Snapshot, TargetKey};
+use crate::verify::Outcome;
+
+/// Running longer than this is stuck, as in CdsRedisBackupStuck.
+const STUCK_AFTER_SECS: i64 = 6 * 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+/// One problem, in words an on-call engineer can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub what: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Fleet {
+    pub generated_at: DateTime<Utc>,
+    pub accounts: Vec<AccountView>,
+    /// Problems first (critical, then warning), then by account and name.
+    pub instances: Vec<InstanceView>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountView {
+    pub name: String,
+    /// The exporter could see it in the last cycle.
+    pub up: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub instances: usize,
+    pub healthy: usize,
+    pub critical: usize,
+    pub warning: usize,
+    pub blind_accounts: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceView {
+    pub account: String,
+    pub instance_uuid: String,
+    pub instance_name: String,
+    pub tags: Vec<String>,
+    /// Backups `DescribeBackups` listed, when known.
+    pub backups_listed: Option<u64>,
+    pub shards: Vec<ShardView>,
+    /// Instance-level findings; each shard has its own.
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardView {
+    pub shard_id: String,
+    pub newest: Option<BackupView>,
+    pub max_age_seconds: Option<u64>,
+    /// Backups newer than the newest finished one: (backup_id, state).
+    pub newer: Vec<(String, String)>,
+    /// Download URL probes of the newest: (url_type, HTTP status, reachable).
+    pub urls: Vec<(String, u16, bool)>,
+    /// Verification of the newest: (level, result).
+    pub verification: Option<(String, String)>,
+    pub keys: Option<u64>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupView {
+    pub backup_id: String,
+    pub end: DateTime<Utc>,
+    pub age_seconds: i64,
+    pub size_bytes: Option<u64>,
+    pub duration_seconds: Option<i64>,
+}
+
+impl InstanceView {
+    /// Every finding of the instance and its shards.
+    pub fn all_findings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .chain(self.shards.iter().flat_map(|s| s.findings.iter()))
+    }
+
+    pub fn worst(&self) -> Option<Severity> {
+        self.all_findings().map(|f| f.severity).max()
+    }
+}
+
+fn finding(severity: Severity, what: impl Into<String>) -> Finding {
+    Finding {
+        severity,
+        what: what.into(),
+    }
+}
+
+/// `93784` → `1d 2h`; `300` → `5m`.
+pub fn human_age(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        s if s >= 86_400 => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+        s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// The first 8 characters of a backup id: enough to tell backups of one shard apart.
+fn short(id: &str) -> &str {
+    id.char_indices().nth(8).map_or(id, |(i, _)| &id[..i])
+}
+
+/// `1536` → `1.5 KiB`.
+pub fn human_bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < units.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+/// What the snapshot says, at `now`.
+pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
+    let accounts: Vec<AccountView> = snap
+        .account_up
+        .iter()
+        .map(|(name, up)| AccountView {
+            name: name.clone(),
+            up: *up,
+        })
+        .collect();
+    let last_success = snap.last_success();
+    let mut by_instance: BTreeMap<&str, Vec<&BackupState>> = BTreeMap::new();
+    for b in snap.backups.values() {
+        by_instance.entry(&b.instance_uuid).or_default().push(b);
+    }
+    let mut instances: Vec<InstanceView> = snap
+        .instances
+        .iter()
+        .map(|(uuid, (account, i))| {
+            let backups = by_instance.get(uuid.as_str()).cloned().unwrap_or_default();
+            let mut v = InstanceView {
+                account: account.clone(),
+                instance_uuid: uuid.clone(),
+                instance_name: i.name.clone(),
+                tags: i.tags.clone(),
+                backups_listed: snap.instance_backups.get(uuid).copied(),
+                shards: shards(snap, uuid, &backups, &last_success, now),
+                findings: Vec::new(),
+            };
+            instance_findings(snap, &mut v, account);
+            v
+        })
+        .collect();
+    for (uuid, gone) in &snap.vanished {
+        instances.push(InstanceView {
+            account: gone.account.clone(),
+            instance_uuid: uuid.clone(),
+            instance_name: gone.name.clone(),
+            tags: Vec::new(),
+            backups_listed: None,
+            shards: Vec::new(),
+            findings: vec![finding(
+                Severity::Warning,
+                format!(
+                    "no longer listed by DescribeDBInstances ({} ago); deleted on purpose?",
+                    human_age((now - gone.since).num_seconds())
+                ),
+            )],
+        });
+    }
+    instances.sort_by(|a, b| {
+        b.worst()
+            .cmp(&a.worst())
+            .then_with(|| {
+                let count = |v: &InstanceView| v.all_findings().count();
+                count(b).cmp(&count(a))
+            })
+            .then_with(|| a.account.cmp(&b.account))
+            .then_with(|| a.instance_name.cmp(&b.instance_name))
+            .then_with(|| a.instance_uuid.cmp(&b.instance_uuid))
+    });
+    let mut summary = Summary {
+        instances: instances.len(),
+        blind_accounts: accounts.iter().filter(|a| !a.up).count(),
+        ..Summary::default()
+    };
+    for i in &instances {
+        match i.worst() {
+            None => summary.healthy += 1,
+            Some(Severity::Critical) => summary.critical += 1,
+            Some(Severity::Warning) => summary.warning += 1,
+        }
+    }
+    Fleet {
+        generated_at: now,
+        accounts,
+        instances,
+        summary,
+    }
+}
+
+fn instance_findings(snap: &Snapshot, v: &mut InstanceView, account: &str) {
+    if snap.account_up.get(account) == Some(&false) {
+        v.findings.push(finding(
+            Severity::Critical,
+            format!("the exporter cannot see account {account} (credentials refused or API down): what is shown is as of its last answer"),
+        ));
+    } else if snap.targets_up.get(&TargetKey::instance(&v.instance_uuid)) == Some(&false) {
+        v.findings.push(finding(
+            Severity::Critical,
+            "DescribeBackups fails for this instance: what is shown is as of its last answer",
+        ));
+    }
+    if v.backups_listed == Some(0) {
+        v.findings.push(finding(
+            Severity::Warning,
+            "CDS lists no backup: never backed up",
+        ));
+    }
+}
+
+fn shards(
+    snap: &Snapshot,
+    uuid: &str,
+    backups: &[&BackupState],
+    last_success: &BTreeMap<(String, String), crate::state::LastSuccess>,
+    now: DateTime<Utc>,
+) -> Vec<ShardView> {
+    let mut ids: Vec<String> = backups.iter().map(|b| b.shard_id.clone()).collect();
+    ids.extend(
+        snap.shards
+            .keys()
+            .filter(|(u, _)| u == uuid)
+            .map(|(_, s)| s.clone()),
+    );
+    ids.sort();
+    ids.dedup();
+    ids.into_iter()
+        .map(|shard| {
+            let key = (uuid.to_owned(), shard.clone());
+            let facts = snap.shards.get(&key);
+            let ls = last_success.get(&key);
+            let newest = ls.and_then(|ls| {
+                backups.iter().find(|b| {
+                    b.shard_id == shard && b.backup.is_finished() && b.backup.end == Some(ls.end)
+                })
+            });
+            let mut v = ShardView {
+                shard_id: shard.clone(),
+                newest: newest.map(|b| BackupView {
+                    backup_id: b.backup.id.clone(),
+                    end: b.backup.end.unwrap_or(now),
+                    age_seconds: b.backup.end.map_or(0, |e| (now - e).num_seconds()),
+                    size_bytes: b.backup.size,
+                    duration_seconds: b
+                        .backup
+                        .end
+                        .zip(b.backup.start)
+                        .map(|(e, s)| (e - s).num_seconds()),
+                }),
+                max_age_seconds: facts.map(|f| f.max_age.as_secs()),
+                newer: Vec::new(),
+                urls: Vec::new(),
+                verification: None,
+                keys: None,
+                findings: Vec::new(),
+            };
+            let mut newer: Vec<&&BackupState> = backups
+                .iter()
+                .filter(|b| b.shard_id == shard && !b.backup.is_finished())
+                .collect();
+            newer.sort_by_key(|b| std::cmp::Reverse(b.backup.start));
+            for b in newer {
+                v.newer.push((b.backup.id.clone(), b.backup.status.clone()));
+                judge_unfinished(&mut v, b, now);
+            }
+            if let Some(b) = newest {
+                judge_newest(snap, &mut v, b);
+            }
+            judge_age(&mut v, facts.and_then(|f| f.finished));
+            v
+        })
+        .collect()
+}
+
+fn judge_unfinished(v: &mut ShardView, b: &BackupState, now: DateTime<Utc>) {
+    match b.backup.status.as_str() {
+        "failed" => v.findings.push(finding(
+            Severity::Warning,
+            format!("backup {} failed", short(&b.backup.id)),
+        )),
+        "running" => {
+            let running = b.backup.start.map_or(0, |s| (now - s).num_seconds());
+            if running > STUCK_AFTER_SECS {
+                v.findings.push(finding(
+                    Severity::Warning,
+                    format!(
+                        "backup {} has been running for {}",
+                        short(&b.backup.id),
+                        human_age(running)
+                    ),
+                ));
+            }
+        }
+        other => v.findings.push(finding(
+            Severity::Warning,
+            format!(
+                "backup {} has an unknown status {other:?}",
+                short(&b.backup.id)
+            ),
+        )),
+    }
+}
+
+fn judge_newest(snap: &Snapshot, v: &mut ShardView, b: &BackupState) {
+    for (t, p) in &b.probes {
+        v.urls
+            .push((t.as_str().to_owned(), p.status, p.reachable()));
+        if !p.reachable() {
+            v.findings
+                .push(finding(Severity::Warning, url_problem(t.as_str(), p)));
+        } else if let (Some(total), Some(size)) = (p.total_size, b.backup.size) {
+            if total != size {
+                v.findings.push(finding(
+                    Severity::Warning,
+                    format!(
+                        "the {} download is {total} bytes, CDS says {size}",
+                        t.as_str()
+                    ),
+                ));
+            }
+        }
+    }
+    let key = (b.instance_uuid.clone(), b.backup.id.clone());
+    let best = snap
+        .verifications
+        .get(&key)
+        .and_then(|vs| vs.iter().max_by_key(|v| v.level));
+    if let Some(ver) = best {
+        v.verification = Some((
+            ver.level.as_str().to_owned(),
+            ver.outcome.as_str().to_owned(),
+        ));
+        v.keys = ver.keys;
+        let (severity, what) = match ver.outcome {
+            Outcome::Truncated | Outcome::ChecksumMismatch | Outcome::Corrupt | Outcome::NotRdb => {
+                (
+                    Some(Severity::Critical),
+                    format!(
+                        "the backup is not a sound dump ({}): {}",
+                        ver.outcome.as_str(),
+                        ver.detail
+                    ),
+                )
+            }
+            Outcome::Empty => (Some(Severity::Warning), "the dump holds no keys".to_owned()),
+            Outcome::UnsupportedVersion | Outcome::TooLarge | Outcome::DownloadFailed => (
+                Some(Severity::Warning),
+                format!("not verified ({}): {}", ver.outcome.as_str(), ver.detail),
+            ),
+            Outcome::Ok | Outcome::Skipped => (None, String::new()),
+        };
+        if let Some(severity) = severity {
+            v.findings.push(finding(severity, what));
+        }
+    }
+}
+
+fn url_problem(url_type: &str, p: &ProbeResult) -> String {
+    match p.failure {
+        Some(f) => format!(
+            "the {url_type} download URL cannot be reached ({})",
+            f.as_str()
+        ),
+        None => format!("the {url_type} download URL answers HTTP {}", p.status),
+    }
+}
+
+fn judge_age(v: &mut ShardView, finished: Option<u64>) {
+    match (&v.newest, v.max_age_seconds) {
+        (Some(n), Some(max)) if n.age_seconds > i64::try_from(max).unwrap_or(i64::MAX) => {
+            v.findings.push(finding(
+                Severity::Critical,
+                format!(
+                    "the newest finished backup is {} old, more than the {} allowed",
+                    human_age(n.age_seconds),
+                    human_age(i64::try_from(max).unwrap_or(i64::MAX))
+                ),
+            ));
+        }
+        (None, _) if finished == Some(0) || !v.newer.is_empty() => v.findings.push(finding(
+            Severity::Critical,
+            "no finished backup to restore from",
+        )),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_and_sizes_read_like_people_write_them() {
+        assert_eq!(human_age(93_784), "1d 2h");
+        assert_eq!(human_age(7_260), "2h 1m");
+        assert_eq!(human_age(300), "5m");
+        assert_eq!(human_age(-5), "0s");
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+    }
+}

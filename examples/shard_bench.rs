@@ -68,8 +68,15 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let latency = Duration::from_millis(args.latency_ms);
     let scenario = Scenario::scaled(chrono::Utc::now(), args.instances, 1, latency);
-    let (key, secret) = (scenario.access_key_id.clone(), scenario.access_key_secret.clone());
-    let fake = FakeCds::start(tokio::net::TcpListener::bind("127.0.0.1:0").await?, scenario).await?;
+    let (key, secret) = (
+        scenario.access_key_id.clone(),
+        scenario.access_key_secret.clone(),
+    );
+    let fake = FakeCds::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+        scenario,
+    )
+    .await?;
     let dir = std::env::temp_dir().join(format!("shard-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("config.yaml");
@@ -93,11 +100,23 @@ accounts:
     let started = Instant::now();
     let mut replicas = Vec::new();
     for i in 0..args.shards {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let child = Command::new(&args.exporter)
             .args(["--config.file".as_ref(), config.as_os_str()])
-            .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--log.level", "warn"])
-            .args(["--shard", &i.to_string(), "--total-shards", &args.shards.to_string()])
+            .args([
+                "--web.listen-address",
+                &format!("127.0.0.1:{port}"),
+                "--log.level",
+                "warn",
+            ])
+            .args([
+                "--shard",
+                &i.to_string(),
+                "--total-shards",
+                &args.shards.to_string(),
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -126,12 +145,20 @@ accounts:
             ensure!(Instant::now() < deadline, "shard {i} not ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let text = http.get(format!("{}/metrics", r.base)).send().await?.text().await?;
+        let text = http
+            .get(format!("{}/metrics", r.base))
+            .send()
+            .await?
+            .text()
+            .await?;
         let owned = sum_of(&text, "cds_redis_backup_exporter_owned_instances");
         let cycle = sum_of(&text, "cds_redis_backup_exporter_poll_duration_seconds");
         let calls = sum_of(&text, "cds_redis_backup_exporter_api_requests_total");
         let floor = calls * latency.as_secs_f64() / args.concurrency as f64;
-        for line in text.lines().filter(|l| l.starts_with("cds_redis_backup_last_success_timestamp_seconds{")) {
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("cds_redis_backup_last_success_timestamp_seconds{"))
+        {
             let uuid = line.split('"').nth(1).unwrap_or_default().to_owned();
             if owners.insert(uuid, i as u32).is_some() {
                 doubled += 1;
@@ -150,7 +177,10 @@ accounts:
         doubled,
         args.instances - owners.len().min(args.instances)
     );
-    ensure!(doubled == 0 && owners.len() == args.instances, "the shards do not cover every instance exactly once");
+    ensure!(
+        doubled == 0 && owners.len() == args.instances,
+        "the shards do not cover every instance exactly once"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     println!("shard_bench: ok");
     Ok(())

@@ -196,16 +196,14 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
             )],
         });
     }
-    instances.sort_by(|a, b| {
-        b.worst()
-            .cmp(&a.worst())
-            .then_with(|| {
-                let count = |v: &InstanceView| v.all_findings().count();
-                count(b).cmp(&count(a))
-            })
-            .then_with(|| a.account.cmp(&b.account))
-            .then_with(|| a.instance_name.cmp(&b.instance_name))
-            .then_with(|| a.instance_uuid.cmp(&b.instance_uuid))
+    instances.sort_by_cached_key(|v| {
+        (
+            std::cmp::Reverse(v.worst()),
+            std::cmp::Reverse(v.all_findings().count()),
+            v.account.clone(),
+            v.instance_name.clone(),
+            v.instance_uuid.clone(),
+        )
     });
     let mut summary = Summary {
         instances: instances.len(),
@@ -255,11 +253,12 @@ fn shards(
     now: DateTime<Utc>,
 ) -> Vec<ShardView> {
     let mut ids: Vec<String> = backups.iter().map(|b| b.shard_id.clone()).collect();
+    // A range, not a scan: thousands of instances each look up their own shards.
     ids.extend(
         snap.shards
-            .keys()
-            .filter(|(u, _)| u == uuid)
-            .map(|(_, s)| s.clone()),
+            .range((uuid.to_owned(), String::new())..)
+            .take_while(|((u, _), _)| u == uuid)
+            .map(|((_, s), _)| s.clone()),
     );
     ids.sort();
     ids.dedup();

@@ -166,13 +166,19 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
         .iter()
         .map(|(uuid, (account, i))| {
             let backups = by_instance.get(uuid.as_str()).cloned().unwrap_or_default();
+            let mut shards = shards(snap, uuid, &backups, &last_success, now);
+            // The shards with problems first, as the instances are.
+            shards.sort_by_cached_key(|s| {
+                let worst = s.findings.iter().map(|f| f.severity).max();
+                (std::cmp::Reverse(worst), s.shard_id.clone())
+            });
             let mut v = InstanceView {
                 account: account.clone(),
                 instance_uuid: uuid.clone(),
                 instance_name: i.name.clone(),
                 tags: i.tags.clone(),
                 backups_listed: snap.instance_backups.get(uuid).copied(),
-                shards: shards(snap, uuid, &backups, &last_success, now),
+                shards,
                 findings: Vec::new(),
             };
             instance_findings(snap, &mut v, account);

@@ -71,5 +71,88 @@ if command -v amtool >/dev/null 2>&1; then
   route pager alertname=CdsRedisBackupExporterPollStalled severity=critical $job instance=exporter:9755
   route chat alertname=CdsRedisBackupExporterPollFailing severity=warning $job instance=exporter:9755
   route chat alertname=CdsRedisBackupApiErrors severity=warning account=main action=DescribeBackups code=InternalError
+  # Backup verification: a restore point that would not restore pages like Stale; not
+  # knowing, or fewer keys, is office hours.
+  route pager alertname=CdsRedisBackupCorrupt severity=critical $job $uuid backup_id=b1 result=truncated account=main tags=,prod,
+  route pager alertname=CdsRedisBackupEmpty severity=critical $job $uuid backup_id=b1 result=empty account=main tags=,prod,team-a,
+  route chat alertname=CdsRedisBackupCorrupt severity=critical $job $uuid backup_id=b1 result=not_rdb account=main tags=,team-b,
+  route chat alertname=CdsRedisBackupKeysDropped severity=warning $job $uuid account=main tags=,prod,
+  route chat alertname=CdsRedisBackupUnverified severity=warning $job $uuid backup_id=b1 account=main tags=,prod,
+  route chat alertname=CdsRedisBackupVerifyInconclusive severity=warning $job $uuid backup_id=b1 result=too_large account=main tags=,prod,
   echo "deploy/alertmanager.yml: OK ($routes routing cases)"
 fi
+
+# Inhibition (amtool cannot test it): the inhibit rules of deploy/alertmanager.yml applied
+# as Alertmanager does (source and target matchers, `equal` labels, a missing label equal
+# to an empty one, an alert never inhibits itself) to pairs of alerts.
+python3 - <<'PY'
+import re, sys, yaml
+with open("deploy/alertmanager.yml") as f:
+    rules = yaml.safe_load(f).get("inhibit_rules", [])
+
+def matcher(m):
+    name, op, value = re.fullmatch(r'\s*(\w+)\s*(=~|!~|!=|=)\s*"(.*)"\s*', m).groups()
+    if op in ("=~", "!~"):
+        rx = re.compile(f"^(?:{value})$")
+        return lambda l: bool(rx.match(l.get(name, ""))) == (op == "=~")
+    return lambda l: (l.get(name, "") == value) == (op == "=")
+
+compiled = [([matcher(m) for m in r.get("source_matchers", [])],
+             [matcher(m) for m in r.get("target_matchers", [])], r.get("equal", [])) for r in rules]
+
+def inhibits(source, target):
+    return source != target and any(
+        all(m(source) for m in src) and all(m(target) for m in tgt)
+        and all(source.get(k, "") == target.get(k, "") for k in eq)
+        for src, tgt, eq in compiled)
+
+def labels(spec):
+    return dict(kv.split("=", 1) for kv in spec.split())
+
+job = "job=cds-redis-backup"
+uuid = "instance_uuid=8a1b7c2e-0d4f-4e5a-9b6c-1f2e3d4c5b02"
+other = "instance_uuid=8a1b7c2e-0d4f-4e5a-9b6c-1f2e3d4c5b03"
+cases = [  # (inhibited?, source, target)
+    (True, f"alertname=CdsRedisBackupExporterBlind {job} account=main",
+           f"alertname=CdsRedisBackupStale {job} {uuid} account=main"),
+    (True, f"alertname=CdsRedisBackupNoRestorable {job} {uuid} shard_id=s1",
+           f"alertname=CdsRedisBackupFailed {job} {uuid} shard_id=s1 backup_id=b1"),
+    (False, f"alertname=CdsRedisBackupNoRestorable {job} {uuid} shard_id=s1",
+            f"alertname=CdsRedisBackupStale {job} {uuid} shard_id=s2"),
+    (True, f"alertname=CdsRedisBackupInstanceBlind {job} {uuid}",
+           f"alertname=CdsRedisBackupTargetDown {job} {uuid} backup_id=b1"),
+    (True, f"alertname=CdsRedisBackupInstanceBlind {job} {uuid}",
+           f"alertname=CdsRedisBackupUnverified {job} {uuid} backup_id=b1"),
+    (True, f"alertname=CdsRedisBackupInstanceBlind {job} {uuid}",
+           f"alertname=CdsRedisBackupKeysDropped {job} {uuid}"),
+    # Facts keep paging while the instance is blind.
+    (False, f"alertname=CdsRedisBackupInstanceBlind {job} {uuid}",
+            f"alertname=CdsRedisBackupStale {job} {uuid}"),
+    (False, f"alertname=CdsRedisBackupInstanceBlind {job} {uuid}",
+            f"alertname=CdsRedisBackupNoRestorable {job} {uuid}"),
+    (False, f"alertname=CdsRedisBackupInstanceBlind {job} {uuid}",
+            f"alertname=CdsRedisBackupCorrupt {job} {uuid} backup_id=b1 result=truncated"),
+    (False, f"alertname=CdsRedisBackupInstanceBlind {job} {uuid}",
+            f"alertname=CdsRedisBackupEmpty {job} {uuid} backup_id=b1 result=empty"),
+    # A backup that cannot be downloaded: its Unverified adds nothing; another backup's
+    # does, and nothing silences Corrupt.
+    (True, f"alertname=CdsRedisBackupDownloadUnreachable {job} {uuid} backup_id=b1 url_type=public",
+           f"alertname=CdsRedisBackupUnverified {job} {uuid} backup_id=b1"),
+    (True, f"alertname=CdsRedisBackupTargetDown {job} {uuid} backup_id=b1",
+           f"alertname=CdsRedisBackupUnverified {job} {uuid} backup_id=b1"),
+    (False, f"alertname=CdsRedisBackupDownloadUnreachable {job} {uuid} backup_id=b1 url_type=public",
+            f"alertname=CdsRedisBackupUnverified {job} {other} backup_id=b2"),
+    (False, f"alertname=CdsRedisBackupDownloadUnreachable {job} {uuid} backup_id=b1 url_type=public",
+            f"alertname=CdsRedisBackupCorrupt {job} {uuid} backup_id=b1 result=truncated"),
+    (True, f"alertname=CdsRedisBackupExporterAbsent {job}",
+           f"alertname=CdsRedisBackupCorrupt {job} {uuid} backup_id=b1 result=truncated"),
+    (False, f"alertname=CdsRedisBackupExporterDown {job} instance=exporter:9755",
+            f"alertname=CdsRedisBackupCorrupt {job} {uuid} backup_id=b1 result=truncated"),
+]
+bad = [(want, s, t) for want, s, t in cases if inhibits(labels(s), labels(t)) != want]
+for want, s, t in bad:
+    print(f"deploy/alertmanager.yml: {{{s}}} should {'' if want else 'not '}inhibit {{{t}}}", file=sys.stderr)
+if bad:
+    sys.exit(1)
+print(f"deploy/alertmanager.yml: OK ({len(cases)} inhibition cases)")
+PY

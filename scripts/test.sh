@@ -6,7 +6,9 @@
 # lints and dependency licences, runs the Rust tests, lets promtool validate the real
 # /metrics output and unit-test the alert rules, lints the deployment files, tries
 # hostile inputs on the release binary, and proves dashboards and alerts end to end on
-# a real Prometheus, and paging through a real Alertmanager.
+# a real Prometheus, paging through a real Alertmanager, sharded replicas, the
+# Kubernetes manifests (kubectl kustomize, kubernetes-validate) and the status page in
+# headless Chromium (Debian's chromium and tidy, PyPI's jsonschema).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,12 +66,16 @@ target/release/examples/verify_bench --gib 0.1 --concurrency 2
 
 step "sharded replicas at a small scale: three shards cover 2,000 instances exactly once"
 target/release/examples/shard_bench --instances 2000 --shards 3
+target/release/examples/status_bench --instances 200 --runs 5
 
 step "hostile inputs against the release binary (each answered in under a second)"
 scripts/hostile-inputs.sh
 
 step "soak for half a minute under random API faults (proves it runs; the 30-minute numbers are in the closing notes)"
 scripts/soak.sh 0.5 --sample-secs 10
+
+step "Kubernetes manifests: drift, kustomize render, offline schema validation"
+scripts/check-k8s.sh target/debug/cds-redis-backup-exporter
 
 step "end to end: dashboards and alerts on a real Prometheus scraping the --demo exporter"
 python3 tests/e2e/prometheus_e2e.py target/debug/cds-redis-backup-exporter
@@ -79,3 +85,11 @@ python3 tests/e2e/alertmanager_e2e.py target/debug/cds-redis-backup-exporter
 
 step "end to end: three shard replicas scraped by one Prometheus fire each demo alert once"
 python3 tests/e2e/shards_e2e.py target/debug/cds-redis-backup-exporter
+
+step "end to end: status page in headless Chromium, check subcommand, screenshots for the README"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v tidy >/dev/null 2>&1; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium tidy >/dev/null
+fi
+python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check jsonschema
+python3 tests/e2e/status_page_e2e.py target/debug/cds-redis-backup-exporter

@@ -299,7 +299,11 @@ async fn work(shared: Arc<Shared>) {
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
         shared.progress();
         let key = (job.key.clone(), job.level);
-        let v = verify(&shared, &job).await;
+        let mut v = verify(&shared, &job).await;
+        // Results decided before any download (too large, budget spent) have a time too.
+        if v.at == 0 {
+            v.at = Utc::now().timestamp();
+        }
         finish(&shared, &job, v).await;
         lock(&shared.pending).remove(&key);
         shared.in_flight.fetch_sub(1, Ordering::Relaxed);

@@ -45,6 +45,12 @@ DEMO_ALERTS = {
     ("CdsRedisBackupFailed", "demo-cluster-shard", "shard-b"),
     ("CdsRedisBackupStale", "demo-revoked-stale", ""),
     ("CdsRedisBackupDownloadUnreachable", "demo-verify-nourl", ""),
+    ("CdsRedisBackupCorrupt", "demo-truncated", ""),
+    ("CdsRedisBackupCorrupt", "demo-verify-corrupt", ""),
+    ("CdsRedisBackupCorrupt", "demo-verify-cut", ""),
+    ("CdsRedisBackupCorrupt", "demo-verify-html", ""),
+    ("CdsRedisBackupVerifyInconclusive", "demo-verify-future", ""),
+    ("CdsRedisBackupVerifyInconclusive", "demo-verify-large", ""),
 }
 
 
@@ -207,7 +213,10 @@ def main():
             [exporter_bin, "--demo", f"--web.listen-address=127.0.0.1:{ex_port}", "--log.level=error"],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "exporter.log"), "w")))
         wait("exporter ready", lambda: http(f"http://127.0.0.1:{ex_port}/-/ready"))
-        exposition = http(f"http://127.0.0.1:{ex_port}/metrics")
+        # Verification results are served from the cycle after they land; a failed
+        # download (demo-stale's 404) is the last family to appear.
+        exposition = wait("verification results served", lambda: (lambda t: t if "cds_redis_backup_verify_download_status_code{" in t else None)(
+            http(f"http://127.0.0.1:{ex_port}/metrics")))
 
         sec_port = free_port()
         sec, ca = secure_exporter(exporter_bin, tmp, sec_port)

@@ -122,93 +122,39 @@ pub fn table(fleet: &Fleet, color: bool) -> String {
         "verified",
         "problem",
     ]);
+    let dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
     for i in &fleet.instances {
-        let name = if i.instance_name.is_empty() {
-            i.instance_uuid.clone()
-        } else {
-            i.instance_name.clone()
-        };
-        let rows = i.shards.len().max(1);
-        for n in 0..rows {
-            let s = i.shards.get(n);
-            let mut findings: Vec<&report::Finding> =
-                s.map(|s| s.findings.iter().collect()).unwrap_or_default();
-            if n == 0 {
-                findings.splice(0..0, i.findings.iter());
-            }
-            let worst = findings.iter().map(|f| f.severity).max();
-            let problem = findings
-                .iter()
-                .map(|f| f.what.as_str())
-                .collect::<Vec<_>>()
-                .join("\n");
-            let newest = s.and_then(|s| s.newest.as_ref());
-            let cells = [
-                i.account.clone(),
-                name.clone(),
-                s.map(|s| s.shard_id.clone()).unwrap_or_default(),
-                newest
-                    .map(|b| b.end.format("%Y-%m-%d %H:%M UTC").to_string())
-                    .unwrap_or_else(|| "-".into()),
-                match (newest, s.and_then(|s| s.max_age_seconds)) {
-                    (Some(b), Some(m)) => format!(
-                        "{} / {}",
-                        report::human_age(b.age_seconds),
-                        report::human_age(m as i64)
-                    ),
-                    (Some(b), None) => report::human_age(b.age_seconds),
-                    _ => "-".into(),
-                },
-                newest
-                    .and_then(|b| b.size_bytes)
-                    .map(report::human_bytes)
-                    .unwrap_or_else(|| "-".into()),
-                newest
-                    .and_then(|b| b.duration_seconds)
-                    .map(report::human_age)
-                    .unwrap_or_else(|| "-".into()),
-                s.map(|s| {
-                    s.newer
-                        .iter()
-                        .map(|(_, st)| st.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default(),
-                s.map(|s| {
-                    s.urls
-                        .iter()
-                        .map(|(t, code, ok)| {
-                            format!(
-                                "{t} {}",
-                                if *ok {
-                                    "ok".to_owned()
-                                } else {
-                                    code.to_string()
-                                }
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                })
-                .unwrap_or_default(),
-                s.and_then(|s| s.verification.as_ref())
-                    .map(|(l, r)| format!("{r} ({l})"))
-                    .unwrap_or_else(|| "-".into()),
-                if problem.is_empty() {
-                    "ok".into()
-                } else {
-                    problem
-                },
-            ];
-            let mut row: Vec<Cell> = cells.into_iter().map(Cell::new).collect();
-            if let (Some(last), Some(sev)) = (row.last_mut(), worst) {
-                let c = match sev {
-                    Severity::Critical => Color::Red,
-                    Severity::Warning => Color::Yellow,
-                };
-                *last = last.clone().fg(c);
-            }
+        for r in report::rows(i) {
+            let problem = if r.findings.is_empty() {
+                "ok".to_owned()
+            } else {
+                r.findings
+                    .iter()
+                    .map(|f| f.what.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            let mut row: Vec<Cell> = [
+                r.account.to_owned(),
+                r.instance.to_owned(),
+                r.shard.to_owned(),
+                dash(r.newest),
+                dash(r.age),
+                dash(r.size),
+                dash(r.took),
+                r.newer,
+                r.downloads.join("\n"),
+                dash(r.verified),
+            ]
+            .into_iter()
+            .map(Cell::new)
+            .collect();
+            let problem = Cell::new(problem);
+            row.push(match r.worst {
+                Some(Severity::Critical) => problem.fg(Color::Red),
+                Some(Severity::Warning) => problem.fg(Color::Yellow),
+                None => problem,
+            });
             t.add_row(row);
         }
     }

@@ -107,6 +107,88 @@ impl InstanceView {
     }
 }
 
+/// One shard of an instance as text, as `check` and the status page show it; the
+/// instance's own findings come on its first row. `None`: nothing to show.
+#[derive(Debug, Clone)]
+pub struct Row<'a> {
+    pub account: &'a str,
+    /// The name, or the UUID when CDS gave no name.
+    pub instance: &'a str,
+    pub shard: &'a str,
+    pub newest: Option<String>,
+    /// Age of the newest finished backup, and the maximum allowed.
+    pub age: Option<String>,
+    pub size: Option<String>,
+    pub took: Option<String>,
+    /// States of the backups newer than the newest finished one.
+    pub newer: String,
+    /// One entry per probed URL: `public ok`, `intranet 403`.
+    pub downloads: Vec<String>,
+    pub verified: Option<String>,
+    pub findings: Vec<&'a Finding>,
+    pub worst: Option<Severity>,
+}
+
+/// The rows of an instance: one per shard (one if it has none).
+pub fn rows(i: &InstanceView) -> Vec<Row<'_>> {
+    let instance = if i.instance_name.is_empty() {
+        &i.instance_uuid
+    } else {
+        &i.instance_name
+    };
+    (0..i.shards.len().max(1))
+        .map(|n| {
+            let s = i.shards.get(n);
+            let mut findings: Vec<&Finding> =
+                s.map(|s| s.findings.iter().collect()).unwrap_or_default();
+            if n == 0 {
+                findings.splice(0..0, i.findings.iter());
+            }
+            let newest = s.and_then(|s| s.newest.as_ref());
+            Row {
+                account: &i.account,
+                instance,
+                shard: s.map_or("", |s| s.shard_id.as_str()),
+                newest: newest.map(|b| b.end.format("%Y-%m-%d %H:%M UTC").to_string()),
+                age: newest.map(|b| match s.and_then(|s| s.max_age_seconds) {
+                    Some(m) => format!(
+                        "{} / {}",
+                        human_age(b.age_seconds),
+                        human_age(i64::try_from(m).unwrap_or(i64::MAX))
+                    ),
+                    None => human_age(b.age_seconds),
+                }),
+                size: newest.and_then(|b| b.size_bytes).map(human_bytes),
+                took: newest.and_then(|b| b.duration_seconds).map(human_age),
+                newer: s.map_or_else(String::new, |s| {
+                    s.newer
+                        .iter()
+                        .map(|(_, st)| st.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }),
+                downloads: s.map_or_else(Vec::new, |s| {
+                    s.urls
+                        .iter()
+                        .map(|(t, code, ok)| {
+                            if *ok {
+                                format!("{t} ok")
+                            } else {
+                                format!("{t} {code}")
+                            }
+                        })
+                        .collect()
+                }),
+                verified: s
+                    .and_then(|s| s.verification.as_ref())
+                    .map(|(l, r)| format!("{r} ({l})")),
+                worst: findings.iter().map(|f| f.severity).max(),
+                findings,
+            }
+        })
+        .collect()
+}
+
 fn finding(severity: Severity, what: impl Into<String>) -> Finding {
     Finding {
         severity,

@@ -128,57 +128,50 @@ pub fn fleet_page(fleet: &Fleet, telemetry_path: &str, dashboards: Option<&str>)
 }
 
 fn instance_rows(out: &mut String, i: &InstanceView, link: bool) {
-    let name = if i.instance_name.is_empty() {
-        &i.instance_uuid
-    } else {
-        &i.instance_name
-    };
-    let name = if link {
-        format!(
-            "<a href=\"/instance/{}\">{}</a>",
-            escape(&path_segment(&i.instance_uuid)),
-            escape(name)
+    let dash = |v: Option<String>| {
+        v.map_or_else(
+            || "<span class=\"muted\">-</span>".to_owned(),
+            |v| escape(&v),
         )
-    } else {
-        escape(name)
     };
-    let rows = i.shards.len().max(1);
-    for n in 0..rows {
-        let s = i.shards.get(n);
-        let mut findings: Vec<&report::Finding> =
-            s.map(|s| s.findings.iter().collect()).unwrap_or_default();
-        if n == 0 {
-            findings.splice(0..0, i.findings.iter());
-        }
-        let worst = findings.iter().map(|f| f.severity).max();
-        let problem = if findings.is_empty() {
+    for r in report::rows(i) {
+        let name = if link {
+            format!(
+                "<a href=\"/instance/{}\">{}</a>",
+                escape(&path_segment(&i.instance_uuid)),
+                escape(r.instance)
+            )
+        } else {
+            escape(r.instance)
+        };
+        let problem = if r.findings.is_empty() {
             "<span class=\"ok\">ok</span>".to_owned()
         } else {
-            findings
+            r.findings
                 .iter()
                 .map(|f| escape(&f.what))
                 .collect::<Vec<_>>()
                 .join("<br>")
         };
-        let newest = s.and_then(|s| s.newest.as_ref());
-        let dash = || "<span class=\"muted\">-</span>".to_owned();
+        let downloads = r
+            .downloads
+            .iter()
+            .map(|d| escape(d))
+            .collect::<Vec<_>>()
+            .join("<br>");
         let _ = writeln!(
             out,
             "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"problem\">{}</td></tr>",
-            row_class(worst),
-            escape(&i.account),
+            row_class(r.worst),
+            escape(r.account),
             name,
-            escape(s.map_or("", |s| s.shard_id.as_str())),
-            newest.map_or_else(dash, |b| b.end.format("%Y-%m-%d %H:%M UTC").to_string()),
-            match (newest, s.and_then(|s| s.max_age_seconds)) {
-                (Some(b), Some(m)) => format!("{} / {}", report::human_age(b.age_seconds), report::human_age(i64::try_from(m).unwrap_or(i64::MAX))),
-                (Some(b), None) => report::human_age(b.age_seconds),
-                _ => dash(),
-            },
-            newest.and_then(|b| b.size_bytes).map_or_else(dash, report::human_bytes),
-            escape(&s.map(|s| s.newer.iter().map(|(_, st)| st.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()),
-            s.map(|s| s.urls.iter().map(|(t, code, ok)| escape(&format!("{t} {}", if *ok { "ok".to_owned() } else { code.to_string() }))).collect::<Vec<_>>().join("<br>")).unwrap_or_default(),
-            s.and_then(|s| s.verification.as_ref()).map_or_else(dash, |(l, r)| escape(&format!("{r} ({l})"))),
+            escape(r.shard),
+            dash(r.newest),
+            dash(r.age),
+            dash(r.size),
+            escape(&r.newer),
+            downloads,
+            dash(r.verified),
             problem,
         );
     }

@@ -253,27 +253,13 @@ scrape_configs:
         check("no alert about the exporters themselves", not process, f"{process}")
     finally:
         server.shutdown()
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
         if any(not ok for _, ok in base.RESULTS):
-            for log in sorted(os.listdir(tmp)):
-                if log.endswith(".log"):
-                    print(f"--- {log} (tail)")
-                    print("".join(open(os.path.join(tmp, log), encoding="utf-8", errors="replace").readlines()[-20:]))
             with LOCK:
                 print("--- notifications:", json.dumps([(r, a["status"], a["labels"]) for r, a in NOTIFIED])[:4000])
-        shutil.rmtree(tmp, ignore_errors=True)
-
+        base.cleanup(procs, tmp)
 
 if __name__ == "__main__":
     try:
         main()
     finally:
-        failed = sum(1 for _, ok in base.RESULTS if not ok)
-        print(f"{len(base.RESULTS) - failed} passed, {failed} failed")
-        sys.exit(1 if failed or not base.RESULTS else 0)
+        base.report_and_exit()

@@ -59,6 +59,31 @@ def check(name, ok, detail=""):
     print(f"{'ok  ' if ok else 'FAIL'} {name}" + (f": {detail}" if detail and not ok else ""))
 
 
+def cleanup(procs, tmp):
+    """Stops `procs` (terminate, then kill after 10 s), prints the tail of every log in
+    `tmp` if a check failed, and removes `tmp`."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    if any(not ok for _, ok in RESULTS):
+        for log in sorted(f for f in os.listdir(tmp) if f.endswith(".log")):
+            lines = open(os.path.join(tmp, log), encoding="utf-8", errors="replace").readlines()
+            if lines:
+                print(f"--- {log} (tail)")
+                print("".join(lines[-20:]))
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report_and_exit():
+    failed = sum(1 for _, ok in RESULTS if not ok)
+    print(f"{len(RESULTS) - failed} passed, {failed} failed")
+    sys.exit(1 if failed or not RESULTS else 0)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -318,26 +343,10 @@ scrape_configs:
                     except Exception as e:  # noqa: BLE001
                         check(f"{name} / {p.get('title')} / {t.get('refId')} is a valid query", False, f"{e}")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if any(not ok for _, ok in RESULTS):
-            for log in ("exporter.log", "exporter-tls.log", "prometheus.log"):
-                path = os.path.join(tmp, log)
-                if os.path.exists(path):
-                    print(f"--- {log} (tail)")
-                    print("".join(open(path, encoding="utf-8", errors="replace").readlines()[-20:]))
-        shutil.rmtree(tmp, ignore_errors=True)
-
+        cleanup(procs, tmp)
 
 if __name__ == "__main__":
     try:
         main()
     finally:
-        failed = sum(1 for _, ok in RESULTS if not ok)
-        print(f"{len(RESULTS) - failed} passed, {failed} failed")
-        sys.exit(1 if failed or not RESULTS else 0)
+        report_and_exit()

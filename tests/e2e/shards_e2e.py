@@ -95,25 +95,10 @@ scrape_configs:
         dup = sorted({x for x in labelsets if labelsets.count(x) > 1})
         check("each alert fires once, though three replicas are scraped", not dup, f"{dup}")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if any(not ok for _, ok in base.RESULTS):
-            for log in sorted(os.listdir(tmp)):
-                if log.endswith(".log"):
-                    print(f"--- {log} (tail)")
-                    print("".join(open(os.path.join(tmp, log), encoding="utf-8", errors="replace").readlines()[-20:]))
-        shutil.rmtree(tmp, ignore_errors=True)
-
+        base.cleanup(procs, tmp)
 
 if __name__ == "__main__":
     try:
         main()
     finally:
-        failed = sum(1 for _, ok in base.RESULTS if not ok)
-        print(f"{len(base.RESULTS) - failed} passed, {failed} failed")
-        sys.exit(1 if failed or not base.RESULTS else 0)
+        base.report_and_exit()

@@ -854,29 +854,13 @@ def main():
             check(f"TLS + basic auth: {path} with the right password is 200 and the page",
                   status == 200 and 'class="summary"' in raw and "<table>" in raw, f"{status}")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
         for s in servers:
             s.shutdown()
-        if any(not ok for _, ok in base.RESULTS):
-            for log in sorted(f for f in os.listdir(tmp) if f.endswith(".log")):
-                lines = open(os.path.join(tmp, log), encoding="utf-8", errors="replace").readlines()
-                if lines:
-                    print(f"--- {log} (tail)")
-                    print("".join(lines[-20:]))
-        shutil.rmtree(tmp, ignore_errors=True)
+        base.cleanup(procs, tmp)
         print(f"took {time.time() - started:.0f}s")
-
 
 if __name__ == "__main__":
     try:
         main()
     finally:
-        failed = sum(1 for _, ok in base.RESULTS if not ok)
-        print(f"{len(base.RESULTS) - failed} passed, {failed} failed")
-        sys.exit(1 if failed or not base.RESULTS else 0)
+        base.report_and_exit()

@@ -245,7 +245,7 @@ impl Verifier {
             return;
         }
         self.start_workers();
-        self.progress();
+        self.shared.progress();
         for _ in 0..added {
             self.shared.wake.notify_one();
         }
@@ -258,10 +258,6 @@ impl Verifier {
                 workers.push(tokio::spawn(work(Arc::clone(&self.shared))));
             }
         }
-    }
-
-    fn progress(&self) {
-        self.shared.progress();
     }
 
     /// The results of `keys` and every shard's last verified backup, for the snapshot;
@@ -337,11 +333,7 @@ async fn verify(shared: &Shared, job: &Job) -> Verification {
                 ..Verification::default()
             };
         }
-        let spent = {
-            let mut store = lock(&shared.store);
-            store.spend(today(), 0, u64::MAX);
-            store.budget.1
-        };
+        let spent = lock(&shared.store).spent(today());
         if spent.saturating_add(job.size.unwrap_or(0)) > c.daily_budget {
             return skipped(
                 "the daily budget (verify.daily_budget) is spent; tried again tomorrow",

@@ -143,12 +143,17 @@ impl Store {
         self.shards.retain(|k, _| shards(k));
     }
 
-    /// Bytes still allowed today, after counting `add` more.
-    pub fn spend(&mut self, today: i64, add: u64, budget: u64) -> u64 {
+    /// Bytes downloaded on `today` so far (a new day starts from zero).
+    pub fn spent(&mut self, today: i64) -> u64 {
         if self.budget.0 != today {
             self.budget = (today, 0);
         }
-        self.budget.1 = self.budget.1.saturating_add(add);
+        self.budget.1
+    }
+
+    /// Bytes still allowed today, after counting `add` more.
+    pub fn spend(&mut self, today: i64, add: u64, budget: u64) -> u64 {
+        self.budget.1 = self.spent(today).saturating_add(add);
         budget.saturating_sub(self.budget.1)
     }
 

@@ -146,7 +146,7 @@ def main():
         except Exception as e:  # noqa: BLE001 - urllib raises on 503
             slow_status = getattr(e, "code", None)
         check("the slow replica is not ready during its first cycle", slow_status == 503, f"{slow_status}")
-        am_port, prom_port = free_port(), free_port()
+        am_port = free_port()
         am_config(os.path.join(ROOT, "deploy", "alertmanager.yml"), os.path.join(tmp, "am.yml"),
                   f"http://127.0.0.1:{hook_port}")
         procs.append(subprocess.Popen(
@@ -162,24 +162,13 @@ def main():
         text = text[:at] + text[at:].replace("for: 4s", "for: 1m", 1)
         with open(rules, "w", encoding="utf-8") as f:
             f.write(text)
-        with open(os.path.join(tmp, "prometheus.yml"), "w", encoding="utf-8") as f:
-            f.write(f"""global:
-  scrape_interval: 2s
-  evaluation_interval: 2s
-rule_files: [alerts.yml]
-alerting:
+        alerting = f"""alerting:
   alertmanagers:
     - static_configs:
         - targets: ["127.0.0.1:{am_port}"]
-scrape_configs:
-  - job_name: {JOB}
-    static_configs:
-      - targets: ["127.0.0.1:{ports[0]}", "127.0.0.1:{ports[1]}"]
-""")
-        procs.append(subprocess.Popen(
-            ["prometheus", f"--config.file={tmp}/prometheus.yml", f"--storage.tsdb.path={tmp}/data",
-             f"--web.listen-address=127.0.0.1:{prom_port}"],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "prometheus.log"), "w")))
+"""
+        prom, prom_port = base.start_prometheus(tmp, [f"127.0.0.1:{p}" for p in ports], alerting)
+        procs.append(prom)
         wait("Alertmanager ready", lambda: get(f"http://127.0.0.1:{am_port}/-/ready"))
         wait("Prometheus scraping both replicas", lambda: len(query(prom_port, f'up{{job="{JOB}"}} == 1')) == 2)
 

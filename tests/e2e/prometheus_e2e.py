@@ -84,6 +84,30 @@ def report_and_exit():
     sys.exit(1 if failed or not RESULTS else 0)
 
 
+def start_prometheus(tmp, targets, more=""):
+    """Debian's Prometheus on a free loopback port, scraping `targets` (host:port) as job
+    JOB every 2 s and evaluating tmp/alerts.yml (written by the caller); `more` is
+    appended to its configuration (more scrape jobs, an `alerting:` section). Returns
+    (process, port)."""
+    port = free_port()
+    listed = ", ".join(f'"{t}"' for t in targets)
+    with open(os.path.join(tmp, "prometheus.yml"), "w", encoding="utf-8") as f:
+        f.write(f"""global:
+  scrape_interval: 2s
+  evaluation_interval: 2s
+rule_files: [alerts.yml]
+scrape_configs:
+  - job_name: {JOB}
+    static_configs:
+      - targets: [{listed}]
+""" + more)
+    proc = subprocess.Popen(
+        ["prometheus", f"--config.file={tmp}/prometheus.yml", f"--storage.tsdb.path={tmp}/data",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "prometheus.log"), "w"))
+    return proc, port
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -233,7 +257,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="cds-e2e-")
     procs = []
     try:
-        ex_port, prom_port = free_port(), free_port()
+        ex_port = free_port()
         procs.append(subprocess.Popen(
             [exporter_bin, "--demo", f"--web.listen-address=127.0.0.1:{ex_port}", "--log.level=error"],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "exporter.log"), "w")))
@@ -255,17 +279,7 @@ def main():
               https_status(f"{sec_url}/metrics", ca, "prometheus:e2e-password") == 200)
 
         test_rules(rules_path, os.path.join(tmp, "alerts.yml"))
-        with open(os.path.join(tmp, "prometheus.yml"), "w", encoding="utf-8") as f:
-            f.write(f"""global:
-  scrape_interval: 2s
-  evaluation_interval: 2s
-rule_files: [alerts.yml]
-scrape_configs:
-  - job_name: {JOB}
-    static_configs:
-      - targets: ["127.0.0.1:{ex_port}"]
-"""
-                + "".join(f"""  - job_name: {job}
+        tls_jobs = "".join(f"""  - job_name: {job}
     scheme: https
     tls_config:
       ca_file: {ca}
@@ -275,11 +289,9 @@ scrape_configs:
       password: {password}
     static_configs:
       - targets: ["127.0.0.1:{sec_port}"]
-""" for job, password in (("tls", "e2e-password"), ("tls-wrong-password", "wrong"))))
-        procs.append(subprocess.Popen(
-            ["prometheus", f"--config.file={tmp}/prometheus.yml", f"--storage.tsdb.path={tmp}/data",
-             f"--web.listen-address=127.0.0.1:{prom_port}"],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "prometheus.log"), "w")))
+""" for job, password in (("tls", "e2e-password"), ("tls-wrong-password", "wrong")))
+        prom, prom_port = start_prometheus(tmp, [f"127.0.0.1:{ex_port}"], tls_jobs)
+        procs.append(prom)
         wait("Prometheus scraping the exporter", lambda: query(prom_port, f'up{{job="{JOB}"}} == 1'))
         wait("Prometheus scraping the TLS exporter with basic auth",
              lambda: query(prom_port, 'cds_redis_backup_exporter_build_info{job="tls"}'))

@@ -40,23 +40,9 @@ def main():
                 [exporter_bin, "--demo", f"--shard={i}", f"--total-shards={SHARDS}",
                  f"--web.listen-address=127.0.0.1:{port}", "--log.level=error"],
                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, f"exporter-{i}.log"), "w")))
-        prom_port = free_port()
         base.test_rules(os.path.join(base.ROOT, "prometheus", "alerts.yml"), os.path.join(tmp, "alerts.yml"))
-        targets = ", ".join(f'"127.0.0.1:{p}"' for p in ports)
-        with open(os.path.join(tmp, "prometheus.yml"), "w", encoding="utf-8") as f:
-            f.write(f"""global:
-  scrape_interval: 2s
-  evaluation_interval: 2s
-rule_files: [alerts.yml]
-scrape_configs:
-  - job_name: {JOB}
-    static_configs:
-      - targets: [{targets}]
-""")
-        procs.append(subprocess.Popen(
-            ["prometheus", f"--config.file={tmp}/prometheus.yml", f"--storage.tsdb.path={tmp}/data",
-             f"--web.listen-address=127.0.0.1:{prom_port}"],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "prometheus.log"), "w")))
+        prom, prom_port = base.start_prometheus(tmp, [f"127.0.0.1:{p}" for p in ports])
+        procs.append(prom)
         wait("Prometheus scraping the three shards",
              lambda: len(query(prom_port, f'cds_redis_backup_exporter_last_poll_timestamp_seconds{{job="{JOB}"}}')) == SHARDS)
         info = wait("every demo instance reported", lambda: (lambda r: r if len({x["metric"]["instance_name"] for x in r}) >= DEMO_INSTANCES else None)(

@@ -104,14 +104,6 @@ fn dump(w: &mut Writer<'_>, snap: &Snapshot) {
         ];
         w.sample(&labels, 1i64);
     }
-    let value = |f: fn(&Verification) -> Option<i64>| {
-        move |b: &BackupState| -> Option<i64> {
-            let vs = snap
-                .verifications
-                .get(&(b.instance_uuid.clone(), b.backup.id.clone()))?;
-            vs.iter().filter_map(f).next_back()
-        }
-    };
     let families: [Family; 3] = [
         (
             "cds_redis_backup_rdb_snapshot_timestamp_seconds",
@@ -131,9 +123,9 @@ fn dump(w: &mut Writer<'_>, snap: &Snapshot) {
     ];
     for (name, help, f) in families {
         w.family(name, help);
-        let get = value(f);
-        for (b, _) in verified(snap) {
-            if let Some(n) = get(b) {
+        for (b, vs) in verified(snap) {
+            // The last level that has the value: full before light.
+            if let Some(n) = vs.iter().filter_map(f).next_back() {
                 let labels = [
                     ("instance_uuid", b.instance_uuid.as_str()),
                     ("backup_id", b.backup.id.as_str()),

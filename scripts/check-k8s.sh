@@ -6,7 +6,8 @@
 #   3. every rendered object of a built-in kind (and base/secret.example.yaml) is valid
 #      against the Kubernetes OpenAPI schemas of Kubernetes 1.29 and 1.37, strictly (no
 #      unknown fields), OFFLINE: kubernetes-validate ships the schemas in its wheel, and
-#      when this runs as root the validation runs in a network namespace of its own;
+#      the validation runs in a network namespace of its own (`unshare -n` as root,
+#      `unshare -r -n` otherwise);
 #   4. the prometheus-operator kinds (ServiceMonitor, PrometheusRule) are checked
 #      structurally, not against their published CRD schemas, and the rules are handed
 #      to `promtool check rules`; the single overlay's rules ConfigMap and its scrape job
@@ -19,7 +20,10 @@
 #      `--config.check` accepts the rendered config.yaml, and the binary started with the
 #      StatefulSet's exact args and env, as its last pod, answers /-/healthy, becomes
 #      ready, and reports its shard from the pod name (in an empty network namespace,
-#      where the CDS API is unreachable; skipped unless root).
+#      where the CDS API is unreachable).
+# No step is skipped: without `unshare` (util-linux) or `ip` (iproute2), or where a
+# network namespace cannot be made, it fails and says what to install. Without a binary
+# argument step 6 is not run, and the last line says so instead of a plain OK.
 #
 # Usage: scripts/check-k8s.sh [path/to/cds-redis-backup-exporter]
 # Installs what it lacks: kubernetes-validate and PyYAML from PyPI; promtool from
@@ -82,22 +86,30 @@ for k in base overlays/single; do
   echo "deploy/kubernetes/$k: $(grep -c '^kind:' "$out") objects"
 done
 
-# Offline when we can prove it: a network namespace with no interface but a downed
-# loopback, so any attempt to fetch a schema would fail.
-offline=()
-if [ "$(id -u)" -eq 0 ] && unshare -n true 2>/dev/null; then
-  offline=(unshare -n)
-fi
+# Offline, provably: a network namespace with no interface but a downed loopback, so
+# any attempt to fetch a schema fails. As root a plain one; otherwise one inside a user
+# namespace where this user is root (which also lets `ip` bring its loopback up).
+fail_tool() {
+  echo "check-k8s: FAIL: $1" >&2
+  exit 1
+}
+command -v unshare >/dev/null 2>&1 \
+  || fail_tool "unshare not found: the checks run in a network namespace of their own (apt-get install util-linux)"
+command -v ip >/dev/null 2>&1 \
+  || fail_tool "ip not found: the pod's loopback is brought up with it (apt-get install iproute2)"
+if [ "$(id -u)" -eq 0 ]; then offline=(unshare -n); else offline=(unshare -r -n); fi
+"${offline[@]}" true 2>/dev/null \
+  || fail_tool "'${offline[*]} true' failed: no network namespace can be made here (run as root, or allow unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1)"
 
 echo "==> schema validation (kubernetes-validate, strict, Kubernetes $K8S_VERSIONS) and structural checks"
-${offline[@]+"${offline[@]}"} python3 - "$tmp" "$K8S_VERSIONS" "${#offline[@]}" <<'PY'
+"${offline[@]}" python3 - "$tmp" "$K8S_VERSIONS" <<'PY'
 import copy, json, os, re, sys
 
 import yaml
 import kubernetes_validate
 from kubernetes_validate import utils as kv
 
-tmp, versions, isolated = sys.argv[1], sys.argv[2].split(), sys.argv[3] != "0"
+tmp, versions = sys.argv[1], sys.argv[2].split()
 problems = []
 
 
@@ -114,10 +126,7 @@ renders = {"base": load(os.path.join(tmp, "base.yaml")), "single": load(os.path.
 secret_example = load("deploy/kubernetes/base/secret.example.yaml")
 CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
 
-if isolated:
-    print("validating with no network (own network namespace); schemas come from the kubernetes-validate wheel")
-else:
-    print("note: not root, so the network is not cut off; kubernetes-validate reads its schemas from its wheel either way")
+print("validating with no network (own network namespace); schemas come from the kubernetes-validate wheel")
 
 # --- 1. Schema validation of the built-in kinds --------------------------------------
 def schema_validate(obj, where):
@@ -593,7 +602,7 @@ fi
 
 if [ -z "$BINARY" ]; then
   echo "check-k8s: no exporter binary given: the rendered config.yaml and the pod's args were not run (pass one to do it)"
-  echo "check-k8s: OK"
+  echo "check-k8s: OK, steps 1-5 only (no binary given)"
   exit 0
 fi
 
@@ -607,14 +616,8 @@ for r in base single; do
   echo "$r: config.yaml valid"
 done
 
-if [ "${#offline[@]}" -eq 0 ] || ! command -v ip >/dev/null 2>&1; then
-  echo "check-k8s: not root (or no ip): the pod's args were not run with the binary"
-  echo "check-k8s: OK"
-  exit 0
-fi
-
 echo "==> the binary with the StatefulSet's args and env, as its last pod (no network: the CDS API is unreachable)"
-unshare -n python3 - "$tmp" "$BINARY" <<'PY'
+"${offline[@]}" python3 - "$tmp" "$BINARY" <<'PY'
 import os, subprocess, sys, time, urllib.request
 
 import yaml

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Soak of the release exporter under random API faults (examples/soak.rs).
-#   scripts/soak.sh            30 minutes, 20% of API requests faulted (the closing-note run)
+#   scripts/soak.sh            30 minutes, 20% of API requests faulted (its numbers: BENCHMARKS.md, section Soak)
 #   scripts/soak.sh 0.5        half a minute: proves the soak works (CI)
 # Extra arguments go to the soak, e.g. `scripts/soak.sh 10 --fault-probability 0.5`.
 # Prints RSS over time and `soak: ok`; exits non-zero if anything failed.

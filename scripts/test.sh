@@ -71,7 +71,7 @@ target/release/examples/status_bench --instances 200 --runs 5
 step "hostile inputs against the release binary (each answered in under a second)"
 scripts/hostile-inputs.sh
 
-step "soak for half a minute under random API faults (proves it runs; the 30-minute numbers are in the closing notes)"
+step "soak for half a minute under random API faults (proves it runs; the 30-minute numbers are in BENCHMARKS.md, section Soak)"
 scripts/soak.sh 0.5 --sample-secs 10
 
 step "Kubernetes manifests: drift, kustomize render, offline schema validation"

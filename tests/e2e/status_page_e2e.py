@@ -19,8 +19,11 @@ The status page (a --demo exporter on loopback):
   - headers: text/html, nosniff, a Content-Security-Policy allowing no script and only
     the inline style sheet, by a hash that matches it;
   - `/` and the demo-cluster instance page load in headless Chromium without console
-    messages (CSP violations, uncaught errors); a deliberately broken page proves that
-    such messages are caught;
+    messages (CSP violations, uncaught errors), and Chromium's DOM is the page served
+    (not an empty document, not Chromium's error page; the same title), which any
+    Chromium build shows alike; negative controls prove each is caught: a page breaking
+    its CSP, one that throws, a closed port, a server that answers the fetch here but
+    not Chromium, an unexpected HTTP status;
   - the DOM: the summary line agrees with the rows; every demo instance has a row linking
     to /instance/<uuid>; critical rows before warning rows before healthy rows; one
     td.problem per row; the instance page shows its shards and its backups; no script
@@ -41,6 +44,7 @@ Only loopback is used. Usage: status_page_e2e.py PATH/TO/cds-redis-backup-export
 """
 
 import base64
+import collections
 import copy
 import hashlib
 import html
@@ -214,7 +218,18 @@ def markup_problems(dom):
 
 class Chromium:
     """One headless Chromium run per page, each with a fresh profile, no network beyond
-    what the URL names (no proxy, no name resolution, no background services)."""
+    what the URL names (no proxy, no name resolution, no background services).
+
+    Whether a page loaded is judged by what the page is, not by what one Chromium build
+    logs about it: builds differ (Debian's chromium 156 logs "Page load failed" and dumps
+    an empty document for a refused connection; 148 and 150 log nothing and render their
+    own error page). So every load is judged three ways, each problem tagged by source:
+      - "http: ..."     the URL fetched here first answers the expected status;
+      - "chromium: ..." Chromium exited 0, its DOM is not empty, is not its own error page
+                        (#main-frame-error, body.neterror) and is the page that was served
+                        (same <title>, or the same text for a plain-text answer);
+      - "console: ..."  what the page said on the console (CSP violations, uncaught
+                        errors), which a page without JavaScript never does."""
 
     FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
              "--disable-extensions", "--disable-background-networking", "--disable-component-update",
@@ -226,42 +241,76 @@ class Chromium:
     def __init__(self, tmp):
         self.tmp, self.n = tmp, 0
 
-    def _run(self, extra, url):
-        self.n += 1
-        profile = os.path.join(self.tmp, f"chromium-profile-{self.n}")
-        p = run(["chromium", *self.FLAGS, f"--user-data-dir={profile}", *extra, url], timeout=120)
-        shutil.rmtree(profile, ignore_errors=True)
-        err = p.stderr.decode("utf-8", "replace")
-        return p, err, self.console(err)
-
     @staticmethod
     def console(stderr):
-        """What the page said on the console, and what the browser said about the page:
-        CSP violations ("Refused to ...", "... violates the following Content Security
-        Policy directive ...") and uncaught errors. A page without JavaScript should
-        say nothing."""
+        """The page's console lines (Chromium's `:CONSOLE` log prefix, in every build),
+        and CSP refusals and uncaught errors however a build words the line around them."""
         out = []
         for line in stderr.splitlines():
-            if ":CONSOLE" in line or "Refused to" in line or "Uncaught" in line \
-                    or "Content Security Policy" in line or "Page load failed" in line:
-                out.append(line.strip()[:400])
+            if ":CONSOLE" in line or "Refused to" in line or "Uncaught" in line or "Content Security Policy" in line:
+                out.append("console: " + line.strip()[:400])
         return out
 
-    def dom(self, url):
-        """(DOM after parsing as Chromium serialises it, console lines)."""
-        p, err, console = self._run(["--dump-dom"], url)
+    @staticmethod
+    def served(url):
+        """(status or None, content type, body) of what the URL serves, fetched here."""
+        if url.startswith("file://"):
+            with open(url[len("file://"):], encoding="utf-8") as f:
+                return 200, "text/html", f.read()
+        try:
+            status, headers, body = fetch(url)
+            return status, headers.get("content-type", ""), body
+        except OSError as e:  # refused, reset, timed out: no HTTP answer at all
+            return None, "", str(e)
+
+    @staticmethod
+    def judge(dom_text, content_type, body):
+        """What is wrong with Chromium's DOM as a rendering of `body` ([] when nothing)."""
+        dom = parse_dom(dom_text)
+        if not dom_text.strip() or dom.find("html") is None:
+            return ["chromium: an empty document (the page did not load)"]
+        error_page = [n for n in dom.iter() if n.attrs.get("id") == "main-frame-error" or
+                      (n.tag == "body" and "neterror" in n.classes())]
+        if error_page:
+            # The page carries its strings as data; the error shown is the most frequent.
+            codes = collections.Counter(re.findall(r"\bERR_[A-Z_]+", dom_text)).most_common(1)
+            return [f"chromium: its own error page ({codes[0][0] if codes else 'no error code'}), not the page"]
+        if content_type.startswith("text/html"):
+            want = parse_dom(body).find("title")
+            got = dom.find("title")
+            want_t, got_t = (want.text().strip() if want else None), (got.text().strip() if got else None)
+            if want_t != got_t:
+                return [f"chromium: the DOM is not the page served (title {got_t!r}, served {want_t!r})"]
+        elif body.strip() and body.strip() not in dom.text():
+            return [f"chromium: the DOM does not show the {content_type or 'text'} served ({body.strip()[:80]!r})"]
+        return []
+
+    def load(self, url, extra=(), status=200):
+        """(Chromium's DOM as it serialises it, problems) for one run with --dump-dom."""
+        got, content_type, body = self.served(url)
+        problems = [] if got == status else [f"http: status {got}, want {status} ({body[:120]!r})" if got
+                                             else f"http: no answer ({body[:120]})"]
+        self.n += 1
+        profile = os.path.join(self.tmp, f"chromium-profile-{self.n}")
+        p = run(["chromium", *self.FLAGS, f"--user-data-dir={profile}", "--dump-dom", *extra, url], timeout=120)
+        shutil.rmtree(profile, ignore_errors=True)
+        err = p.stderr.decode("utf-8", "replace")
+        dom_text = p.stdout.decode("utf-8", "replace")
         if p.returncode != 0:
-            console.append(f"chromium exited {p.returncode}: {err[-800:]}")
-        return p.stdout.decode("utf-8", "replace"), console
+            problems.append(f"chromium: exited {p.returncode}: {err[-800:]}")
+        problems += self.judge(dom_text, content_type, body if got is not None else "")
+        return dom_text, problems + self.console(err)
+
+    def dom(self, url, status=200):
+        """(DOM, problems): see the class."""
+        return self.load(url, status=status)
 
     def screenshot(self, url, path, width=1400, height=1800):
-        """Console lines; the picture of the viewport goes to path."""
+        """Problems (see the class); the picture of the viewport goes to path. The DOM is
+        dumped in the same run, so a picture of an error page is a failure too."""
         if os.path.exists(path):
             os.remove(path)
-        p, err, console = self._run([f"--screenshot={path}", f"--window-size={width},{height}"], url)
-        if p.returncode != 0:
-            console.append(f"chromium exited {p.returncode}: {err[-800:]}")
-        return console
+        return self.load(url, [f"--screenshot={path}", f"--window-size={width},{height}"])[1]
 
 
 def check_picture(name, path, width, height):
@@ -327,7 +376,7 @@ def broken_page_server():
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
             page = pages.get(self.path, b"")
-            self.send_response(200)
+            self.send_response(200 if self.path in pages else 404)
             self.send_header("content-type", "text/html; charset=utf-8")
             if self.path == "/csp":
                 self.send_header("content-security-policy", "default-src 'none'; style-src 'sha256-AAAA'")
@@ -340,6 +389,32 @@ def broken_page_server():
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+def one_shot_server():
+    """A page server that answers one request (the fetch before Chromium) and then stops
+    listening, so Chromium's connection is refused. Returns (server, port)."""
+    page = b"<!DOCTYPE html><html><head><title>once</title></head><body><p>once</p></body></html>"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-length", str(len(page)))
+            self.send_header("connection", "close")
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+
+    def serve_once():
+        server.handle_request()
+        server.server_close()
+    threading.Thread(target=serve_once, daemon=True).start()
     return server, server.server_address[1]
 
 
@@ -565,7 +640,7 @@ pre{{margin:0;padding:20px;color:#d4d4d4;background:#1e1e1e;font:13px/17px "Deja
 """)
     target = os.path.join(DOCS, "check.png")
     console = chromium.screenshot("file://" + page, target, width, height)
-    check("docs/check.png: Chromium rendered the table without console messages", not console, f"{console[:3]}")
+    check("docs/check.png: Chromium rendered the table without problems (console, DOM)", not console, f"{console[:3]}")
     check_picture("docs/check.png", target, width, height)
 
 
@@ -708,18 +783,29 @@ def main():
     try:
         chromium = Chromium(tmp)
 
-        # The console check catches what it must: a page that breaks its CSP and throws.
+        # Negative controls: the page checks catch what they must, in any Chromium build.
+        # A page that breaks its CSP and one that throws load, and say so on the console.
         broken, broken_port = broken_page_server()
         servers.append(broken)
-        _, console = chromium.dom(f"http://127.0.0.1:{broken_port}/csp")
-        check("the console check catches a CSP violation (negative control)",
-              any("Content Security Policy" in ln or "Refused to" in ln for ln in console), f"{console}")
-        _, console = chromium.dom(f"http://127.0.0.1:{broken_port}/throw")
-        check("the console check catches an uncaught error (negative control)",
-              any("Uncaught" in ln for ln in console), f"{console}")
-        _, console = chromium.dom(f"http://127.0.0.1:{free_port()}/")
-        check("the console check catches a page that does not load (negative control)",
-              any("Page load failed" in ln for ln in console), f"{console}")
+        for path, what in (("/csp", "a CSP violation"), ("/throw", "an uncaught error")):
+            _, problems = chromium.dom(f"http://127.0.0.1:{broken_port}{path}")
+            said = [p for p in problems if p.startswith("console:")]
+            check(f"the console check catches {what} (negative control)",
+                  said and len(said) == len(problems), f"{problems}")
+        # A page that does not load: judged by the DOM Chromium ends with (empty, or its
+        # own error page, depending on the build) and its exit, not by a log line.
+        _, problems = chromium.dom(f"http://127.0.0.1:{free_port()}/")
+        check("the page check catches a page that does not load: a closed port (negative control)",
+              any(p.startswith("chromium:") for p in problems), f"{problems}")
+        # The same when the server did answer the fetch here: Chromium's own view counts.
+        once, once_port = one_shot_server()
+        _, problems = chromium.dom(f"http://127.0.0.1:{once_port}/")
+        once.server_close()
+        check("the page check catches a page that answered here but not in Chromium (negative control)",
+              problems and all(p.startswith("chromium:") for p in problems), f"{problems}")
+        _, problems = chromium.dom(f"http://127.0.0.1:{broken_port}/missing")
+        check("the page check catches an answer with an unexpected status (negative control)",
+              any(p.startswith("http: status 404") for p in problems), f"{problems}")
 
         result = check_subcommand(exporter_bin, tmp)
         if result is None:
@@ -770,7 +856,7 @@ def main():
         for name, page in (("status-page.png", "/"), ("status-instance.png", href)):
             target = os.path.join(DOCS, name)
             console = chromium.screenshot(url + page, target)
-            check(f"docs/{name}: Chromium rendered it without console messages", not console, f"{console[:3]}")
+            check(f"docs/{name}: Chromium rendered it without problems (console, DOM)", not console, f"{console[:3]}")
             check_picture(f"docs/{name}", target, 1400, 1800)
 
         # Markup in a URL: a plain-text 404, nothing executes.
@@ -781,7 +867,7 @@ def main():
               headers.get("content-type", "").startswith("text/plain") and headers.get("x-content-type-options") == "nosniff"
               and "default-src 'none'" in headers.get("content-security-policy", "") and "<script" not in raw,
               f"{headers.get('content-type')} {raw[:100]!r}")
-        dom_text, console = chromium.dom(url + evil)
+        dom_text, console = chromium.dom(url + evil, status=404)
         check("... and in headless Chromium: no script element, no console message",
               not parse_dom(dom_text).find_all("script") and not console, f"{console[:3]}")
 

@@ -175,6 +175,17 @@ def wait(what, predicate, timeout=90):
     raise SystemExit(1)
 
 
+def snapshots_of(take, n=4, every=2):
+    """`n` fresh results of take(), `every` seconds apart (an evaluation interval): for
+    checks that must hold throughout, not in one lucky or stale snapshot."""
+    out = []
+    for i in range(n):
+        if i:
+            time.sleep(every)
+        out.append(take())
+    return out
+
+
 def panels(dashboard):
     for p in dashboard.get("panels", []):
         yield p
@@ -321,17 +332,21 @@ def main():
 
         def firing():
             alerts = json.loads(http(f"http://127.0.0.1:{prom_port}/api/v1/alerts"))["data"]["alerts"]
-            got = {(a["labels"]["alertname"], name_of.get(a["labels"].get("instance_uuid"), a["labels"].get("instance_uuid", "")),
-                    a["labels"].get("shard_id", "")) for a in alerts if a["state"] == "firing"}
-            return got if expected <= got else None
+            return {(a["labels"]["alertname"], name_of.get(a["labels"].get("instance_uuid"), a["labels"].get("instance_uuid", "")),
+                     a["labels"].get("shard_id", "")) for a in alerts if a["state"] == "firing"}
 
-        got = wait("the demo's alerts to fire", firing, timeout=120)
-        time.sleep(6)  # a few more evaluations: nothing else may join
-        got = firing() or got
+        wait("the demo's alerts to fire", lambda: expected <= firing(), timeout=120)
+        # Then four fresh snapshots over three more evaluations (every 2 s): an expected
+        # alert must fire in every one of them (one that flaps fails), and nothing else
+        # may fire in any of them.
+        snapshots = snapshots_of(firing)
+        always, ever = set.intersection(*snapshots), set.union(*snapshots)
         for alert in sorted(expected):
-            check(f"alert {alert[0]} fires for {alert[1]}{' ' + alert[2] if alert[2] else ''}", alert in got)
-        extra = sorted(got - expected)
-        check("no other alert fires (healthy instances, exporter itself)", not extra, f"{extra}")
+            gaps = [i for i, snap in enumerate(snapshots) if alert not in snap]
+            check(f"alert {alert[0]} fires for {alert[1]}{' ' + alert[2] if alert[2] else ''}"
+                  " in each of 4 snapshots over 6 s", alert in always, f"not firing in snapshots {gaps}")
+        extra = sorted(ever - expected)
+        check("no other alert fires in any snapshot (healthy instances, exporter itself)", not extra, f"{extra}")
         alerts = json.loads(http(f"http://127.0.0.1:{prom_port}/api/v1/alerts"))["data"]["alerts"]
         for a in alerts:
             if a["state"] == "firing":

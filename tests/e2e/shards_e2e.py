@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import prometheus_e2e as base  # noqa: E402  (shared helpers and the demo's alerts)
@@ -70,16 +69,21 @@ def main():
                      a["labels"].get("shard_id", "")) for a in alerts]
 
         wait("the demo's alerts to fire", lambda: base.DEMO_ALERTS <= set(keys(firing())), timeout=120)
-        time.sleep(6)  # a few more evaluations: nothing else may join
-        alerts = firing()
-        got = keys(alerts)
+        # Four fresh snapshots over three more evaluations: each alert fires in all of
+        # them (one that flaps fails), nothing else and no duplicate in any of them.
+        snapshots = base.snapshots_of(firing)
+        always = set.intersection(*(set(keys(a)) for a in snapshots))
+        ever = set.union(*(set(keys(a)) for a in snapshots))
         for alert in sorted(base.DEMO_ALERTS):
-            check(f"alert {alert[0]} fires for {alert[1]}{' ' + alert[2] if alert[2] else ''}", alert in got)
-        extra = sorted(set(got) - base.DEMO_ALERTS)
-        check("no other alert fires", not extra, f"{extra}")
-        labelsets = [json.dumps(a["labels"], sort_keys=True) for a in alerts]
-        dup = sorted({x for x in labelsets if labelsets.count(x) > 1})
-        check("each alert fires once, though three replicas are scraped", not dup, f"{dup}")
+            check(f"alert {alert[0]} fires for {alert[1]}{' ' + alert[2] if alert[2] else ''} in each of 4 snapshots over 6 s",
+                  alert in always, f"not firing in snapshots {[i for i, a in enumerate(snapshots) if alert not in keys(a)]}")
+        extra = sorted(ever - base.DEMO_ALERTS)
+        check("no other alert fires in any snapshot", not extra, f"{extra}")
+        dup = set()
+        for alerts in snapshots:
+            labelsets = [json.dumps(a["labels"], sort_keys=True) for a in alerts]
+            dup |= {x for x in labelsets if labelsets.count(x) > 1}
+        check("each alert fires once in every snapshot, though three replicas are scraped", not dup, f"{sorted(dup)}")
     finally:
         base.cleanup(procs, tmp)
 

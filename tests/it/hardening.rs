@@ -338,12 +338,19 @@ async fn a_slow_or_stuck_reload_freezes_nothing() {
 /// 100 wrong passwords sent at once from one address do not make a valid user on
 /// another address wait: that address may have only two checks pending, and the rest
 /// are refused at once with 429.
+///
+/// Timing from several samples, so a loaded machine does not fail it: the unit is the
+/// median of five lone checks, and the valid user's wait is the median of three rounds,
+/// each a fresh flood and a user whose password was never checked (remembered
+/// successes would answer at once).
 #[tokio::test]
 async fn a_password_flood_does_not_delay_a_valid_user() {
-    let users = format!(
-        "basic_auth_users:\n  prom: '{}'\n",
-        bcrypt::hash("right", 10).unwrap()
-    );
+    const ROUNDS: usize = 3;
+    let mut users = String::from("basic_auth_users:\n");
+    for round in 0..ROUNDS {
+        let hash = bcrypt::hash(format!("right-{round}"), 10).unwrap();
+        users.push_str(&format!("  prom{round}: '{hash}'\n"));
+    }
     let security = Arc::new(
         cds_redis_backup_exporter::web_config::WebSecurity::parse(
             &users,
@@ -354,60 +361,71 @@ async fn a_password_flood_does_not_delay_a_valid_user() {
     );
     let (_f, e) = secured_exporter(security, Limits::default()).await;
     let url = format!("http://{}/-/healthy", e.addr);
-    // One check alone, for the bound.
-    let started = Instant::now();
-    let alone = reqwest::Client::new()
-        .get(&url)
-        .basic_auth("prom", Some("wrong"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(alone.status(), 401);
-    let one_check = started.elapsed();
+    // The unit: one check alone (a wrong password is never remembered), median of five.
+    let mut alone = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let r = reqwest::Client::new()
+            .get(&url)
+            .basic_auth("prom0", Some("wrong"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        alone.push(started.elapsed());
+    }
+    alone.sort();
+    let one_check = alone[alone.len() / 2];
     let attacker = reqwest::Client::builder()
         .local_address(std::net::IpAddr::from([127, 0, 0, 1]))
         .build()
         .unwrap();
-    let flood: Vec<_> = (0..100)
-        .map(|i| {
-            let (attacker, url) = (attacker.clone(), url.clone());
-            tokio::spawn(async move {
-                let r = attacker
-                    .get(url)
-                    .basic_auth("prom", Some(format!("guess-{i}")))
-                    .send()
-                    .await
-                    .unwrap();
-                r.status().as_u16()
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(50)).await;
     let valid = reqwest::Client::builder()
         .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
         .build()
         .unwrap();
-    let started = Instant::now();
-    let r = valid
-        .get(&url)
-        .basic_auth("prom", Some("right"))
-        .send()
-        .await
-        .unwrap();
-    let waited = started.elapsed();
-    assert_eq!(r.status(), 200);
-    let mut statuses = Vec::new();
-    for t in flood {
-        statuses.push(t.await.unwrap());
+    let mut waits = Vec::new();
+    for round in 0..ROUNDS {
+        let flood: Vec<_> = (0..100)
+            .map(|i| {
+                let (attacker, url) = (attacker.clone(), url.clone());
+                tokio::spawn(async move {
+                    let r = attacker
+                        .get(url)
+                        .basic_auth("prom0", Some(format!("guess-{i}")))
+                        .send()
+                        .await
+                        .unwrap();
+                    r.status().as_u16()
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        let r = valid
+            .get(&url)
+            .basic_auth(format!("prom{round}"), Some(format!("right-{round}")))
+            .send()
+            .await
+            .unwrap();
+        waits.push(started.elapsed());
+        assert_eq!(r.status(), 200, "round {round}");
+        let mut statuses = Vec::new();
+        for t in flood {
+            statuses.push(t.await.unwrap());
+        }
+        let refused = statuses.iter().filter(|s| **s == 429).count();
+        let denied = statuses.iter().filter(|s| **s == 401).count();
+        assert_eq!(refused + denied, 100, "round {round}: {statuses:?}");
+        assert!(refused >= 90, "round {round}: {refused} refused at once");
     }
-    let refused = statuses.iter().filter(|s| **s == 429).count();
-    let denied = statuses.iter().filter(|s| **s == 401).count();
-    assert_eq!(refused + denied, 100, "{statuses:?}");
-    assert!(refused >= 90, "{refused} refused at once");
+    let mut sorted = waits.clone();
+    sorted.sort();
+    let waited = sorted[ROUNDS / 2];
     // At most the attacker's two pending checks, then its own, plus slack.
     assert!(
         waited < one_check * 4 + Duration::from_millis(200),
-        "the valid user waited {waited:?}; one check takes {one_check:?}"
+        "the valid user waited {waited:?} (median of {waits:?}); one check takes {one_check:?} (median of {alone:?})"
     );
     e.stop().await;
 }

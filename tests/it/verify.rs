@@ -279,28 +279,35 @@ async fn a_restart_reads_the_state_file_and_downloads_nothing_again() {
 /// not exceed it by more than 10 % (and is not far below, or the test proves nothing).
 #[tokio::test]
 async fn the_bandwidth_cap_holds_within_ten_percent() {
-    let mut v = level(VerifyLevel::Full);
-    v.max_bandwidth = 256 << 10;
-    let object = dumps::sound(1 << 20, 1);
-    let len = object.len() as f64;
-    let (_f, c) = watching_all(vec![holding("ins", data(object), None)], v).await;
-    let text = verified(&Driver::new(&c), 1).await;
-    assert_eq!(result(&text, "ins", "full"), vec!["ok".to_owned()]);
-    let took = value(
-        &text,
-        "cds_redis_backup_verify_duration_seconds",
-        &[("instance_uuid", "ins")],
-    );
-    let rate = len / took;
+    // Load can only slow a download: every sample must stay under the cap, and the
+    // fastest of up to three (each with a fresh exporter) must come near it, so a
+    // loaded machine does not fail the lower bound on one slow sample.
     let cap = f64::from(256u32 << 10);
-    assert!(
-        rate <= cap * 1.1,
-        "{rate:.0} B/s over a cap of {cap} B/s ({took} s)"
-    );
-    assert!(
-        rate >= cap * 0.7,
-        "{rate:.0} B/s, far below the cap of {cap} B/s ({took} s)"
-    );
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        let mut v = level(VerifyLevel::Full);
+        v.max_bandwidth = 256 << 10;
+        let object = dumps::sound(1 << 20, 1);
+        let len = object.len() as f64;
+        let (_f, c) = watching_all(vec![holding("ins", data(object), None)], v).await;
+        let text = verified(&Driver::new(&c), 1).await;
+        assert_eq!(result(&text, "ins", "full"), vec!["ok".to_owned()]);
+        let took = value(
+            &text,
+            "cds_redis_backup_verify_duration_seconds",
+            &[("instance_uuid", "ins")],
+        );
+        let rate = len / took;
+        assert!(
+            rate <= cap * 1.1,
+            "{rate:.0} B/s over a cap of {cap} B/s ({took} s)"
+        );
+        rates.push(rate);
+        if rate >= cap * 0.7 {
+            return;
+        }
+    }
+    panic!("{rates:.0?} B/s: none of three samples came near the cap of {cap} B/s");
 }
 
 /// Backups that are not the newest of their shard are never downloaded, and

@@ -77,6 +77,73 @@ pub fn keyless() -> Vec<u8> {
     out
 }
 
+/// The keys of [`empty_keys`]: each an empty collection in one of the encodings Redis
+/// has written, named after it, with its value type and value.
+pub const EMPTY_KEYS: [(&str, u8, &[u8]); 14] = [
+    ("set", 2, &[0]),
+    ("list", 1, &[0]),
+    ("list_quicklist", 14, &[0]),
+    // One node: an empty ziplist (zlbytes 11, zltail 10, zllen 0, end).
+    (
+        "list_quicklist_empty_ziplist",
+        14,
+        &[1, 11, 11, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0xFF],
+    ),
+    (
+        "list_ziplist",
+        10,
+        &[11, 11, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0xFF],
+    ),
+    ("hash", 4, &[0]),
+    (
+        "hash_ziplist",
+        13,
+        &[11, 11, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0xFF],
+    ),
+    ("zset", 3, &[0]),
+    ("zset_2", 5, &[0]),
+    (
+        "zset_ziplist",
+        12,
+        &[11, 11, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0xFF],
+    ),
+    // An empty listpack: total 7, count 0, end.
+    ("zset_listpack", 17, &[7, 7, 0, 0, 0, 0, 0, 0xFF]),
+    ("hash_listpack", 16, &[7, 7, 0, 0, 0, 0, 0, 0xFF]),
+    ("list_quicklist_2", 18, &[0]),
+    // One packed node (container 2): an empty listpack.
+    (
+        "list_quicklist_2_empty_listpack",
+        18,
+        &[1, 2, 7, 7, 0, 0, 0, 0, 0, 0xFF],
+    ),
+];
+
+/// The essence of Redis' own `tests/assets/corrupt_empty_keys.rdb`: an RDB 10 dump
+/// (Redis 7.0) whose keys ([`EMPTY_KEYS`]) all hold empty collections, plus one
+/// string key `str` when `with_a_key`. redis-server loads it and skips every empty one
+/// ("empty keys skipped: 14"); redis-check-rdb calls it an error.
+pub fn empty_keys(with_a_key: bool) -> Vec<u8> {
+    let mut out = b"REDIS0010".to_vec();
+    aux(&mut out, b"redis-ver", b"7.0.15");
+    out.extend_from_slice(&[OP_SELECTDB, 0x00]);
+    for (name, t, value) in EMPTY_KEYS {
+        out.push(t);
+        put_len(&mut out, name.len() as u64, 1);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(value);
+    }
+    if with_a_key {
+        out.extend_from_slice(&[TYPE_STRING, 3]);
+        out.extend_from_slice(b"str");
+        out.extend_from_slice(&[1, b'v']);
+    }
+    out.push(OP_EOF);
+    let crc = CRC64.checksum(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
 /// Checks the magic, the EOF opcode before the trailer and the CRC-64.
 pub fn verify(bytes: &[u8]) -> Result<(), RdbError> {
     if bytes.len() < MAGIC.len() + 1 + TRAILER_LEN {

@@ -179,3 +179,121 @@ pub(super) fn lzf(input: &[u8], expected: usize) -> Result<Vec<u8>, String> {
     }
     Ok(out)
 }
+
+/// LZF's back references reach at most this far back.
+const LZF_WINDOW: usize = 8 * 1024;
+
+/// Where [`LzfCheck`] stopped inside a token when its input chunk ended.
+#[derive(Debug, Clone, Copy)]
+enum LzfState {
+    /// At a control byte.
+    Ctrl,
+    /// Inside a literal run: this many bytes to go.
+    Literal(usize),
+    /// After the control byte of a long back reference, before its length byte.
+    RefLen(usize),
+    /// Before the low distance byte of a back reference of this length.
+    RefLow { ctrl: usize, n: usize },
+}
+
+/// [`lzf`] for strings too large to hold: the same decoder and the same verdicts, fed
+/// in chunks, keeping only the last [`LZF_WINDOW`] bytes of output, so a claim of any
+/// size costs 8 KiB. Redis loads an LZF string only when it inflates to exactly its
+/// declared length (lzf_decompress's return value against it).
+pub(super) struct LzfCheck {
+    window: Box<[u8; LZF_WINDOW]>,
+    produced: u64,
+    expected: u64,
+    state: LzfState,
+}
+
+impl LzfCheck {
+    pub(super) fn new(expected: u64) -> Self {
+        LzfCheck {
+            window: Box::new([0; LZF_WINDOW]),
+            produced: 0,
+            expected,
+            state: LzfState::Ctrl,
+        }
+    }
+
+    fn emit(&mut self, byte: u8) {
+        self.window[(self.produced % LZF_WINDOW as u64) as usize] = byte;
+        self.produced += 1;
+    }
+
+    /// Room for `n` more output bytes, or the error [`lzf`] gives.
+    fn room(&self, n: usize) -> Result<(), String> {
+        if self.produced + n as u64 > self.expected {
+            return Err("LZF data inflates past its declared length".into());
+        }
+        Ok(())
+    }
+
+    pub(super) fn feed(&mut self, input: &[u8]) -> Result<(), String> {
+        let mut i = 0;
+        while i < input.len() {
+            match self.state {
+                LzfState::Ctrl => {
+                    let ctrl = input[i] as usize;
+                    i += 1;
+                    if ctrl < 32 {
+                        self.room(ctrl + 1)?;
+                        self.state = LzfState::Literal(ctrl + 1);
+                    } else if ctrl >> 5 == 7 {
+                        self.state = LzfState::RefLen(ctrl);
+                    } else {
+                        self.state = LzfState::RefLow { ctrl, n: ctrl >> 5 };
+                    }
+                }
+                LzfState::Literal(left) => {
+                    let n = left.min(input.len() - i);
+                    for &b in &input[i..i + n] {
+                        self.emit(b);
+                    }
+                    i += n;
+                    self.state = if n == left {
+                        LzfState::Ctrl
+                    } else {
+                        LzfState::Literal(left - n)
+                    };
+                }
+                LzfState::RefLen(ctrl) => {
+                    let n = 7 + input[i] as usize;
+                    i += 1;
+                    self.state = LzfState::RefLow { ctrl, n };
+                }
+                LzfState::RefLow { ctrl, n } => {
+                    let distance = ((ctrl & 0x1f) << 8) + input[i] as usize + 1;
+                    i += 1;
+                    let n = n + 2;
+                    if distance as u64 > self.produced {
+                        return Err("LZF data refers before its start".into());
+                    }
+                    self.room(n)?;
+                    for _ in 0..n {
+                        let from = (self.produced - distance as u64) % LZF_WINDOW as u64;
+                        self.emit(self.window[from as usize]);
+                    }
+                    self.state = LzfState::Ctrl;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn finish(self) -> Result<(), String> {
+        match self.state {
+            LzfState::Ctrl => {}
+            LzfState::Literal(_) => return Err("LZF data ends inside a literal run".into()),
+            _ => return Err("LZF data ends inside a back reference".into()),
+        }
+        if self.produced != self.expected {
+            return Err(format!(
+                "LZF data inflates to {} bytes, not the declared {}",
+                self.produced, self.expected
+            ));
+        }
+        Ok(())
+    }
+}

@@ -11,9 +11,17 @@
 //!   written to the end. It cannot see damage in between.
 //! - [`verify`] is the full check, one streaming pass over the whole object in bounded
 //!   memory: every opcode and value record is walked, keys are counted per database,
-//!   packed blobs get their header checked, the CRC-64 is compared, and nothing may
-//!   follow the trailer. What each value check covers is documented on the walker
-//!   (`walk.rs`) and the blob checks (`blobs.rs`).
+//!   packed blobs get their header checked, LZF strings inflated to their declared
+//!   length, and the CRC-64 is compared. What each value check covers is documented on
+//!   the walker (`walk.rs`) and the blob checks (`blobs.rs`).
+//!
+//! The judge of "would it restore" is redis-server loading the dump, not
+//! redis-check-rdb: where they differ, the verdict follows the server. A key holding an
+//! empty collection is skipped by the server (and refused by redis-check-rdb), so it
+//! is counted apart ([`Summary::empty_keys`]), not called damage; bytes after the
+//! checksum are ignored by the server ([`Summary::trailing_bytes`]); a dump selecting a
+//! database past the default 16 loads only on a server configured with more
+//! ([`Summary::databases_needed`]), which is a warning for the caller to raise.
 //!
 //! Neither level decodes entries inside packed blobs, detects duplicate set members or
 //! hash fields, or checks that stream consumer PELs match their group's PEL: Redis
@@ -97,6 +105,31 @@ pub struct Summary {
     pub checksum: Checksum,
     /// Length of the RDB itself (decompressed, without tar framing), trailer included.
     pub bytes: u64,
+    /// Keys whose collection has no element (an empty set, hash, list or sorted set):
+    /// redis-server skips them on load ("empty keys skipped"), so they are not in
+    /// `keys`.
+    pub empty_keys: u64,
+    /// The highest database number the dump selects. Redis refuses the whole dump when
+    /// it is not below its `databases` setting: see [`Summary::databases_needed`].
+    pub max_db: Option<u64>,
+    /// Bytes after the checksum trailer: Redis stops reading at the trailer and loads
+    /// the dump anyway, so they are no damage, only something not Redis' own.
+    pub trailing_bytes: u64,
+}
+
+/// The `databases` setting of a Redis server left at its default.
+pub const DEFAULT_DATABASES: u64 = 16;
+
+impl Summary {
+    /// The `databases` a server needs to load this dump, when that is more than
+    /// [`DEFAULT_DATABASES`]: a default redis-server exits on such a dump ("Data file
+    /// was created with a Redis server configured to handle more than 16 databases"),
+    /// one configured with at least this many loads it. A warning, not damage.
+    pub fn databases_needed(&self) -> Option<u64> {
+        self.max_db
+            .map(|db| db.saturating_add(1))
+            .filter(|n| *n > DEFAULT_DATABASES)
+    }
 }
 
 /// Why a dump is not sound. [`Failure::label`] gives stable words for metric labels.
@@ -117,7 +150,7 @@ pub enum Failure {
     Truncated { offset: u64 },
     #[error("checksum mismatch: stored {stored:#018x}, computed {computed:#018x}")]
     ChecksumMismatch { stored: u64, computed: u64 },
-    /// Anything structurally wrong, including bytes after the trailer.
+    /// Anything structurally wrong that would make redis-server refuse the dump.
     #[error("corrupt at byte {offset}: {what}")]
     Corrupt { offset: u64, what: String },
     /// The reader failed for a reason other than the data (a network or disk error):
@@ -266,12 +299,16 @@ fn verify_rdb<R: Read>(r: R, container: Container, first: &[u8]) -> Result<Summa
     let op = w.aux_section(&mut aux)?;
     let checksum = w.body(op, &mut aux, &mut counts)?;
     let bytes = w.rd.offset();
-    if !w.rd.at_end()? {
-        return Err(Failure::Corrupt {
-            offset: bytes,
-            what: "data after the checksum".into(),
-        });
-    }
+    // Read to the end all the same: a container damaged after the dump is still seen.
+    let trailing_bytes = if w.rd.at_end()? {
+        0
+    } else {
+        match w.rd.skip(u64::MAX) {
+            Err(Failure::Truncated { offset }) => offset - bytes,
+            Err(e) => return Err(e),
+            Ok(()) => u64::MAX,
+        }
+    };
     Ok(Summary {
         head: Head {
             container,
@@ -283,5 +320,8 @@ fn verify_rdb<R: Read>(r: R, container: Container, first: &[u8]) -> Result<Summa
         keys_with_expiry: counts.keys_with_expiry,
         checksum,
         bytes,
+        empty_keys: counts.empty_keys,
+        max_db: counts.max_db,
+        trailing_bytes,
     })
 }

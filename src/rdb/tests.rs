@@ -312,11 +312,10 @@ fn every_value_type() {
             "type {t}"
         );
     }
-    // Empty aggregates, as redis-check-rdb refuses them.
-    for t in [1, 2, 3, 4, 5, 14, 18] {
-        assert!(corrupt(&dump(&record(t, &len(0)))).contains("0 elements"));
-    }
-    assert!(corrupt(&dump(&record(16, &s(&lp_ints(0))))).contains("without any element"));
+    // Empty intsets and zipmaps fail Redis' integrity check (other empty collections
+    // are skipped: `empty_keys_are_skipped_as_redis_server_does`).
+    assert!(corrupt(&dump(&record(11, &s(&intset(&[]))))).contains("without any element"));
+    assert!(corrupt(&dump(&record(9, &s(&[0, 0xFF])))).contains("without any element"));
     // Odd field/value counts, a NaN score, a bad quicklist container, a bad module opcode.
     assert!(corrupt(&dump(&record(16, &s(&lp_ints(3))))).contains("multiple of 2"));
     assert!(
@@ -473,15 +472,12 @@ fn checksum_trailer_and_end() {
         verify(&flipped[..]),
         Err(Failure::ChecksumMismatch { .. })
     ));
+    // Bytes after the trailer: redis-server stops at the checksum and loads the dump.
     let mut extra = good.clone();
-    extra.push(0);
-    assert_eq!(
-        verify(&extra[..]),
-        Err(Failure::Corrupt {
-            offset: n as u64,
-            what: "data after the checksum".into()
-        })
-    );
+    extra.extend(b"\nappended");
+    let sum = ok(&extra);
+    assert_eq!((sum.keys, sum.bytes, sum.trailing_bytes), (1, n as u64, 9));
+    assert_eq!(ok(&good).trailing_bytes, 0);
     // Version 4: no checksum at all.
     let mut old = start(4);
     old.extend(record(0, &s(b"v")));
@@ -639,9 +635,9 @@ fn containers() {
     let mut junk = gzip(&raw);
     junk.extend(b"junk after the gzip stream");
     assert_eq!(verify(&junk[..]).unwrap_err().label(), "corrupt");
-    // A tar member with more than the dump in it.
+    // A tar member with more than the dump in it: a dump file Redis would load.
     let more = tar(&[raw.clone(), vec![0]].concat());
-    assert!(corrupt(&more).contains("after the checksum"));
+    assert_eq!(ok(&more).trailing_bytes, 1);
     // Gzip of an HTML page.
     assert_eq!(verify(&gzip(b"<html>")[..]).unwrap_err().label(), "not_rdb");
 }
@@ -769,4 +765,129 @@ fn the_sample_passes() {
     assert_eq!(sum.keys, 6);
     assert_eq!(sum.keys_per_db, [(0, 5), (1, 1)].into());
     assert_eq!(sum.keys_with_expiry, 1);
+}
+
+/// Finding 12 of issue 19: what redis-server does on load, checked in
+/// `real_dumps::fixtures_get_the_verdict_redis_server_gives`.
+#[test]
+fn empty_keys_are_skipped_as_redis_server_does() {
+    let fixture = crate::fake::rdb::empty_keys(false);
+    let sum = ok(&fixture);
+    assert_eq!((sum.keys, sum.empty_keys), (0, 14));
+    assert!(sum.keys_per_db.is_empty());
+    let sum = ok(&crate::fake::rdb::empty_keys(true));
+    assert_eq!((sum.keys, sum.empty_keys), (1, 14));
+    assert_eq!(sum.keys_per_db, [(0, 1)].into());
+    // Each encoding alone, with an expiry that goes with the skipped key.
+    let empty_values: Vec<(u8, Vec<u8>)> = vec![
+        (1, len(0)),
+        (2, len(0)),
+        (3, len(0)),
+        (4, len(0)),
+        (5, len(0)),
+        (10, s(&ziplist(0))),
+        (12, s(&ziplist(0))),
+        (13, s(&ziplist(0))),
+        (14, len(0)),
+        (14, [len(2), s(&ziplist(0)), s(&ziplist(0))].concat()),
+        (16, s(&lp_ints(0))),
+        (17, s(&lp_ints(0))),
+        (18, len(0)),
+        (18, [len(1), len(2), s(&lp_ints(0))].concat()),
+        (20, s(&lp_ints(0))),
+        (22, len(0)),
+        (23, s(&lp_ints(0))),
+        (24, [vec![0; 8], len(0)].concat()),
+        (25, [vec![0; 8], s(&lp_ints(0))].concat()),
+    ];
+    for (t, value) in &empty_values {
+        let mut b = vec![0xFC];
+        b.extend(1_700_000_000_000u64.to_le_bytes());
+        b.extend(record(*t, value));
+        b.extend(record(0, &s(b"v")));
+        let sum = ok(&dump(&b));
+        assert_eq!(
+            (sum.keys, sum.keys_with_expiry, sum.empty_keys),
+            (1, 0, 1),
+            "type {t}"
+        );
+    }
+    // A quicklist with one non-empty node among empty ones is a list.
+    let mixed = [len(2), s(&ziplist(0)), s(&ziplist(2))].concat();
+    assert_eq!(ok(&dump(&record(14, &mixed))).empty_keys, 0);
+    let plain = [len(2), len(2), s(&lp_ints(0)), len(1), s(b"x")].concat();
+    assert_eq!(ok(&dump(&record(18, &plain))).keys, 1);
+}
+
+#[test]
+fn databases_past_the_default_sixteen_are_a_warning() {
+    let select = |db: u64| [vec![0xFE], len(db), record(0, &s(b"v"))].concat();
+    let sum = ok(&dump(&select(100)));
+    assert_eq!((sum.keys, sum.max_db), (1, Some(100)));
+    assert_eq!(sum.databases_needed(), Some(101));
+    assert_eq!(ok(&dump(&select(16))).databases_needed(), Some(17));
+    assert_eq!(ok(&dump(&select(15))).databases_needed(), None);
+    // Redis exits on the SELECTDB itself, even with no key after it.
+    let b = [vec![0xFE], len(40), select(0)].concat();
+    let sum = ok(&dump(&b));
+    assert_eq!((sum.max_db, sum.databases_needed()), (Some(40), Some(41)));
+    assert_eq!(ok(&dump(b"")).databases_needed(), None);
+}
+
+/// An LZF string of `repeats` back references (264 bytes each) after a literal `a`.
+fn long_lzf(repeats: usize, ulen: u64) -> Vec<u8> {
+    let mut packed = vec![0x00, b'a'];
+    for _ in 0..repeats {
+        packed.extend([0xE0, 0xFF, 0x00]);
+    }
+    [vec![0xC3], len(packed.len() as u64), len(ulen), packed].concat()
+}
+
+#[test]
+fn lzf_strings_too_large_to_hold_are_still_inflated_to_their_length() {
+    let repeats = 1500; // 396,001 bytes inflated: past BLOB_CAP
+    let real = 1 + 264 * repeats as u64;
+    assert!(real > blobs::BLOB_CAP as u64);
+    assert_eq!(ok(&dump(&record(0, &long_lzf(repeats, real)))).keys, 1);
+    for wrong in [real - 1, real + 1, 1_000_000, 1 << 39] {
+        let e = corrupt(&dump(&record(0, &long_lzf(repeats, wrong))));
+        assert!(e.contains("LZF"), "{wrong}: {e}");
+    }
+    // The finding's case: three bytes of data declaring a million.
+    let short = [
+        vec![0xC3],
+        len(4),
+        len(1_000_000),
+        vec![2, b'a', b'b', b'c'],
+    ]
+    .concat();
+    assert!(corrupt(&dump(&record(0, &short))).contains("LZF"));
+    // Inflating into zero bytes: lzf_decompress returns 0, as declared, and Redis
+    // loads an empty string whatever the data.
+    let zero = [vec![0xC3], len(4), len(0), vec![2, b'a', b'b', b'c']].concat();
+    assert_eq!(ok(&dump(&record(0, &zero))).keys, 1);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The chunked checker gives the whole decoder's verdict, however the input is cut.
+    #[test]
+    fn lzf_check_agrees_with_lzf(
+        input in proptest::collection::vec(any::<u8>(), 0..64),
+        expected in 0usize..200,
+        cut in 1usize..8,
+    ) {
+        let whole = blobs::lzf(&input, expected);
+        let mut check = blobs::LzfCheck::new(expected as u64);
+        let mut verdict = Ok(());
+        for chunk in input.chunks(cut) {
+            verdict = check.feed(chunk);
+            if verdict.is_err() {
+                break;
+            }
+        }
+        let verdict = verdict.and_then(|()| check.finish());
+        prop_assert_eq!(whole.is_ok(), verdict.is_ok(), "{:?} vs {:?}", whole, verdict);
+    }
 }

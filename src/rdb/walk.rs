@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use super::blobs::{self, Blob, BLOB_CAP};
-use super::reader::Reader;
+use super::reader::{Reader, CHUNK};
 use super::{Aux, Checksum, Failure};
 
 /// The newest RDB version this walker knows (Redis 7.4 and 8).
@@ -32,6 +32,10 @@ pub(super) struct Counts {
     pub keys_per_db: BTreeMap<u64, u64>,
     pub keys: u64,
     pub keys_with_expiry: u64,
+    /// Keys whose collection has no element: Redis skips them on load.
+    pub empty_keys: u64,
+    /// The highest database number a SELECTDB names.
+    pub max_db: Option<u64>,
 }
 
 pub(super) struct Walker<R> {
@@ -97,7 +101,11 @@ impl<R: Read> Walker<R> {
         loop {
             match op {
                 0xFF => return self.trailer(),
-                0xFE => db = self.len()?,
+                0xFE => {
+                    db = self.len()?;
+                    // Redis exits on any SELECTDB past its `databases`, keys or not.
+                    counts.max_db = counts.max_db.max(Some(db));
+                }
                 0xFD => {
                     self.rd.skip(4)?;
                     expiry = true;
@@ -156,7 +164,13 @@ impl<R: Read> Walker<R> {
                         });
                     }
                     self.skip_string()?; // key
-                    self.value(t)?;
+                    if self.value(t)? {
+                        // rdbLoadObject's "empty key": skipped, with its expiry.
+                        counts.empty_keys += 1;
+                        expiry = false;
+                        op = self.rd.u8()?;
+                        continue;
+                    }
                     if !counts.keys_per_db.contains_key(&db) && counts.keys_per_db.len() >= MAX_DBS
                     {
                         return Err(Failure::Corrupt {
@@ -242,12 +256,13 @@ impl<R: Read> Walker<R> {
         Ok(self.len_enc()?.0)
     }
 
-    /// An element count, refused beyond [`MAX_COUNT`] and, when `nonempty`, at zero
-    /// (redis-check-rdb refuses empty aggregates).
-    fn count(&mut self, nonempty: bool) -> Result<u64, Failure> {
+    /// An element count, refused beyond [`MAX_COUNT`]. Zero is no damage: redis-server
+    /// skips an empty collection on load (redis-check-rdb refuses it, but the server is
+    /// what restores the backup).
+    fn count(&mut self) -> Result<u64, Failure> {
         let at = self.rd.offset();
         let n = self.len()?;
-        if n > MAX_COUNT || (nonempty && n == 0) {
+        if n > MAX_COUNT {
             return Err(Failure::Corrupt {
                 offset: at,
                 what: format!("collection of {n} elements"),
@@ -302,9 +317,29 @@ impl<R: Read> Walker<R> {
                 what: format!("LZF string of {clen} bytes inflating to {ulen}"),
             });
         }
+        // lzf_decompress into zero bytes returns 0, which is what Redis compares with
+        // the declared length: it loads such a string, as an empty one, whatever the data.
+        if ulen == 0 {
+            self.rd.skip(clen)?;
+            return Ok((keep > 0).then(Vec::new));
+        }
         let small = |n: u64| usize::try_from(n).ok().filter(|n| *n <= BLOB_CAP);
         let (Some(clen), Some(ulen)) = (small(clen), small(ulen)) else {
-            self.rd.skip(clen)?;
+            // Too large to hold: inflated through an 8 KiB window, only to check that
+            // it inflates to exactly its declared length, as Redis requires.
+            let mut check = blobs::LzfCheck::new(ulen);
+            let mut left = clen;
+            while left > 0 {
+                let n = usize::try_from(left).unwrap_or(CHUNK).min(CHUNK);
+                let chunk = self.rd.bytes(n)?;
+                check
+                    .feed(&chunk)
+                    .map_err(|what| Failure::Corrupt { offset: at, what })?;
+                left -= n as u64;
+            }
+            check
+                .finish()
+                .map_err(|what| Failure::Corrupt { offset: at, what })?;
             return Ok(None);
         };
         let packed = self.rd.bytes(clen)?;
@@ -318,32 +353,41 @@ impl<R: Read> Walker<R> {
     }
 
     /// A packed blob string, checked when it is at most [`BLOB_CAP`] bytes; its
-    /// element count must be a multiple of `group` (2 for field/value pairs).
-    fn blob(&mut self, kind: Blob, allow_empty: bool, group: usize) -> Result<(), Failure> {
+    /// element count must be a multiple of `group` (2 for field/value pairs). `true`
+    /// when its header says it has no element (allowed only when `allow_empty`).
+    fn blob(&mut self, kind: Blob, allow_empty: bool, group: usize) -> Result<bool, Failure> {
         let at = self.rd.offset();
         let Some(b) = self.string(BLOB_CAP)? else {
-            return Ok(());
+            return Ok(false);
         };
         let corrupt = |what: String| Failure::Corrupt { offset: at, what };
         match blobs::check(kind, &b, allow_empty).map_err(corrupt)? {
             Some(n) if n % group != 0 => Err(corrupt(format!(
                 "{kind:?} of {n} entries, not a multiple of {group}"
             ))),
-            _ => Ok(()),
+            n => Ok(n == Some(0)),
         }
     }
 
-    /// One value of type `t` (0..=25, not 6 or 8).
-    fn value(&mut self, t: u8) -> Result<(), Failure> {
-        match t {
-            0 => self.skip_string()?,
+    /// One value of type `t` (0..=25, not 6 or 8); `true` when it is a collection
+    /// without elements, which Redis skips on load ("empty keys skipped"). Empty
+    /// intsets and zipmaps are refused instead: their integrity check fails in Redis.
+    fn value(&mut self, t: u8) -> Result<bool, Failure> {
+        let empty = match t {
+            0 => {
+                self.skip_string()?;
+                false
+            }
             1 | 2 => {
-                for _ in 0..self.count(true)? {
+                let n = self.count()?;
+                for _ in 0..n {
                     self.skip_string()?;
                 }
+                n == 0
             }
             3 => {
-                for _ in 0..self.count(true)? {
+                let n = self.count()?;
+                for _ in 0..n {
                     self.skip_string()?;
                     // A score as text: 1-byte length, 253..=255 for nan/+inf/-inf.
                     let n = self.rd.u8()?;
@@ -351,43 +395,59 @@ impl<R: Read> Walker<R> {
                         self.rd.skip(u64::from(n))?;
                     }
                 }
+                n == 0
             }
             4 => {
-                for _ in 0..self.count(true)? {
+                let n = self.count()?;
+                for _ in 0..n {
                     self.skip_string()?;
                     self.skip_string()?;
                 }
+                n == 0
             }
             5 => {
-                for _ in 0..self.count(true)? {
+                let n = self.count()?;
+                for _ in 0..n {
                     self.skip_string()?;
                     let score = f64::from_le_bytes(self.rd.array()?);
                     if score.is_nan() {
                         return Err(self.corrupt_before(8, "sorted set score is NaN".into()));
                     }
                 }
+                n == 0
             }
             7 => {
                 self.len()?; // module id
                 self.module_value()?;
+                false
             }
             9 => self.blob(Blob::Zipmap, false, 1)?,
-            10 => self.blob(Blob::Ziplist, false, 1)?,
+            10 => self.blob(Blob::Ziplist, true, 1)?,
             11 => self.blob(Blob::Intset, false, 1)?,
-            12 | 13 => self.blob(Blob::Ziplist, false, 2)?,
+            12 | 13 => self.blob(Blob::Ziplist, true, 2)?,
+            // Quicklists: empty nodes are skipped, and a list of only those is empty.
             14 => {
-                for _ in 0..self.count(true)? {
-                    self.blob(Blob::Ziplist, true, 1)?;
+                let mut empty = true;
+                for _ in 0..self.count()? {
+                    empty &= self.blob(Blob::Ziplist, true, 1)?;
                 }
+                empty
             }
-            15 | 19 | 21 => self.stream(t)?,
-            16 | 17 => self.blob(Blob::Listpack, false, 2)?,
+            15 | 19 | 21 => {
+                self.stream(t)?;
+                false
+            }
+            16 | 17 => self.blob(Blob::Listpack, true, 2)?,
             18 => {
-                for _ in 0..self.count(true)? {
+                let mut empty = true;
+                for _ in 0..self.count()? {
                     let at = self.rd.offset();
                     match self.len()? {
-                        1 => self.skip_string()?,
-                        2 => self.blob(Blob::Listpack, true, 1)?,
+                        1 => {
+                            self.skip_string()?;
+                            empty = false;
+                        }
+                        2 => empty &= self.blob(Blob::Listpack, true, 1)?,
                         c => {
                             return Err(Failure::Corrupt {
                                 offset: at,
@@ -396,32 +456,35 @@ impl<R: Read> Walker<R> {
                         }
                     }
                 }
+                empty
             }
-            20 => self.blob(Blob::Listpack, false, 1)?,
+            20 => self.blob(Blob::Listpack, true, 1)?,
             // Hashes with field expiry: 24 starts with the minimum expiry (8 bytes),
             // then (ttl, field, value) triples; 22 is its release-candidate form.
             22 | 24 => {
                 if t == 24 {
                     self.rd.skip(8)?;
                 }
-                for _ in 0..self.count(true)? {
+                let n = self.count()?;
+                for _ in 0..n {
                     self.len()?;
                     self.skip_string()?;
                     self.skip_string()?;
                 }
+                n == 0
             }
             // A listpack of (field, value, ttl) triples; 25 starts with the minimum expiry.
             23 | 25 => {
                 if t == 25 {
                     self.rd.skip(8)?;
                 }
-                self.blob(Blob::Listpack, false, 3)?;
+                self.blob(Blob::Listpack, true, 3)?
             }
             _ => {
                 return Err(self.corrupt_before(1, format!("unknown value type {t}")));
             }
-        }
-        Ok(())
+        };
+        Ok(empty)
     }
 
     /// A module value in check mode (rdbLoadCheckModuleValue): typed fields until
@@ -451,7 +514,7 @@ impl<R: Read> Walker<R> {
     /// and consumers. 19 adds first id, max deleted id, entries added and each group's
     /// entries read; 21 adds each consumer's active time.
     fn stream(&mut self, t: u8) -> Result<(), Failure> {
-        for _ in 0..self.count(false)? {
+        for _ in 0..self.count()? {
             let at = self.rd.offset();
             match self.string(16)? {
                 Some(key) if key.len() == 16 => {}
@@ -469,21 +532,21 @@ impl<R: Read> Walker<R> {
         for _ in 0..fields {
             self.len()?;
         }
-        for _ in 0..self.count(false)? {
+        for _ in 0..self.count()? {
             self.skip_string()?; // group name
             self.len()?;
             self.len()?; // last delivered id
             if t >= 19 {
                 self.len()?; // entries read
             }
-            for _ in 0..self.count(false)? {
+            for _ in 0..self.count()? {
                 self.rd.skip(16 + 8)?; // id, delivery time
                 self.len()?; // delivery count
             }
-            for _ in 0..self.count(false)? {
+            for _ in 0..self.count()? {
                 self.skip_string()?; // consumer name
                 self.rd.skip(if t >= 21 { 16 } else { 8 })?; // seen (and active) time
-                for _ in 0..self.count(false)? {
+                for _ in 0..self.count()? {
                     self.rd.skip(16)?;
                 }
             }

@@ -28,7 +28,7 @@ use crate::config::{VerifyConfig, VerifyLevel};
 use crate::metrics::Metrics;
 use crate::state::BackupKey;
 use crate::sync::lock;
-pub use store::{LastVerified, Store};
+pub use store::{state_file_bytes_written, LastVerified, Store, MAX_STATE_BYTES, SAVE_INTERVAL};
 
 /// A result that says nothing about the backup is tried again after this long.
 const RETRY_AFTER: Duration = Duration::from_secs(3600);
@@ -163,8 +163,8 @@ struct Shared {
     limiter: governor::DefaultDirectRateLimiter,
     burst: u32,
     in_flight: AtomicUsize,
-    /// One writer of the state file at a time, so an older state never lands last.
-    saving: tokio::sync::Mutex<()>,
+    /// A result changed the store: the state file is due (see [`store::SAVE_INTERVAL`]).
+    save: Notify,
     metrics: Arc<Metrics>,
 }
 
@@ -173,6 +173,9 @@ impl Drop for Verifier {
         for w in lock(&self.workers).drain(..) {
             w.abort();
         }
+        // The last write: what arrived since the previous one is not lost on a reload
+        // or a clean shutdown (a store adopted by a newer verifier writes nothing).
+        store::save(&self.shared.store);
     }
 }
 
@@ -199,7 +202,7 @@ impl Verifier {
                 limiter: governor::RateLimiter::direct(quota),
                 burst,
                 in_flight: AtomicUsize::new(0),
-                saving: tokio::sync::Mutex::new(()),
+                save: Notify::new(),
                 metrics,
             }),
             workers: Mutex::new(Vec::new()),
@@ -210,10 +213,7 @@ impl Verifier {
     /// offered again by the next cycle).
     pub fn adopt(&self, old: &Verifier) {
         let mut theirs = lock(&old.shared.store);
-        let mut ours = lock(&self.shared.store);
-        ours.results = std::mem::take(&mut theirs.results);
-        ours.shards = std::mem::take(&mut theirs.shards);
-        ours.budget = theirs.budget;
+        lock(&self.shared.store).take_over(&mut theirs);
     }
 
     /// Queues the jobs not verified yet at their level, not queued already, and not
@@ -257,6 +257,7 @@ impl Verifier {
             for _ in 0..self.shared.config.concurrency {
                 workers.push(tokio::spawn(work(Arc::clone(&self.shared))));
             }
+            workers.push(tokio::spawn(save_often(Arc::clone(&self.shared))));
         }
     }
 
@@ -304,6 +305,17 @@ async fn work(shared: Arc<Shared>) {
         lock(&shared.pending).remove(&key);
         shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         shared.progress();
+    }
+}
+
+/// Writes the state file when results changed it: at once after a quiet spell, then
+/// at most once per [`store::SAVE_INTERVAL`] (a notification waiting meanwhile is one).
+async fn save_often(shared: Arc<Shared>) {
+    loop {
+        shared.save.notified().await;
+        let s = Arc::clone(&shared);
+        let _ = tokio::task::spawn_blocking(move || store::save(&s.store)).await;
+        tokio::time::sleep(store::SAVE_INTERVAL).await;
     }
 }
 
@@ -401,19 +413,12 @@ async fn finish(shared: &Shared, job: &Job, v: Verification) {
         };
         lock(&shared.retry_at).insert((job.key.clone(), job.level), Instant::now() + wait);
     }
-    let _saving = shared.saving.lock().await;
-    let (remaining, file) = {
+    let remaining = {
         let mut store = lock(&shared.store);
         let remaining = store.spend(today(), v.bytes, shared.config.daily_budget);
         store.record(&job.key, &job.shard, job.end, v);
-        (remaining, store.serialized())
+        remaining
     };
     shared.metrics.verify_budget(remaining);
-    if let Some((path, bytes)) = file {
-        let written =
-            tokio::task::spawn_blocking(move || store::write_atomically(&path, &bytes)).await;
-        if let Ok(Err(e)) = written {
-            warn!(error = %e, "cannot write verify.state_file; results are kept in memory");
-        }
-    }
+    shared.save.notify_one();
 }

@@ -1,0 +1,154 @@
+//! Issue 19 ("Hardening, round 3"), the state file and the RDB verdicts, end to end:
+//! a burst of results costs a few writes of `verify.state_file` and none is lost at
+//! shutdown (finding 5), and dumps redis-server loads are not called corrupt while
+//! one it refuses is (finding 12). The byte-level regressions are unit tests beside
+//! the code (`verify::store`, `rdb::tests`, `rdb::real_dumps`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cds_redis_backup_exporter::config::{Config, VerifyConfig, VerifyLevel};
+use cds_redis_backup_exporter::fake::{rdb, FakeInstance, FakeObject, Scenario};
+use cds_redis_backup_exporter::verify::{state_file_bytes_written, Store, SAVE_INTERVAL};
+
+use crate::helpers::*;
+
+fn holding(uuid: &str, object: Vec<u8>) -> FakeInstance {
+    let mut i = instance_with_one_backup(uuid);
+    let b = &mut i.backups[0];
+    b.id = format!("bk-{uuid}");
+    b.size = object.len() as u64;
+    b.object = FakeObject::Data(Arc::from(object));
+    i
+}
+
+async fn watching_all(
+    instances: Vec<FakeInstance>,
+    verify: VerifyConfig,
+) -> (FakeCdsGuard, Config) {
+    let mut s = Scenario::new("AK", "SK");
+    let uuids = instances.iter().map(|i| i.uuid.clone()).collect();
+    s.instances = instances;
+    let f = fake(s.clone()).await;
+    let mut a = account("a", &f, &s);
+    a.instances = uuids;
+    let mut c = config(vec![a]);
+    c.verify = verify;
+    (FakeCdsGuard(f), c)
+}
+
+/// Keeps the fake alive for the test.
+struct FakeCdsGuard(#[allow(dead_code)] cds_redis_backup_exporter::fake::FakeCds);
+
+fn level(level: VerifyLevel) -> VerifyConfig {
+    VerifyConfig {
+        level,
+        url_types: vec![cds_redis_backup_exporter::cds::UrlType::Public],
+        ..VerifyConfig::default()
+    }
+}
+
+fn results(text: &str) -> Vec<(String, String)> {
+    select(text, "cds_redis_backup_verify_result", &[])
+        .into_iter()
+        .filter(|(_, v)| *v == 1.0)
+        .map(|(labels, _)| {
+            let get = |k: &str| {
+                labels
+                    .split(',')
+                    .find_map(|l| l.strip_prefix(&format!("{k}=\"")))
+                    .map(|v| v.trim_end_matches('"').to_owned())
+                    .unwrap_or_default()
+            };
+            (get("instance_uuid"), get("result"))
+        })
+        .collect()
+}
+
+/// Cycles until `want` backups have a result, or `within` has passed.
+async fn verified(driver: &Driver, want: usize, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let text = driver.cycle().await;
+        if results(&text).len() >= want || Instant::now() > deadline {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Finding 5: the state file was rewritten whole, with fsync, after every result; 2,000
+/// light results wrote 1,474.8 MB. Now a write follows the first result and then at most
+/// one per SAVE_INTERVAL, plus the last one when the verifier goes, and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_results_write_the_state_file_a_few_times_and_lose_none() {
+    const N: usize = 2000;
+    let dir = std::env::temp_dir().join(format!("cds-h3-state-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("verify.json");
+    let mut v = level(VerifyLevel::Light);
+    v.state_file = Some(path.clone());
+    v.concurrency = 4;
+    let dump = rdb::body(300, 1);
+    let instances = (0..N)
+        .map(|i| holding(&format!("ins-{i:04}"), dump.clone()))
+        .collect();
+    let (_f, mut c) = watching_all(instances, v).await;
+    c.poll.concurrency = 32;
+    let before = state_file_bytes_written();
+    let started = Instant::now();
+    let driver = Driver::new(&c);
+    let text = verified(&driver, N, Duration::from_secs(300)).await;
+    assert_eq!(results(&text).len(), N);
+    assert!(results(&text).iter().all(|(_, r)| r == "ok"));
+    // A clean end (the same drop as a reload's or a shutdown's) writes the rest.
+    drop(driver);
+    let elapsed = started.elapsed();
+    let written = state_file_bytes_written() - before;
+    let size = std::fs::metadata(&path).unwrap().len();
+    let store = Store::open(Some(&path));
+    assert_eq!(store.results.len(), N, "results lost at shutdown");
+    // Each write is at most the final file; at most one per interval, the first, and
+    // the last. Other tests of this binary may write small state files meanwhile.
+    let writes = elapsed.as_secs() / SAVE_INTERVAL.as_secs() + 3;
+    println!(
+        "{N} light results in {elapsed:?}: {written} bytes written to the state file ({:.1} MB), final size {size} bytes, at most {writes} writes allowed",
+        written as f64 / 1e6
+    );
+    assert!(
+        written <= writes * size + (1 << 20),
+        "{written} bytes written for a {size}-byte file in {elapsed:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 12 at the exporter: a dump redis-server loads is not called corrupt (its
+/// empty keys skipped, bytes after its checksum ignored), one it refuses is.
+#[tokio::test]
+async fn verdicts_follow_what_redis_server_does_with_the_dump() {
+    let mut trailing = rdb::body(5000, 2);
+    trailing.extend(b"\n<html>appended by a proxy</html>");
+    // A string key whose LZF data (3 bytes) declares a million: Redis refuses it.
+    let mut lzf = b"REDIS0010\xfe\x00\x00\x01a\xc3\x04\x80\x00\x0f\x42\x40\x02abc\xff".to_vec();
+    lzf.extend([0; 8]); // checksum disabled
+    let cases = [
+        ("empty-keys", rdb::empty_keys(false), "empty"),
+        ("empty-keys-and-one", rdb::empty_keys(true), "ok"),
+        ("trailing", trailing, "ok"),
+        ("lzf", lzf, "corrupt"),
+    ];
+    let instances = cases
+        .iter()
+        .map(|(u, d, _)| holding(u, d.clone()))
+        .collect();
+    let (_f, c) = watching_all(instances, level(VerifyLevel::Full)).await;
+    let text = verified(&Driver::new(&c), cases.len(), Duration::from_secs(20)).await;
+    let mut got = results(&text);
+    got.sort();
+    let mut want: Vec<(String, String)> = cases
+        .iter()
+        .map(|(u, _, r)| ((*u).to_owned(), (*r).to_owned()))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+}

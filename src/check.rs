@@ -70,8 +70,9 @@ pub async fn run(
     };
     let mut snap = (*snap).clone();
     if verify {
-        let until = Instant::now() + deadline;
-        while !metrics.verify_idle() && Instant::now() < until {
+        // Checked: a deadline past what Instant can hold is no deadline, not a panic.
+        let until = Instant::now().checked_add(deadline);
+        while !metrics.verify_idle() && until.is_none_or(|u| Instant::now() < u) {
             progress(metrics.api_calls(), started.elapsed());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

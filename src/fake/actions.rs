@@ -74,15 +74,21 @@ pub(super) fn action(shared: &Shared, s: &Scenario, params: &BTreeMap<String, St
                 return super::faults::response(shared, fault);
             }
             let mut data = backup_json(s, inst, b);
-            let url = |kind: &str| match b.object {
-                FakeObject::NoUrl => String::new(),
-                _ => format!(
-                    "{}/{kind}/{}.rdb?Expires={}&token={}",
-                    shared.base_url,
+            let lifetime = *super::lock(&shared.url_lifetime);
+            let expires = Utc::now()
+                + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(1));
+            let url = |kind: &str| {
+                let base = match &b.object {
+                    FakeObject::NoUrl => return String::new(),
+                    FakeObject::At(base) => base.as_str(),
+                    _ => shared.base_url.as_str(),
+                };
+                format!(
+                    "{base}/{kind}/{}.rdb?Expires={}&token={}",
                     crate::cds::sign::encode(&b.id),
-                    (Utc::now() + chrono::Duration::hours(1)).timestamp(),
+                    expires.timestamp(),
                     shared.token
-                ),
+                )
             };
             data["ShardId"] = json!(b.shard_id);
             data["BackupDownloadUrl"] = json!(url("objects"));

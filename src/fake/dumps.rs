@@ -1,7 +1,7 @@
 //! Objects for the verification stories: what a backup's download can really hold
 //! besides a sound dump — one without keys, one damaged in place, one cut short but of
-//! the size CDS reports, an error page served with 200, and sound dumps inside gzip and
-//! tar containers.
+//! the size CDS reports, an error page served with 200, sound dumps inside gzip and
+//! tar containers, and a decompression bomb.
 
 use std::io::Write as _;
 
@@ -78,6 +78,47 @@ pub fn tar(name: &str, data: &[u8]) -> Vec<u8> {
     b.into_inner().unwrap_or_default()
 }
 
+/// What one string of [`lzf_bomb`] inflates to: the walker's cap for inflating LZF.
+pub const BOMB_STRING: usize = 256 * 1024;
+
+/// A gzip/LZF bomb: a sound dump (unique keys, a correct CRC-64) of `records` string
+/// keys whose values are stored LZF-compressed at the format's best ratio (one literal,
+/// then back references of 264 bytes in 3), 2,981 bytes inflating to [`BOMB_STRING`];
+/// gzip then squeezes the near-identical records further. 1,000 records: 7,843 bytes
+/// on the wire (it fits in the light check's head, so it is checked whole), 3 MB of
+/// RDB, 256 MiB of strings: over 34,000 bytes of work per byte downloaded.
+pub fn lzf_bomb(records: usize) -> Vec<u8> {
+    let mut lzf = vec![0x00, b'x'];
+    let mut left = BOMB_STRING - 1;
+    while left > 0 {
+        let n = left.min(264);
+        // Length n - 2 = 7 + the extra byte; distance 1 (low 13 bits all zero, plus one).
+        lzf.extend_from_slice(&[0xE0, (n - 9) as u8, 0x00]);
+        left -= n;
+    }
+    let mut rdb = b"REDIS0009".to_vec();
+    rdb.extend_from_slice(&[0xFE, 0x00]);
+    for i in 0..records {
+        let key = format!("bomb:{i:08}");
+        rdb.push(0x00);
+        rdb.push(key.len() as u8);
+        rdb.extend_from_slice(key.as_bytes());
+        rdb.push(0xC3);
+        // 14-bit length, then 32-bit length (big-endian), as Redis encodes them.
+        rdb.extend_from_slice(&[0x40 | (lzf.len() >> 8) as u8, lzf.len() as u8]);
+        rdb.push(0x80);
+        rdb.extend_from_slice(&(BOMB_STRING as u32).to_be_bytes());
+        rdb.extend_from_slice(&lzf);
+    }
+    rdb.push(0xFF);
+    let crc = crc::Crc::<u64>::new(&crc::CRC_64_REDIS).checksum(&rdb);
+    rdb.extend_from_slice(&crc.to_le_bytes());
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(&rdb);
+    enc.finish().unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +155,25 @@ mod tests {
             inspect(head, &whole[whole.len() - 9..], whole.len() as u64).map(|h| h.container),
             Ok(Container::Tar)
         );
+    }
+
+    #[test]
+    fn the_bomb_is_small_sound_and_stopped_by_the_work_cap() {
+        use std::io::Read as _;
+        let bomb = lzf_bomb(1000);
+        assert_eq!(bomb.len(), 7843);
+        let mut rdb = Vec::new();
+        flate2::read::GzDecoder::new(&bomb[..])
+            .read_to_end(&mut rdb)
+            .unwrap();
+        // Bare, LZF alone stays under the cap: every key is counted.
+        assert_eq!(verify(&rdb[..]).map(|s| s.keys), Ok(1000));
+        // Gzipped, the work would be 34,000 times the download: stopped.
+        assert!(matches!(
+            verify(&bomb[..]),
+            Err(Failure::Inflated { input: 7843, .. })
+        ));
+        // A sound gzipped dump is not.
+        assert!(verify(&gzip(&sound(1 << 20, 4))[..]).is_ok());
     }
 }

@@ -112,6 +112,20 @@ pub(super) fn response(shared: &Shared, fault: &Fault) -> Resp {
     }
 }
 
+/// 200 with the headers of an object of `len` bytes, then a body that never comes.
+pub(super) fn stalled(len: u64) -> Resp {
+    let mut r = Response::new(BodyExt::boxed_unsync(StreamBody::new(stream::pending::<
+        Result<Frame<Bytes>, std::io::Error>,
+    >())));
+    let h = r.headers_mut();
+    h.insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    r
+}
+
 type BodyStream = futures_util::stream::BoxStream<'static, Result<Frame<Bytes>, std::io::Error>>;
 
 /// `{"Code":"Success","Data":"xxxx…` of `total` bytes in 64 KiB frames, made lazily.

@@ -73,6 +73,8 @@ struct Shared {
     /// bytes of streamed fault bodies actually handed to the connection
     fault_bytes: Arc<std::sync::atomic::AtomicU64>,
     object_requests: Mutex<Vec<(String, String, Option<String>)>>,
+    /// How long a download URL handed out now stays valid (`Expires`, in seconds).
+    url_lifetime: Mutex<std::time::Duration>,
 }
 
 impl FakeCds {
@@ -100,6 +102,7 @@ impl FakeCds {
             faults_served: AtomicUsize::new(0),
             fault_bytes: Arc::default(),
             object_requests: Mutex::new(Vec::new()),
+            url_lifetime: Mutex::new(std::time::Duration::from_secs(3600)),
         });
         let task = tokio::spawn(serve(listener, Arc::clone(&shared)));
         Ok(FakeCds { shared, task })
@@ -144,6 +147,12 @@ impl FakeCds {
     /// The most API requests that were being answered at the same moment.
     pub fn max_in_flight(&self) -> usize {
         self.shared.max_in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Download URLs handed out from now on expire after `lifetime` (an hour unless
+    /// set); an expired one answers 403 like a lapsed presigned URL.
+    pub fn set_url_lifetime(&self, lifetime: std::time::Duration) {
+        *lock(&self.shared.url_lifetime) = lifetime;
     }
 
     /// The secret token embedded in every download URL's query string; tests assert it never leaks.

@@ -67,7 +67,10 @@ pub(super) fn object(
         Some(FakeObject::Expired) => {
             return xml_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired")
         }
-        Some(FakeObject::Missing | FakeObject::NoUrl) | None => return no_such_key(),
+        Some(FakeObject::Stall) => return super::faults::stalled(backup.map_or(0, |b| b.size)),
+        Some(FakeObject::Missing | FakeObject::NoUrl | FakeObject::At(_)) | None => {
+            return no_such_key()
+        }
     };
     let len = body.len() as u64;
     match range.and_then(|r| parse_range(r, len)) {

@@ -68,6 +68,12 @@ pub enum FakeObject {
     Missing,
     /// DownloadBackup returns empty strings for both URLs (e.g. a failed or running backup)
     NoUrl,
+    /// GET answers 200 with its headers (`Content-Length`: the backup's size) and then
+    /// never sends a byte: a hung object store
+    Stall,
+    /// the download URLs point at another server, `http://host:port` (one that never
+    /// accepts, say); this fake does not serve them
+    At(String),
 }
 
 /// A misbehaving answer, for one instance or backup (`describe_fault`, `download_fault`)

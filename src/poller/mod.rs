@@ -140,7 +140,12 @@ impl Poller {
             staleness: config.staleness.clone(),
             shard: config.shard,
             verify_config: config.verify.clone(),
-            verifier: Verifier::new(&config.verify, probe_http.clone(), Arc::clone(&metrics)),
+            verifier: Verifier::new(
+                &config.verify,
+                probe_http.clone(),
+                config.probe.timeout,
+                Arc::clone(&metrics),
+            ),
             metrics,
             memory: Mutex::new(Memory::default()),
         })

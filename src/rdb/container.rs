@@ -4,6 +4,8 @@
 //! an archive crate for one read-only member.
 
 use std::io::{ErrorKind, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::reader::io_failure;
 use super::Failure;
@@ -33,6 +35,27 @@ pub(super) fn read_up_to<R: Read>(r: &mut R, n: usize) -> Result<Vec<u8>, Failur
     }
     out.truncate(got);
     Ok(out)
+}
+
+/// Counts the bytes read from the object itself, below any decompressor: what the
+/// check's work is measured against ([`super::reader::MAX_INFLATION`]).
+pub(super) struct Counted<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R> Counted<R> {
+    pub(super) fn new(inner: R, count: Arc<AtomicU64>) -> Self {
+        Counted { inner, count }
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 fn tar_corrupt(what: impl Into<String>) -> Failure {

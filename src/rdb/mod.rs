@@ -41,11 +41,14 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 
-use container::{first_member, is_gzip, is_tar, read_up_to, TAR_BLOCK};
+use container::{first_member, is_gzip, is_tar, read_up_to, Counted, TAR_BLOCK};
 use reader::Reader;
+pub use reader::{INFLATION_SLACK, MAX_INFLATION};
 use walk::{describe, Counts, Walker};
 
 /// What the light check reads from the start of an object.
@@ -157,6 +160,11 @@ pub enum Failure {
     /// says nothing about the dump, so it is not called corrupt.
     #[error("reading failed at byte {offset}: {what}")]
     Unreadable { offset: u64, what: String },
+    /// Checking on would cost more than [`MAX_INFLATION`] bytes of inflating per byte
+    /// of the object (`input` bytes read), plus [`INFLATION_SLACK`]: a decompression
+    /// bomb, or a dump too compressible to check. Says nothing of its soundness.
+    #[error("not checked past byte {offset}: it inflates to more than {MAX_INFLATION} times the {input} bytes read (plus 16 MiB)")]
+    Inflated { offset: u64, input: u64 },
 }
 
 impl Failure {
@@ -169,6 +177,7 @@ impl Failure {
             Failure::ChecksumMismatch { .. } => "checksum_mismatch",
             Failure::Corrupt { .. } => "corrupt",
             Failure::Unreadable { .. } => "read_error",
+            Failure::Inflated { .. } => "too_large",
         }
     }
 }
@@ -258,8 +267,11 @@ fn better_not_rdb(e: Failure, prefix: &[u8]) -> Failure {
 }
 
 /// Full check: streams the whole object once, in bounded memory (a 64 KiB buffer, the
-/// gzip window, and at most two [`blobs::BLOB_CAP`] buffers), whatever the input.
-pub fn verify<R: Read>(mut r: R) -> Result<Summary, Failure> {
+/// gzip window, and at most two [`blobs::BLOB_CAP`] buffers), whatever the input, and
+/// bounded work (at most [`MAX_INFLATION`] bytes inflated per byte read).
+pub fn verify<R: Read>(r: R) -> Result<Summary, Failure> {
+    let input = Arc::new(AtomicU64::new(0));
+    let mut r = Counted::new(r, Arc::clone(&input));
     let prefix = read_up_to(&mut r, TAR_BLOCK)?;
     let gzip = is_gzip(&prefix);
     let first = prefix[..prefix.len().min(16)].to_vec();
@@ -271,28 +283,43 @@ pub fn verify<R: Read>(mut r: R) -> Result<Summary, Failure> {
         let first = inner[..inner.len().min(16)].to_vec();
         let stream = Cursor::new(inner).chain(gz);
         if tar {
-            return verify_tar(stream, Container::TarGz);
+            return verify_tar(stream, Container::TarGz, input);
         }
-        return verify_rdb(stream, Container::Gzip, &first);
+        return verify_rdb(stream, Container::Gzip, &first, input);
     }
     if is_tar(stream.get_ref().0.get_ref()) {
-        return verify_tar(stream, Container::Tar);
+        return verify_tar(stream, Container::Tar, input);
     }
-    verify_rdb(stream, Container::Raw, &first)
+    verify_rdb(stream, Container::Raw, &first, input)
 }
 
 /// The first regular member must be exactly one RDB; padding and later members are
 /// the archive's business.
-fn verify_tar<R: Read>(mut r: R, container: Container) -> Result<Summary, Failure> {
+fn verify_tar<R: Read>(
+    mut r: R,
+    container: Container,
+    input: Arc<AtomicU64>,
+) -> Result<Summary, Failure> {
     let size = first_member(&mut r)?;
     let mut member = r.take(size);
     let first = read_up_to(&mut member, 16)?;
-    verify_rdb(Cursor::new(first.clone()).chain(member), container, &first)
+    verify_rdb(
+        Cursor::new(first.clone()).chain(member),
+        container,
+        &first,
+        input,
+    )
 }
 
-/// Walks one RDB stream whose first bytes are `first` (for describing a wrong magic).
-fn verify_rdb<R: Read>(r: R, container: Container, first: &[u8]) -> Result<Summary, Failure> {
-    let mut w = Walker::new(Reader::new(r));
+/// Walks one RDB stream whose first bytes are `first` (for describing a wrong magic);
+/// `input` counts the bytes of the object read, for the work bound.
+fn verify_rdb<R: Read>(
+    r: R,
+    container: Container,
+    first: &[u8],
+    input: Arc<AtomicU64>,
+) -> Result<Summary, Failure> {
+    let mut w = Walker::new(Reader::metered(r, input));
     let version = w.header().map_err(|e| better_not_rdb(e, first))?;
     let mut aux = Aux::default();
     let mut counts = Counts::default();

@@ -1,8 +1,17 @@
 //! The one place bytes come in: a buffered reader that knows its offset and feeds every
 //! byte it hands out to the CRC-64, so the walker cannot forget a byte when it skips.
 //! Errors of the underlying stream become [`Failure`]s here, once.
+//!
+//! It also keeps the check's work in proportion to the object: every byte it hands out
+//! (inflated by gzip, if the object was gzipped) and every byte an LZF string inflates to
+//! is work, and a full check may do at most [`MAX_INFLATION`] bytes of work per byte of
+//! the object read, plus [`INFLATION_SLACK`]. Past that the dump is not checked further
+//! ([`Failure::Inflated`]): a few kilobytes of gzip wrapping LZF can otherwise ask for
+//! gigabytes of inflating, a CPU core for as long as the exporter lets it run.
 
 use std::io::{ErrorKind, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crc::{Crc, Digest, Table, CRC_64_REDIS};
 
@@ -14,6 +23,25 @@ pub(super) static CRC64: Crc<u64, Table<16>> = Crc::<u64, Table<16>>::new(&CRC_6
 /// Skips and buffers go through this many bytes at a time.
 pub(super) const CHUNK: usize = 64 * 1024;
 
+/// Work allowed per byte of the object read. Neither layer alone comes near it on a
+/// real dump: LZF cannot inflate more than 88 times (3 bytes for 264), and gzip of a
+/// real RDB is 2 to 20 times smaller. Deflate alone reaches 1,032 times and gzip around
+/// LZF far more (runs of one byte: huge empty bitmaps are the one real case), so such a
+/// dump is `too_large` to check rather than a core's work for an hour.
+pub const MAX_INFLATION: u64 = 256;
+
+/// Work allowed whatever the object's size, so small dumps holding a few large, very
+/// compressible strings are still checked: 16 MiB, a few milliseconds of CPU.
+pub const INFLATION_SLACK: u64 = 16 << 20;
+
+/// Counts what a check costs against what it read of the object.
+struct Meter {
+    /// Bytes of the object read so far, container included (counted by the stream
+    /// below the decompressor, [`super::container::Counted`]).
+    input: Arc<AtomicU64>,
+    work: u64,
+}
+
 pub(super) struct Reader<R> {
     inner: R,
     buf: Box<[u8]>,
@@ -22,6 +50,8 @@ pub(super) struct Reader<R> {
     /// Bytes handed out so far: the offset of the next byte.
     offset: u64,
     crc: Digest<'static, u64, Table<16>>,
+    /// None: unbounded (the light check, whose input is bounded already).
+    meter: Option<Meter>,
 }
 
 impl<R: Read> Reader<R> {
@@ -33,7 +63,36 @@ impl<R: Read> Reader<R> {
             end: 0,
             offset: 0,
             crc: CRC64.digest(),
+            meter: None,
         }
+    }
+
+    /// A reader whose work is bounded by the bytes `input` counts (see the module).
+    pub(super) fn metered(inner: R, input: Arc<AtomicU64>) -> Self {
+        Reader {
+            meter: Some(Meter { input, work: 0 }),
+            ..Self::new(inner)
+        }
+    }
+
+    /// Counts `n` bytes of work (of inflating); fails once the work is out of
+    /// proportion to the object, before the work is done.
+    pub(super) fn inflated(&mut self, n: u64) -> Result<(), Failure> {
+        let Some(m) = &mut self.meter else {
+            return Ok(());
+        };
+        m.work = m.work.saturating_add(n);
+        let input = m.input.load(Ordering::Relaxed);
+        let allowed = input
+            .saturating_mul(MAX_INFLATION)
+            .saturating_add(INFLATION_SLACK);
+        if m.work > allowed {
+            return Err(Failure::Inflated {
+                offset: self.offset,
+                input,
+            });
+        }
+        Ok(())
     }
 
     pub(super) fn offset(&self) -> u64 {
@@ -55,6 +114,7 @@ impl<R: Read> Reader<R> {
                 Ok(n) => {
                     self.pos = 0;
                     self.end = n;
+                    self.inflated(n as u64)?;
                     return Ok(n > 0);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}

@@ -342,6 +342,8 @@ impl<R: Read> Walker<R> {
                 .map_err(|what| Failure::Corrupt { offset: at, what })?;
             return Ok(None);
         };
+        // Inflating is work the reader bounds: counted before it is done.
+        self.rd.inflated(ulen as u64)?;
         let packed = self.rd.bytes(clen)?;
         let out =
             blobs::lzf(&packed, ulen).map_err(|what| Failure::Corrupt { offset: at, what })?;

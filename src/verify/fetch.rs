@@ -1,11 +1,17 @@
 //! Getting a backup's bytes to [`crate::rdb`]: two ranged GETs for the light check, one
-//! streamed GET for the full one, every byte through the shared bandwidth limiter and
-//! counted. The dump is never written to disk: the full check's walker runs on a
-//! blocking thread, fed through a channel of a few chunks, so memory stays bounded
-//! whatever the object's size. URLs stay inside; errors name the HTTP status only.
+//! streamed GET for the full one, every byte through the shared bandwidth limiter,
+//! counted, and held in the daily budget before it is taken. The dump is never written
+//! to disk, and it is never looked at on the runtime's thread: every walk and every
+//! decompression runs on a blocking thread ([`off_thread`]), the full check's fed
+//! through a channel of a few chunks, so memory stays bounded whatever the object's
+//! size and no object can hold up a scrape. Each request must connect and answer
+//! within the probe's timeout. URLs stay inside; errors name the HTTP status only.
 
 use std::io::Read;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::body::Bytes;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
@@ -16,17 +22,40 @@ use crate::cds::SecretUrl;
 use crate::config::VerifyLevel;
 use crate::rdb::{self, Container, Failure, Summary};
 
-/// Bytes from the network to their destination, paced and counted.
+/// What stopped taking bytes: the daily budget could not hold more.
+#[derive(Debug)]
+pub(super) struct Spent;
+
+/// Bytes from the network to their destination, paced, counted and paid for.
 pub(super) struct Pipe<'a> {
     pub limiter: &'a governor::DefaultDirectRateLimiter,
     /// The limiter's burst: no single wait may ask for more.
     pub burst: u32,
     pub bytes: u64,
     pub on_bytes: &'a (dyn Fn(u64) + Sync),
+    /// Bytes of the daily budget this job holds; no byte is taken past them.
+    pub reserved: u64,
+    /// Asks the budget for this many more bytes; false when it cannot hold them.
+    pub reserve: &'a (dyn Fn(u64) -> bool + Sync),
+    /// How long a request may take to connect and answer with its headers.
+    pub answer_within: Duration,
 }
 
 impl Pipe<'_> {
-    async fn pace(&mut self, n: usize) {
+    /// Holds `total` bytes of the budget for this job, asking for what is missing.
+    pub(super) fn hold(&mut self, total: u64) -> Result<(), Spent> {
+        if total <= self.reserved {
+            return Ok(());
+        }
+        if !(self.reserve)(total - self.reserved) {
+            return Err(Spent);
+        }
+        self.reserved = total;
+        Ok(())
+    }
+
+    async fn pace(&mut self, n: usize) -> Result<(), Spent> {
+        self.hold(self.bytes.saturating_add(n as u64))?;
         let mut left = n as u64;
         while left > 0 {
             let take = left.min(u64::from(self.burst)) as u32;
@@ -38,7 +67,79 @@ impl Pipe<'_> {
         }
         self.bytes += n as u64;
         (self.on_bytes)(n as u64);
+        Ok(())
     }
+
+    /// Sends `req`; the response when it answered within [`Pipe::answer_within`].
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, String> {
+        match tokio::time::timeout(self.answer_within, req.send()).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(transport(&e).to_owned()),
+            Err(_) => Err(format!(
+                "no answer within {} (probe.timeout)",
+                humantime::format_duration(self.answer_within)
+            )),
+        }
+    }
+}
+
+/// The result of a job stopped because the daily budget is spent.
+pub(super) fn budget_spent(level: VerifyLevel) -> Verification {
+    Verification {
+        level,
+        outcome: Outcome::Skipped,
+        detail: "the daily budget (verify.daily_budget) is spent; tried again tomorrow".into(),
+        ..Verification::default()
+    }
+}
+
+/// Set when the job that started a blocking walk is gone (its deadline passed, a
+/// reload, shutdown), so the walk stops at its next read instead of running on.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The object's bytes for a blocking walk, which ends (as unreadable) once stopped.
+struct Stoppable<R> {
+    inner: R,
+    stop: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for Stoppable<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("the verification was stopped"));
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// Walks of a dump already in memory (the light check's) run one at a time, process
+/// wide: each is CPU from start to end, and eight at once on a two-core host would
+/// leave the runtime's thread a fifth of a core, so scrapes would wait on the scheduler.
+/// The full check's walks wait on the network, paced by the bandwidth cap, and are not
+/// counted here.
+static IN_MEMORY_WALKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// Runs `walk` on a blocking thread, never on the runtime's: a dump's walk and its
+/// decompression are CPU work whose length the object decides. Its input stops when
+/// the returned future is dropped. `Err`: the walk panicked or was cancelled.
+async fn off_thread<R, T, F>(input: R, walk: F) -> Result<T, String>
+where
+    R: Read + Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(Stoppable<R>) -> T + Send + 'static,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
+    let input = Stoppable { inner: input, stop };
+    tokio::task::spawn_blocking(move || walk(input))
+        .await
+        .map_err(|e| format!("the check stopped: {e}"))
 }
 
 fn failed(level: VerifyLevel, status: u16, detail: impl Into<String>) -> Verification {
@@ -111,6 +212,7 @@ fn failure(level: VerifyLevel, f: &Failure) -> Verification {
         Failure::ChecksumMismatch { .. } => Outcome::ChecksumMismatch,
         Failure::Corrupt { .. } => Outcome::Corrupt,
         Failure::Unreadable { .. } => Outcome::DownloadFailed,
+        Failure::Inflated { .. } => Outcome::TooLarge,
     };
     Verification {
         level,
@@ -129,17 +231,25 @@ fn total_size(r: &reqwest::Response) -> Option<u64> {
         .or_else(|| header(CONTENT_LENGTH).and_then(|v| v.trim().parse().ok()))
 }
 
+/// Why a body was not read to its end.
+enum Stopped {
+    Transport(reqwest::Error),
+    Budget,
+}
+
 /// Up to `limit` bytes of a body.
 async fn read_up_to(
     r: &mut reqwest::Response,
     limit: usize,
     pipe: &mut Pipe<'_>,
-) -> Result<Vec<u8>, reqwest::Error> {
+) -> Result<Vec<u8>, Stopped> {
     let mut out = Vec::with_capacity(limit.min(1 << 16));
     while out.len() < limit {
-        let Some(chunk) = r.chunk().await? else { break };
+        let Some(chunk) = r.chunk().await.map_err(Stopped::Transport)? else {
+            break;
+        };
         let take = chunk.len().min(limit - out.len());
-        pipe.pace(take).await;
+        pipe.pace(take).await.map_err(|Spent| Stopped::Budget)?;
         out.extend_from_slice(&chunk[..take]);
     }
     Ok(out)
@@ -154,9 +264,9 @@ pub(super) async fn light(
 ) -> Verification {
     let level = VerifyLevel::Light;
     let range = format!("bytes=0-{}", rdb::HEAD_BYTES - 1);
-    let mut r = match http.get(url.expose()).header(RANGE, range).send().await {
+    let mut r = match pipe.send(http.get(url.expose()).header(RANGE, range)).await {
         Ok(r) => r,
-        Err(e) => return failed(level, 0, transport(&e)),
+        Err(e) => return failed(level, 0, e),
     };
     let status = r.status().as_u16();
     if !(status == 200 || status == 206) {
@@ -175,21 +285,24 @@ pub(super) async fn light(
     };
     let head = match read_up_to(&mut r, rdb::HEAD_BYTES, pipe).await {
         Ok(h) => h,
-        Err(e) => return failed(level, status, transport(&e)),
+        Err(Stopped::Transport(e)) => return failed(level, status, transport(&e)),
+        Err(Stopped::Budget) => return budget_spent(level),
     };
     drop(r);
     if (head.len() as u64) >= total {
-        return judged(level, rdb::verify(&head[..]));
+        let _one_at_a_time = IN_MEMORY_WALKS.acquire().await;
+        return match off_thread(std::io::Cursor::new(head), rdb::verify).await {
+            Ok(verdict) => judged(level, verdict),
+            Err(e) => failed(level, status, e),
+        };
     }
     let tail_range = format!("bytes=-{}", rdb::TAIL_BYTES);
-    let mut t = match http
-        .get(url.expose())
-        .header(RANGE, tail_range)
-        .send()
+    let mut t = match pipe
+        .send(http.get(url.expose()).header(RANGE, tail_range))
         .await
     {
         Ok(t) => t,
-        Err(e) => return failed(level, 0, transport(&e)),
+        Err(e) => return failed(level, 0, e),
     };
     let tail_status = t.status().as_u16();
     if tail_status != 206 {
@@ -201,11 +314,15 @@ pub(super) async fn light(
     }
     let tail = match read_up_to(&mut t, rdb::TAIL_BYTES, pipe).await {
         Ok(t) => t,
-        Err(e) => return failed(level, tail_status, transport(&e)),
+        Err(Stopped::Transport(e)) => return failed(level, tail_status, transport(&e)),
+        Err(Stopped::Budget) => return budget_spent(level),
     };
-    match rdb::inspect(&head, &tail, total) {
-        Ok(h) => with_head(level, &h),
-        Err(f) => failure(level, &f),
+    // The head may be gzip, which inspect inflates (at most HEAD_BYTES of it).
+    let inspected = off_thread(std::io::empty(), move |_| rdb::inspect(&head, &tail, total)).await;
+    match inspected {
+        Ok(Ok(h)) => with_head(level, &h),
+        Ok(Err(f)) => failure(level, &f),
+        Err(e) => failed(level, status, e),
     }
 }
 
@@ -240,9 +357,9 @@ pub(super) async fn full(
     pipe: &mut Pipe<'_>,
 ) -> Verification {
     let level = VerifyLevel::Full;
-    let mut r = match http.get(url.expose()).send().await {
+    let mut r = match pipe.send(http.get(url.expose())).await {
         Ok(r) => r,
-        Err(e) => return failed(level, 0, transport(&e)),
+        Err(e) => return failed(level, 0, e),
     };
     let status = r.status().as_u16();
     if status != 200 {
@@ -258,19 +375,32 @@ pub(super) async fn full(
         detail: format!("{n} bytes, more than verify.max_size ({max_size})"),
         ..Verification::default()
     };
-    if let Some(n) = total_size(&r).filter(|n| *n > max_size) {
+    let declared = total_size(&r);
+    if let Some(n) = declared.filter(|n| *n > max_size) {
         return too_large(n);
+    }
+    // The whole object is held before its first byte is taken, when its size is known.
+    if let Some(n) = declared {
+        if pipe.hold(n).is_err() {
+            return budget_spent(level);
+        }
     }
     // A few chunks in flight: the network waits for the walker, not memory.
     let (tx, rx) = mpsc::channel(4);
-    let walker = tokio::task::spawn_blocking(move || {
-        rdb::verify(ChannelReader {
-            rx,
-            cur: Bytes::new(),
-        })
-    });
+    let input = ChannelReader {
+        rx,
+        cur: Bytes::new(),
+    };
+    let walker = off_thread(input, rdb::verify);
+    tokio::pin!(walker);
+    let mut stopped = None;
     loop {
-        let chunk = match r.chunk().await {
+        let chunk = tokio::select! {
+            // Watched while sending, so a verdict reached early stops the download.
+            verdict = &mut walker => return judged_or_failed(level, status, verdict),
+            chunk = r.chunk() => chunk,
+        };
+        let chunk = match chunk {
             Ok(Some(c)) => c,
             Ok(None) => break,
             Err(e) => {
@@ -278,9 +408,12 @@ pub(super) async fn full(
                 break;
             }
         };
-        pipe.pace(chunk.len()).await;
-        if pipe.bytes > max_size {
-            return too_large(pipe.bytes);
+        if pipe.bytes.saturating_add(chunk.len() as u64) > max_size {
+            return too_large(pipe.bytes.saturating_add(chunk.len() as u64));
+        }
+        if pipe.pace(chunk.len()).await.is_err() {
+            stopped = Some(budget_spent(level));
+            break;
         }
         if tx.send(Ok(chunk)).await.is_err() {
             // The walker has its verdict (a corrupt record): the rest is not needed.
@@ -288,8 +421,19 @@ pub(super) async fn full(
         }
     }
     drop(tx);
-    match walker.await {
+    if let Some(v) = stopped {
+        return v;
+    }
+    judged_or_failed(level, status, walker.await)
+}
+
+fn judged_or_failed(
+    level: VerifyLevel,
+    status: u16,
+    verdict: Result<Result<Summary, Failure>, String>,
+) -> Verification {
+    match verdict {
         Ok(verdict) => judged(level, verdict),
-        Err(e) => failed(level, status, format!("the check stopped: {e}")),
+        Err(e) => failed(level, status, e),
     }
 }

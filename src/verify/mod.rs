@@ -3,8 +3,11 @@
 //! background, off the poll cycle.
 //!
 //! The poller offers jobs after each cycle ([`Verifier::offer`]); workers take them one
-//! at a time per `verify.concurrency`, every download shares one bandwidth limiter and
-//! one daily byte budget, and each backup is verified once per level: a final result
+//! at a time per `verify.concurrency`, with the newest URLs CDS gave for the backup
+//! (a job that waited in the queue would otherwise start with URLs long expired).
+//! Every download shares one bandwidth limiter and one daily byte budget, which a job
+//! reserves before its first byte and settles with what it took, so jobs running at
+//! once cannot spend it twice. Each backup is verified once per level: a final result
 //! (anything but `download_failed` and `skipped`) is kept for good, in memory and in
 //! `verify.state_file`, and the others are tried again an hour later (the next UTC day
 //! for the budget). Dropping the verifier (a reload, shutdown) cancels what is running;
@@ -26,6 +29,7 @@ use tracing::{info, warn};
 use crate::cds::{SecretUrl, UrlType};
 use crate::config::{VerifyConfig, VerifyLevel};
 use crate::metrics::Metrics;
+use crate::rdb;
 use crate::state::BackupKey;
 use crate::sync::lock;
 pub use store::{state_file_bytes_written, LastVerified, Store, MAX_STATE_BYTES, SAVE_INTERVAL};
@@ -162,6 +166,14 @@ struct Shared {
     wake: Notify,
     limiter: governor::DefaultDirectRateLimiter,
     burst: u32,
+    /// How long a download may take to connect and answer (the probe's timeout).
+    answer_within: Duration,
+    /// The newest URLs offered for each queued or running job, taken by the worker
+    /// that starts it.
+    fresh: Mutex<HashMap<JobKey, Vec<(UrlType, SecretUrl)>>>,
+    /// Budget bytes held by running jobs and not settled yet; taken with `store`
+    /// locked, so spent + reserved never passes `verify.daily_budget`.
+    reserved: Mutex<u64>,
     in_flight: AtomicUsize,
     /// A result changed the store: the state file is due (see [`store::SAVE_INTERVAL`]).
     save: Notify,
@@ -181,7 +193,14 @@ impl Drop for Verifier {
 
 impl Verifier {
     /// Reads the state file (if any); nothing runs until the first [`Self::offer`].
-    pub fn new(config: &VerifyConfig, http: reqwest::Client, metrics: Arc<Metrics>) -> Self {
+    /// Each download must connect and answer with its headers within `answer_within`
+    /// (the poller gives `probe.timeout`).
+    pub fn new(
+        config: &VerifyConfig,
+        http: reqwest::Client,
+        answer_within: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         // Bursts of 1/20 s (at least 64 KiB): the cap holds over short downloads too.
         let per_second = u32::try_from(config.max_bandwidth).unwrap_or(u32::MAX);
         let burst = (per_second / 20).max(64 << 10).min(per_second).max(1);
@@ -201,6 +220,9 @@ impl Verifier {
                 wake: Notify::new(),
                 limiter: governor::RateLimiter::direct(quota),
                 burst,
+                answer_within,
+                fresh: Mutex::new(HashMap::new()),
+                reserved: Mutex::new(0),
                 in_flight: AtomicUsize::new(0),
                 save: Notify::new(),
                 metrics,
@@ -217,7 +239,8 @@ impl Verifier {
     }
 
     /// Queues the jobs not verified yet at their level, not queued already, and not
-    /// waiting for a retry.
+    /// waiting for a retry. The URLs of a job queued or running already are kept as
+    /// its newest, for when a worker starts it.
     pub fn offer(&self, jobs: Vec<Job>) {
         let now = Instant::now();
         let mut added = 0;
@@ -227,11 +250,15 @@ impl Verifier {
             let mut retry = lock(&self.shared.retry_at);
             retry.retain(|_, at| *at > now);
             let mut queue = lock(&self.shared.queue);
+            let mut fresh = lock(&self.shared.fresh);
             for job in jobs {
                 let key = (job.key.clone(), job.level);
+                if pending.contains(&key) {
+                    fresh.insert(key, job.urls);
+                    continue;
+                }
                 if job.level == VerifyLevel::Off
                     || store.final_result(&job.key, job.level).is_some()
-                    || pending.contains(&key)
                     || retry.contains_key(&key)
                 {
                     continue;
@@ -289,19 +316,23 @@ impl Shared {
 async fn work(shared: Arc<Shared>) {
     loop {
         let job = lock(&shared.queue).pop_front();
-        let Some(job) = job else {
+        let Some(mut job) = job else {
             shared.wake.notified().await;
             continue;
         };
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
         shared.progress();
         let key = (job.key.clone(), job.level);
-        let mut v = verify(&shared, &job).await;
+        if let Some(urls) = lock(&shared.fresh).remove(&key) {
+            job.urls = urls;
+        }
+        let (mut v, reserved) = verify(&shared, &job).await;
         // Results decided before any download (too large, budget spent) have a time too.
         if v.at == 0 {
             v.at = Utc::now().timestamp();
         }
-        finish(&shared, &job, v).await;
+        finish(&shared, &job, v, reserved).await;
+        lock(&shared.fresh).remove(&key);
         lock(&shared.pending).remove(&key);
         shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         shared.progress();
@@ -323,9 +354,37 @@ fn today() -> i64 {
     Utc::now().timestamp().div_euclid(86_400)
 }
 
+impl Shared {
+    /// Holds `n` more bytes of today's budget for a job; false if they do not fit.
+    fn reserve(&self, n: u64) -> bool {
+        let mut store = lock(&self.store);
+        let mut reserved = lock(&self.reserved);
+        let after = store
+            .spent(today())
+            .saturating_add(*reserved)
+            .saturating_add(n);
+        if after > self.config.daily_budget {
+            return false;
+        }
+        *reserved += n;
+        true
+    }
+}
+
+/// What a job holds of the budget before its first request: its BackupSize for a full
+/// check (0 when unknown: then the response's length, or each chunk as it comes), the
+/// head and tail for a light one.
+fn first_reservation(job: &Job) -> u64 {
+    match job.level {
+        VerifyLevel::Full => job.size.unwrap_or(0),
+        _ => (rdb::HEAD_BYTES + rdb::TAIL_BYTES) as u64,
+    }
+}
+
 /// Runs one job: the URLs in `verify.url_types` order, the next one only when a
-/// download failed, within the budget, the size cap and the deadline.
-async fn verify(shared: &Shared, job: &Job) -> Verification {
+/// download failed, within the budget, the size cap and the deadline. Returns the
+/// result and the budget bytes the job held, for [`finish`] to settle.
+async fn verify(shared: &Shared, job: &Job) -> (Verification, u64) {
     let c = &shared.config;
     let skipped = |detail: &str| Verification {
         level: job.level,
@@ -335,7 +394,7 @@ async fn verify(shared: &Shared, job: &Job) -> Verification {
     };
     if job.level == VerifyLevel::Full {
         if let Some(size) = job.size.filter(|s| *s > c.max_size) {
-            return Verification {
+            let v = Verification {
                 level: job.level,
                 outcome: Outcome::TooLarge,
                 detail: format!(
@@ -344,21 +403,24 @@ async fn verify(shared: &Shared, job: &Job) -> Verification {
                 ),
                 ..Verification::default()
             };
+            return (v, 0);
         }
-        let spent = lock(&shared.store).spent(today());
-        if spent.saturating_add(job.size.unwrap_or(0)) > c.daily_budget {
-            return skipped(
-                "the daily budget (verify.daily_budget) is spent; tried again tomorrow",
-            );
-        }
+    }
+    let first = first_reservation(job);
+    if !shared.reserve(first) {
+        return (fetch::budget_spent(job.level), 0);
     }
     let started = Instant::now();
     let on_bytes = |n: u64| shared.metrics.verify_bytes(n);
+    let reserve = |n: u64| shared.reserve(n);
     let mut pipe = fetch::Pipe {
         limiter: &shared.limiter,
         burst: shared.burst,
         bytes: 0,
         on_bytes: &on_bytes,
+        reserved: first,
+        reserve: &reserve,
+        answer_within: shared.answer_within,
     };
     let mut v = skipped("CDS gave no download URL of the types in verify.url_types");
     for url_type in &c.url_types {
@@ -390,11 +452,13 @@ async fn verify(shared: &Shared, job: &Job) -> Verification {
     v.bytes = pipe.bytes;
     v.duration_ms = started.elapsed().as_millis() as u64;
     v.at = Utc::now().timestamp();
-    v
+    (v, pipe.reserved)
 }
 
-/// Records, logs and saves a result; schedules a retry when it is not final.
-async fn finish(shared: &Shared, job: &Job, v: Verification) {
+/// Records, logs and saves a result, and settles the budget: the `reserved` bytes the
+/// job held are given back and what it downloaded is spent, in one step. Schedules a
+/// retry when the result is not final.
+async fn finish(shared: &Shared, job: &Job, v: Verification, reserved: u64) {
     let (uuid, id) = (&job.key.0, &job.key.1);
     match v.outcome {
         Outcome::Ok | Outcome::Empty => {
@@ -411,11 +475,17 @@ async fn finish(shared: &Shared, job: &Job, v: Verification) {
         } else {
             RETRY_AFTER
         };
-        lock(&shared.retry_at).insert((job.key.clone(), job.level), Instant::now() + wait);
+        // At most a day ahead, so this always fits; checked all the same.
+        if let Some(at) = Instant::now().checked_add(wait) {
+            lock(&shared.retry_at).insert((job.key.clone(), job.level), at);
+        }
     }
     let remaining = {
         let mut store = lock(&shared.store);
         let remaining = store.spend(today(), v.bytes, shared.config.daily_budget);
+        let mut held = lock(&shared.reserved);
+        *held = held.saturating_sub(reserved);
+        drop(held);
         store.record(&job.key, &job.shard, job.end, v);
         remaining
     };

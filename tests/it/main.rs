@@ -9,6 +9,7 @@ mod faults;
 mod golden;
 mod hardening;
 mod hardening3_rdbstate;
+mod hardening3_verify;
 mod helpers;
 mod lifecycle;
 mod probe;

@@ -7,6 +7,11 @@ use super::Validator;
 use crate::config::raw::{RawMatchers, RawVerify};
 use crate::config::{VerifyConfig, VerifyLevel, VerifyRule};
 
+/// The longest `verify.timeout`: a week, longer than a full check of the largest
+/// `verify.max_size` at a usable bandwidth takes, and far from where adding it to a
+/// clock could overflow.
+const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
 impl Validator {
     fn level(&mut self, at: &str, raw: Option<String>, default: VerifyLevel) -> VerifyLevel {
         let Some(text) = raw else { return default };
@@ -75,12 +80,24 @@ impl Validator {
             d.daily_budget,
             (1 << 20, 100 << 40, "1MiB to 100TiB"),
         );
-        let timeout = self.duration(
+        let timeout_text = raw.timeout.clone();
+        let mut timeout = self.duration(
             "verify.timeout",
             raw.timeout,
             d.timeout,
             Duration::from_secs(1),
         );
+        if timeout > MAX_TIMEOUT {
+            let text = timeout_text.unwrap_or_default();
+            self.problem(
+                "verify.timeout",
+                format!(
+                    "{text:?} is too long; use at most {}",
+                    humantime::format_duration(MAX_TIMEOUT)
+                ),
+            );
+            timeout = d.timeout;
+        }
         let state_file = match raw.state_file.map(|s| s.trim().to_owned()) {
             None => None,
             Some(p) if p.is_empty() => {

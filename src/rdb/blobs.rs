@@ -217,6 +217,11 @@ impl LzfCheck {
         }
     }
 
+    /// How many bytes the data fed so far inflated to.
+    pub(super) fn produced(&self) -> u64 {
+        self.produced
+    }
+
     fn emit(&mut self, byte: u8) {
         self.window[(self.produced % LZF_WINDOW as u64) as usize] = byte;
         self.produced += 1;

@@ -332,9 +332,13 @@ impl<R: Read> Walker<R> {
             while left > 0 {
                 let n = usize::try_from(left).unwrap_or(CHUNK).min(CHUNK);
                 let chunk = self.rd.bytes(n)?;
+                let before = check.produced();
                 check
                     .feed(&chunk)
                     .map_err(|what| Failure::Corrupt { offset: at, what })?;
+                // Inflating is work the reader bounds: what each chunk produced counts,
+                // not the declared length, so a lie about it stays a corrupt verdict.
+                self.rd.inflated(check.produced() - before)?;
                 left -= n as u64;
             }
             check
@@ -342,11 +346,10 @@ impl<R: Read> Walker<R> {
                 .map_err(|what| Failure::Corrupt { offset: at, what })?;
             return Ok(None);
         };
-        // Inflating is work the reader bounds: counted before it is done.
-        self.rd.inflated(ulen as u64)?;
         let packed = self.rd.bytes(clen)?;
         let out =
             blobs::lzf(&packed, ulen).map_err(|what| Failure::Corrupt { offset: at, what })?;
+        self.rd.inflated(out.len() as u64)?;
         Ok((out.len() <= keep).then_some(out))
     }
 

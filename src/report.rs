@@ -469,6 +469,7 @@ fn judge_newest(snap: &Snapshot, v: &mut ShardView, b: &BackupState) {
                 )
             }
             Outcome::Empty => (Some(Severity::Warning), "the dump holds no keys".to_owned()),
+            Outcome::NeedsDatabases => (Some(Severity::Warning), ver.detail.clone()),
             Outcome::UnsupportedVersion | Outcome::TooLarge | Outcome::DownloadFailed => (
                 Some(Severity::Warning),
                 format!("not verified ({}): {}", ver.outcome.as_str(), ver.detail),

@@ -179,11 +179,21 @@ fn judged(level: VerifyLevel, verdict: Result<Summary, Failure>) -> Verification
     match verdict {
         Ok(s) => Verification {
             level,
-            outcome: if s.keys == 0 {
-                Outcome::Empty
-            } else {
-                Outcome::Ok
+            outcome: match (s.keys, s.databases_needed()) {
+                (0, _) => Outcome::Empty,
+                (_, Some(_)) => Outcome::NeedsDatabases,
+                _ => Outcome::Ok,
             },
+            detail: s
+                .databases_needed()
+                .map(|n| {
+                    format!(
+                        "keys in database {}: a redis-server with the default {} databases refuses to load it; it restores where `databases` is at least {n}",
+                        n - 1,
+                        rdb::DEFAULT_DATABASES
+                    )
+                })
+                .unwrap_or_default(),
             keys: Some(s.keys),
             keys_with_expiry: Some(s.keys_with_expiry),
             ..with_head(level, &s.head)

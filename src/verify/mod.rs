@@ -46,6 +46,9 @@ pub enum Outcome {
     Ok,
     /// A sound dump without a single key.
     Empty,
+    /// A sound dump with keys in a database past the 16 of a default `redis-server`,
+    /// which refuses to load it: it restores only where `databases` is set higher.
+    NeedsDatabases,
     /// The dump ends before its end marker.
     Truncated,
     ChecksumMismatch,
@@ -64,9 +67,10 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Ok,
         Outcome::Empty,
+        Outcome::NeedsDatabases,
         Outcome::Truncated,
         Outcome::ChecksumMismatch,
         Outcome::Corrupt,
@@ -81,6 +85,7 @@ impl Outcome {
         match self {
             Outcome::Ok => "ok",
             Outcome::Empty => "empty",
+            Outcome::NeedsDatabases => "needs_databases",
             Outcome::Truncated => "truncated",
             Outcome::ChecksumMismatch => "checksum_mismatch",
             Outcome::Corrupt => "corrupt",

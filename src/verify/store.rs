@@ -144,9 +144,10 @@ impl Store {
             .filter(|v| v.outcome.is_final())
     }
 
-    /// Records a result; an `ok` one may become its shard's last verified backup.
+    /// Records a result; one with keys (`ok`, `needs_databases`) may become its shard's
+    /// last verified backup.
     pub fn record(&mut self, key: &BackupKey, shard: &str, end: i64, v: Verification) {
-        if v.outcome == Outcome::Ok {
+        if matches!(v.outcome, Outcome::Ok | Outcome::NeedsDatabases) {
             let entry = self.shards.entry((key.0.clone(), shard.to_owned()));
             let newer = match &entry {
                 std::collections::btree_map::Entry::Occupied(o) => end >= o.get().end,

@@ -131,7 +131,11 @@ async fn verdicts_follow_what_redis_server_does_with_the_dump() {
     // A string key whose LZF data (3 bytes) declares a million: Redis refuses it.
     let mut lzf = b"REDIS0010\xfe\x00\x00\x01a\xc3\x04\x80\x00\x0f\x42\x40\x02abc\xff".to_vec();
     lzf.extend([0; 8]); // checksum disabled
+                        // A string key in database 100: sound, but a default redis-server (16) refuses it.
+    let mut many_dbs = b"REDIS0010\xfe\x40\x64\x00\x01a\x01b\xff".to_vec();
+    many_dbs.extend([0; 8]); // checksum disabled
     let cases = [
+        ("many-dbs", many_dbs, "needs_databases"),
         ("empty-keys", rdb::empty_keys(false), "empty"),
         ("empty-keys-and-one", rdb::empty_keys(true), "ok"),
         ("trailing", trailing, "ok"),

@@ -70,6 +70,20 @@ impl Pipe<'_> {
         Ok(())
     }
 
+    /// The body's next chunk, when it comes within [`Pipe::answer_within`]: a server
+    /// that sends its headers and then nothing must not hold a worker until
+    /// `verify.timeout`.
+    async fn chunk(&self, r: &mut reqwest::Response) -> Result<Option<Bytes>, String> {
+        match tokio::time::timeout(self.answer_within, r.chunk()).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(transport(&e).to_owned()),
+            Err(_) => Err(format!(
+                "no data for {} (probe.timeout)",
+                humantime::format_duration(self.answer_within)
+            )),
+        }
+    }
+
     /// Sends `req`; the response when it answered within [`Pipe::answer_within`].
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, String> {
         match tokio::time::timeout(self.answer_within, req.send()).await {
@@ -243,7 +257,7 @@ fn total_size(r: &reqwest::Response) -> Option<u64> {
 
 /// Why a body was not read to its end.
 enum Stopped {
-    Transport(reqwest::Error),
+    Transport(String),
     Budget,
 }
 
@@ -255,7 +269,7 @@ async fn read_up_to(
 ) -> Result<Vec<u8>, Stopped> {
     let mut out = Vec::with_capacity(limit.min(1 << 16));
     while out.len() < limit {
-        let Some(chunk) = r.chunk().await.map_err(Stopped::Transport)? else {
+        let Some(chunk) = pipe.chunk(r).await.map_err(Stopped::Transport)? else {
             break;
         };
         let take = chunk.len().min(limit - out.len());
@@ -295,7 +309,7 @@ pub(super) async fn light(
     };
     let head = match read_up_to(&mut r, rdb::HEAD_BYTES, pipe).await {
         Ok(h) => h,
-        Err(Stopped::Transport(e)) => return failed(level, status, transport(&e)),
+        Err(Stopped::Transport(e)) => return failed(level, status, e),
         Err(Stopped::Budget) => return budget_spent(level),
     };
     drop(r);
@@ -324,7 +338,7 @@ pub(super) async fn light(
     }
     let tail = match read_up_to(&mut t, rdb::TAIL_BYTES, pipe).await {
         Ok(t) => t,
-        Err(Stopped::Transport(e)) => return failed(level, tail_status, transport(&e)),
+        Err(Stopped::Transport(e)) => return failed(level, tail_status, e),
         Err(Stopped::Budget) => return budget_spent(level),
     };
     // The head may be gzip, which inspect inflates (at most HEAD_BYTES of it).
@@ -408,13 +422,13 @@ pub(super) async fn full(
         let chunk = tokio::select! {
             // Watched while sending, so a verdict reached early stops the download.
             verdict = &mut walker => return judged_or_failed(level, status, verdict),
-            chunk = r.chunk() => chunk,
+            chunk = pipe.chunk(&mut r) => chunk,
         };
         let chunk = match chunk {
             Ok(Some(c)) => c,
             Ok(None) => break,
             Err(e) => {
-                let _ = tx.send(Err(transport(&e).to_owned())).await;
+                let _ = tx.send(Err(e)).await;
                 break;
             }
         };

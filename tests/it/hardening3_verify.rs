@@ -190,6 +190,9 @@ async fn queued_jobs_download_with_the_newest_urls() {
     v.timeout = Duration::from_secs(6);
     let (f, mut c) = watching_all(instances, v).await;
     c.probe.enabled = false;
+    // A body may stall for probe.timeout before the download gives up: longer than the
+    // URLs live here, so the hung object holds the queue past their expiry.
+    c.probe.timeout = Duration::from_secs(6);
     f.set_url_lifetime(Duration::from_secs(3));
     let driver = Driver::new(&c);
     let text = cycled_until(&driver, 4, Duration::from_secs(30)).await;
@@ -286,4 +289,31 @@ async fn check_verify_with_an_absurd_timeout_does_not_panic() {
         matches!(outcome, Ok(Ok(Ok(())))),
         "check --verify: {outcome:?}"
     );
+}
+
+/// A server that sends its headers and then no body gives up after the probe's timeout
+/// (1.5 s here), not after `verify.timeout` (an hour), at both levels.
+#[tokio::test]
+async fn a_download_whose_body_stalls_gives_up_like_a_probe() {
+    for lvl in [VerifyLevel::Light, VerifyLevel::Full] {
+        let (_f, mut c) = watching_all(
+            vec![holding("stalled", FakeObject::Stall, 100_000)],
+            level(lvl),
+        )
+        .await;
+        c.probe.enabled = false;
+        let driver = Driver::new(&c);
+        let text = cycled_until(&driver, 1, Duration::from_secs(20)).await;
+        assert_eq!(
+            results(&text).get("stalled").map(String::as_str),
+            Some("download_failed"),
+            "{lvl:?}"
+        );
+        let measured = value(
+            &text,
+            "cds_redis_backup_verify_duration_seconds",
+            &[("instance_uuid", "stalled")],
+        );
+        assert!(measured >= 1.5, "{lvl:?}: {measured} s");
+    }
 }

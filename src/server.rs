@@ -261,7 +261,7 @@ async fn respond(app: &App, req: Request<Incoming>, peer: IpAddr) -> Response<Ch
             let mut r = text(
                 StatusCode::TOO_MANY_REQUESTS,
                 "text/plain; charset=utf-8",
-                "Too many authentication attempts pending from this address\n",
+                "Too many authentication attempts pending from this address (or its IPv6 /64)\n",
             );
             r.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));

@@ -25,10 +25,11 @@ use crate::state::Snapshot;
 /// request until the next snapshot.
 #[derive(Debug, Default)]
 pub struct Pages {
-    built: Mutex<Option<Arc<Built>>>,
-    /// Held while building: one build at a time, and requests that arrive meanwhile
-    /// wait for it and share it rather than build their own.
-    building: tokio::sync::Mutex<()>,
+    built: Arc<Mutex<Option<Arc<Built>>>>,
+    /// Held while building, by the build itself: one build at a time even when the
+    /// requests that started them leave, and requests that arrive meanwhile wait for
+    /// it and share it rather than build their own.
+    building: Arc<tokio::sync::Mutex<()>>,
     builds: AtomicU64,
 }
 
@@ -105,27 +106,31 @@ impl Pages {
         if let Some(b) = self.current(snap) {
             return b;
         }
-        let _turn = self.building.lock().await;
+        let turn = Arc::clone(&self.building).lock_owned().await;
         if let Some(b) = self.current(snap) {
             return b;
         }
         self.builds.fetch_add(1, Ordering::Relaxed);
-        let (s, t, d) = (
+        let (s, t, d, slot) = (
             Arc::clone(snap),
             telemetry_path.to_owned(),
             dashboards.map(str::to_owned),
+            Arc::clone(&self.built),
         );
         // Tens of milliseconds at 10,000 instances: not on the thread that answers
-        // health checks and scrapes.
-        let built =
-            match tokio::task::spawn_blocking(move || Built::new(&s, &t, d.as_deref())).await {
-                Ok(b) => b,
-                // Only if the build panicked or the runtime is shutting down.
-                Err(_) => Built::new(snap, telemetry_path, dashboards),
-            };
-        let built = Arc::new(built);
-        *crate::sync::lock(&self.built) = Some(Arc::clone(&built));
-        built
+        // health checks and scrapes. The build keeps the turn and stores its result
+        // itself, so clients that leave cannot make builds pile up.
+        let build = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            let built = Arc::new(Built::new(&s, &t, d.as_deref()));
+            *crate::sync::lock(&slot) = Some(Arc::clone(&built));
+            built
+        });
+        match build.await {
+            Ok(b) => b,
+            // Only if the build panicked or the runtime is shutting down.
+            Err(_) => Arc::new(Built::new(snap, telemetry_path, dashboards)),
+        }
     }
 }
 
@@ -442,6 +447,14 @@ mod tests {
         let all = futures_join(&pages, &next).await;
         assert_eq!(pages.builds(), 2);
         assert!(all.iter().all(|p| p.as_ptr() == all[0].as_ptr()));
+        // A client that leaves during a build does not cost a second one.
+        let third = one_instance();
+        {
+            let left = pages.fleet_page(&third, "/metrics", None);
+            let _ = tokio::time::timeout(Duration::ZERO, left).await;
+        }
+        let _ = pages.fleet_page(&third, "/metrics", None).await;
+        assert_eq!(pages.builds(), 3);
     }
 
     async fn futures_join(pages: &Pages, snap: &Arc<Snapshot>) -> Vec<Bytes> {

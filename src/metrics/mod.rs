@@ -253,9 +253,10 @@ impl Metrics {
             Exposition {
                 len: cycle.text_len + live.len() as u64,
                 parts: VecDeque::from([
-                    Part::Inflate(Box::new(flate2::read::MultiGzDecoder::new(Cursor::new(
-                        cycle.gzip,
-                    )))),
+                    Part::Inflate {
+                        from: Box::new(flate2::read::MultiGzDecoder::new(Cursor::new(cycle.gzip))),
+                        left: cycle.text_len,
+                    },
                     Part::Ready(Bytes::from(live)),
                 ]),
             }
@@ -296,7 +297,11 @@ pub struct Exposition {
 
 enum Part {
     Ready(Bytes),
-    Inflate(Box<flate2::read::MultiGzDecoder<Cursor<Bytes>>>),
+    /// `left`: text still to come, so a small exposition gets a small buffer.
+    Inflate {
+        from: Box<flate2::read::MultiGzDecoder<Cursor<Bytes>>>,
+        left: u64,
+    },
 }
 
 impl std::fmt::Debug for Exposition {
@@ -330,12 +335,16 @@ impl Iterator for Exposition {
                         return Some(b);
                     }
                 }
-                Part::Inflate(inflate) => {
-                    let mut piece = Vec::with_capacity(PIECE);
+                Part::Inflate { from, left } => {
+                    let want = (*left).min(PIECE as u64);
+                    let mut piece = Vec::with_capacity(usize::try_from(want).unwrap_or(PIECE));
                     // Inflating bytes this process compressed cannot fail; if it did,
                     // the answer would end short and the client see an error.
-                    match inflate.by_ref().take(PIECE as u64).read_to_end(&mut piece) {
-                        Ok(n) if n > 0 => return Some(Bytes::from(piece)),
+                    match from.by_ref().take(want).read_to_end(&mut piece) {
+                        Ok(n) if n > 0 => {
+                            *left -= n as u64;
+                            return Some(Bytes::from(piece));
+                        }
                         _ => {
                             self.parts.pop_front();
                         }

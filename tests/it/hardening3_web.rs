@@ -12,6 +12,10 @@ use cds_redis_backup_exporter::server::Limits;
 
 use crate::helpers::*;
 
+/// Held by the two load tests of this file, so that neither measures under the
+/// other's load.
+static LOAD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The exporter on a current-thread runtime of its own, as the binary runs it, so the
 /// clients of a test cannot hide (or cause) head-of-line blocking on its thread.
 struct OwnThread {
@@ -79,6 +83,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 /// a map lookup, and pages are rendered once per snapshot off that thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_checks_stay_fast_under_a_flood_of_unknown_instance_pages() {
+    let _alone = LOAD.lock().await;
     let scenario = Scenario::scaled(now(), 2000, 1, Duration::ZERO);
     let f = fake(scenario.clone()).await;
     let mut a = account("bench", &f, &scenario);
@@ -195,6 +200,7 @@ async fn timed(url: &str, from: IpAddr, user: &str, password: &str) -> (u16, Dur
 /// user's first request waits for about one check in progress, then its own.
 #[tokio::test]
 async fn a_password_flood_from_many_addresses_does_not_delay_a_valid_user() {
+    let _alone = LOAD.lock().await;
     let mut users = String::from("basic_auth_users:\n");
     users.push_str(&format!(
         "  prom: '{}'\n",
@@ -280,7 +286,7 @@ async fn a_password_flood_from_many_addresses_does_not_delay_a_valid_user() {
         "valid users waited {samples:?} (p50 {p50:?}); one check takes {one_check:?}"
     );
     assert!(
-        worst < one_check * 8 + Duration::from_millis(500),
+        worst < one_check * 8 + Duration::from_secs(2),
         "valid users waited {samples:?}; one check takes {one_check:?}"
     );
     eprintln!("valid users waited {samples:?} (p50 {p50:?}); one check takes {one_check:?}");

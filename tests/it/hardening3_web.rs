@@ -142,6 +142,7 @@ async fn health_checks_stay_fast_under_a_flood_of_unknown_instance_pages() {
         p50 < Duration::from_millis(250),
         "/-/healthy p50 {p50:?} under the flood ({flooded} 404s answered); samples {samples:?}"
     );
+    eprintln!("/-/healthy p50 {p50:?} under the flood ({flooded} 404s answered)");
     e.stop();
 }
 

@@ -1,6 +1,8 @@
 //! How long the status page takes to render at fleet size, and how big it is, for
 //! BENCHMARKS.md: one poll cycle of `--instances` instances against the in-process fake,
-//! then the fleet page (report and HTML) rendered `--runs` times from that snapshot.
+//! then the fleet page (report and HTML) built `--runs` times from that snapshot, and
+//! what serving `/`, an instance page and an unknown instance costs through
+//! [`status::Pages`], which builds once per snapshot.
 //!
 //!     cargo run --release --example status_bench -- --instances 2000
 
@@ -63,24 +65,74 @@ async fn main() -> Result<()> {
     };
     let poller = Poller::new(&config, Arc::new(Metrics::new()?))?;
     let snap = poller.cycle().await;
-    let mut times = Vec::with_capacity(args.runs);
+    // What a build costs: the report and the HTML, as before issue 19 every request did.
+    let mut builds = Vec::with_capacity(args.runs);
     let mut bytes = 0;
     for _ in 0..args.runs {
         let t = Instant::now();
         let fleet = report::fleet(&snap, chrono::Utc::now());
         let page = status::fleet_page(&fleet, "/metrics", None);
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+        builds.push(ms(t));
         bytes = page.len();
     }
-    times.sort_by(f64::total_cmp);
+    // What the server does now: one build per snapshot, shared.
+    let snap = Arc::new(snap);
+    let pages = status::Pages::default();
+    let t = Instant::now();
+    let _ = pages.fleet_page(&snap, "/metrics", None).await;
+    let first = ms(t);
+    let mut served = Vec::with_capacity(args.runs);
+    let mut instance = Vec::with_capacity(args.runs);
+    let mut unknown = Vec::with_capacity(args.runs);
+    let uuids: Vec<&String> = snap.instances.keys().collect();
+    for n in 0..args.runs {
+        let t = Instant::now();
+        let page = pages.fleet_page(&snap, "/metrics", None).await;
+        served.push(ms(t));
+        assert_eq!(page.len(), bytes);
+        let t = Instant::now();
+        let page = pages
+            .instance_page(&snap, uuids[n % uuids.len()], "/metrics", None)
+            .await;
+        instance.push(ms(t));
+        assert!(page.is_some());
+        let t = Instant::now();
+        let page = pages.instance_page(&snap, "nope", "/metrics", None).await;
+        unknown.push(ms(t));
+        assert!(page.is_none());
+    }
     println!(
-        "status_bench: {} instances ({} backups exported): fleet page {} bytes; render median {:.1} ms, max {:.1} ms over {} runs",
+        "status_bench: {} instances ({} backups exported): fleet page {} bytes; build (report + HTML) median {}, max {}; \
+         served by the server now: first request after a snapshot {first:.1} ms, then `/` {}, an instance page {}, an unknown instance {}; \
+         {} build(s) for {} requests, over {} runs",
         args.instances,
         snap.backups.len(),
         bytes,
-        times[times.len() / 2],
-        times[times.len() - 1],
+        summary(&mut builds).0,
+        summary(&mut builds).1,
+        summary(&mut served).0,
+        summary(&mut instance).0,
+        summary(&mut unknown).0,
+        pages.builds(),
+        3 * args.runs + 1,
         args.runs
     );
     Ok(())
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// (median, max) as text, in ms or µs.
+fn summary(times: &mut [f64]) -> (String, String) {
+    times.sort_by(f64::total_cmp);
+    let show = |v: f64| {
+        if v < 1.0 {
+            format!("{:.1} µs", v * 1e3)
+        } else {
+            format!("{v:.1} ms")
+        }
+    };
+    (show(times[times.len() / 2]), show(times[times.len() - 1]))
 }

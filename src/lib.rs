@@ -120,6 +120,7 @@ pub async fn run_with(
         ready,
         latest,
         dashboards_url: web.dashboards_url.clone(),
+        pages: status::Pages::default(),
         telemetry_path: web.telemetry_path.clone(),
         enable_lifecycle: web.enable_lifecycle,
         reload: reload_tx,

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 use hyper::header::{
-    HeaderValue, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE,
-    RETRY_AFTER, VARY, WWW_AUTHENTICATE,
+    HeaderValue, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_ENCODING,
+    CONTENT_TYPE, RETRY_AFTER, VARY, WWW_AUTHENTICATE,
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -94,6 +94,8 @@ pub(crate) struct App {
     pub latest: crate::state::Latest,
     /// `--web.dashboards-url`: the status page links to the Grafana dashboards there.
     pub dashboards_url: Option<String>,
+    /// The status pages, built once per snapshot.
+    pub pages: crate::status::Pages,
     pub telemetry_path: String,
     pub enable_lifecycle: bool,
     /// Where `POST /-/reload` asks for a reload and waits for its outcome.
@@ -253,13 +255,13 @@ async fn respond(app: &App, req: Request<Incoming>, peer: IpAddr) -> Response<Ch
             let detailed = security.basic_auth_users() > 0;
             reload(app, req.method(), detailed).await
         }
-        Ok(()) => handle(app, &req),
+        Ok(()) => handle(app, &req).await,
         Err(Denied::Busy) => {
             debug!(client = %peer, "too many authentication checks pending from this client");
             let mut r = text(
                 StatusCode::TOO_MANY_REQUESTS,
                 "text/plain; charset=utf-8",
-                "Too many authentication attempts pending from this address\n",
+                "Too many authentication attempts pending from this address (or its IPv6 /64)\n",
             );
             r.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));
@@ -293,14 +295,37 @@ pub(crate) fn log_security(security: &WebSecurity) {
     );
 }
 
-/// A response body of a few ready chunks, so the cached cycle text is sent as it is
-/// rather than copied into one buffer with the live series.
-#[derive(Debug)]
-pub(crate) struct Chunks(VecDeque<Bytes>);
+/// A response body of chunks made as hyper asks for them, of a length known
+/// beforehand: ready bytes (the cached cycle series are sent as they are rather than
+/// copied into one buffer with the live ones), or an exposition inflated a piece at a
+/// time, so a slow client holds one piece rather than the whole text.
+pub(crate) struct Chunks {
+    source: Box<dyn Iterator<Item = Bytes> + Send>,
+    remaining: u64,
+}
+
+impl std::fmt::Debug for Chunks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunks")
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
+    }
+}
 
 impl Chunks {
     fn new(chunks: impl IntoIterator<Item = Bytes>) -> Self {
-        Self(chunks.into_iter().filter(|c| !c.is_empty()).collect())
+        let chunks: VecDeque<Bytes> = chunks.into_iter().collect();
+        Self {
+            remaining: chunks.iter().map(|c| c.len() as u64).sum(),
+            source: Box::new(chunks.into_iter()),
+        }
+    }
+
+    fn exposition(e: crate::metrics::Exposition) -> Self {
+        Self {
+            remaining: e.len(),
+            source: Box::new(e),
+        }
     }
 }
 
@@ -312,28 +337,40 @@ impl hyper::body::Body for Chunks {
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.0.pop_front().map(|c| Ok(Frame::data(c))))
+        loop {
+            let Some(c) = self.source.next() else {
+                return Poll::Ready(None);
+            };
+            if !c.is_empty() {
+                self.remaining = self.remaining.saturating_sub(c.len() as u64);
+                return Poll::Ready(Some(Ok(Frame::data(c))));
+            }
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
+        self.remaining == 0
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.0.iter().map(|c| c.len() as u64).sum())
+        SizeHint::with_exact(self.remaining)
     }
 }
 
+/// Every answer but `/metrics`: these describe this moment (status pages, health,
+/// errors) and may sit behind basic auth, so no browser or proxy may keep them.
 fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Chunks> {
     let mut r = Response::new(Chunks::new([body.into()]));
     *r.status_mut() = status;
     if let Ok(v) = content_type.parse() {
         r.headers_mut().insert(CONTENT_TYPE, v);
     }
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
-fn handle(app: &App, req: &Request<Incoming>) -> Response<Chunks> {
+async fn handle(app: &App, req: &Request<Incoming>) -> Response<Chunks> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -354,8 +391,8 @@ fn handle(app: &App, req: &Request<Incoming>) -> Response<Chunks> {
             plain,
             "Not ready: the first poll cycle has not completed\n",
         ),
-        "/" => status_page(app, None),
-        p if p.starts_with("/instance/") => status_page(app, Some(&p["/instance/".len()..])),
+        "/" => status_page(app, None).await,
+        p if p.starts_with("/instance/") => status_page(app, Some(&p["/instance/".len()..])).await,
         _ => text(StatusCode::NOT_FOUND, plain, "Not Found\n"),
     }
 }
@@ -405,7 +442,7 @@ async fn reload(app: &App, method: &Method, detailed: bool) -> Response<Chunks> 
 
 fn metrics(app: &App, req: &Request<Incoming>) -> Response<Chunks> {
     let gzip = accepts_gzip(req.headers().get(ACCEPT_ENCODING));
-    let mut r = Response::new(Chunks::new(app.metrics.scrape(gzip)));
+    let mut r = Response::new(Chunks::exposition(app.metrics.scrape(gzip)));
     r.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -443,24 +480,25 @@ fn accepts_gzip(header: Option<&HeaderValue>) -> bool {
 }
 
 /// `/` (the fleet) or `/instance/<uuid>`, from the last snapshot, never calling CDS.
-fn status_page(app: &App, instance: Option<&str>) -> Response<Chunks> {
+/// Built pages are shared until the next snapshot ([`crate::status::Pages`]): requests
+/// that need a build while one runs wait for it (at most one at a time, off this
+/// thread) rather than being refused, since what they wait for is what they asked.
+async fn status_page(app: &App, instance: Option<&str>) -> Response<Chunks> {
     let snap = crate::sync::read(&app.latest).clone();
     let dashboards = app.dashboards_url.as_deref();
+    let path = app.telemetry_path.as_str();
     let (status, page) = match (&snap, instance) {
         (None, _) => (
             StatusCode::OK,
-            Some(crate::status::waiting(&app.telemetry_path)),
+            Some(Bytes::from(crate::status::waiting(path))),
         ),
-        (Some(snap), None) => {
-            let fleet = crate::report::fleet(snap, chrono::Utc::now());
-            let page = crate::status::fleet_page(&fleet, &app.telemetry_path, dashboards);
-            (StatusCode::OK, Some(page))
-        }
+        (Some(snap), None) => (
+            StatusCode::OK,
+            Some(app.pages.fleet_page(snap, path, dashboards).await),
+        ),
         (Some(snap), Some(encoded)) => {
             let uuid = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
-            let fleet = crate::report::fleet(snap, chrono::Utc::now());
-            match crate::status::instance_page(&fleet, snap, &uuid, &app.telemetry_path, dashboards)
-            {
+            match app.pages.instance_page(snap, &uuid, path, dashboards).await {
                 Some(page) => (StatusCode::OK, Some(page)),
                 None => (StatusCode::NOT_FOUND, None),
             }

@@ -2,13 +2,157 @@
 //! `check`, as server-rendered HTML. No JavaScript and no external assets: the style
 //! sheet is inline and allowed by its hash in the Content-Security-Policy, and every
 //! string that comes from CDS (instance names are user input) is escaped.
+//!
+//! [`Pages`] serves them cheaply whatever the fleet's size: the report and the fleet
+//! page are built once per snapshot (and again at most every [`Pages::MAX_AGE`], so
+//! ages do not freeze if polling stalls), one at a time and off the runtime thread;
+//! an instance page is rendered from that report alone, and an unknown instance is a
+//! map lookup.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use hyper::body::Bytes;
 
 use crate::report::{self, Fleet, InstanceView, Severity};
 use crate::state::Snapshot;
+
+/// The status pages of the latest snapshot, built on demand and shared by every
+/// request until the next snapshot.
+#[derive(Debug, Default)]
+pub struct Pages {
+    built: Arc<Mutex<Option<Arc<Built>>>>,
+    /// Held while building, by the build itself: one build at a time even when the
+    /// requests that started them leave, and requests that arrive meanwhile wait for
+    /// it and share it rather than build their own.
+    building: Arc<tokio::sync::Mutex<()>>,
+    builds: AtomicU64,
+}
+
+/// One build: the report, where each instance is in it, and the fleet page.
+#[derive(Debug)]
+struct Built {
+    /// Not a strong reference: an old snapshot is freed when the poll loop replaces it.
+    snapshot: Weak<Snapshot>,
+    at: Instant,
+    fleet: Fleet,
+    index: HashMap<String, usize>,
+    page: Bytes,
+}
+
+impl Pages {
+    /// A build is reused for at most this long, and the page refreshes itself at this
+    /// interval too, so ages and age-based findings stay current between cycles.
+    pub const MAX_AGE: Duration = Duration::from_secs(30);
+
+    /// The fleet page of `snap`.
+    pub async fn fleet_page(
+        &self,
+        snap: &Arc<Snapshot>,
+        telemetry_path: &str,
+        dashboards: Option<&str>,
+    ) -> Bytes {
+        self.built(snap, telemetry_path, dashboards)
+            .await
+            .page
+            .clone()
+    }
+
+    /// The page of instance `uuid`, or `None` if `snap` does not know it — decided
+    /// before anything is built.
+    pub async fn instance_page(
+        &self,
+        snap: &Arc<Snapshot>,
+        uuid: &str,
+        telemetry_path: &str,
+        dashboards: Option<&str>,
+    ) -> Option<Bytes> {
+        if !snap.instances.contains_key(uuid) && !snap.vanished.contains_key(uuid) {
+            return None;
+        }
+        let built = self.built(snap, telemetry_path, dashboards).await;
+        let view = built.fleet.instances.get(*built.index.get(uuid)?)?;
+        Some(Bytes::from(instance_page_of(
+            view,
+            snap,
+            telemetry_path,
+            dashboards,
+        )))
+    }
+
+    /// How many times the report has been built (tests, benchmarks).
+    pub fn builds(&self) -> u64 {
+        self.builds.load(Ordering::Relaxed)
+    }
+
+    fn current(&self, snap: &Arc<Snapshot>) -> Option<Arc<Built>> {
+        crate::sync::lock(&self.built)
+            .as_ref()
+            .filter(|b| Weak::as_ptr(&b.snapshot) == Arc::as_ptr(snap))
+            .filter(|b| b.at.elapsed() < Self::MAX_AGE)
+            .map(Arc::clone)
+    }
+
+    async fn built(
+        &self,
+        snap: &Arc<Snapshot>,
+        telemetry_path: &str,
+        dashboards: Option<&str>,
+    ) -> Arc<Built> {
+        if let Some(b) = self.current(snap) {
+            return b;
+        }
+        let turn = Arc::clone(&self.building).lock_owned().await;
+        if let Some(b) = self.current(snap) {
+            return b;
+        }
+        self.builds.fetch_add(1, Ordering::Relaxed);
+        let (s, t, d, slot) = (
+            Arc::clone(snap),
+            telemetry_path.to_owned(),
+            dashboards.map(str::to_owned),
+            Arc::clone(&self.built),
+        );
+        // Tens of milliseconds at 10,000 instances: not on the thread that answers
+        // health checks and scrapes. The build keeps the turn and stores its result
+        // itself, so clients that leave cannot make builds pile up.
+        let build = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            let built = Arc::new(Built::new(&s, &t, d.as_deref()));
+            *crate::sync::lock(&slot) = Some(Arc::clone(&built));
+            built
+        });
+        match build.await {
+            Ok(b) => b,
+            // Only if the build panicked or the runtime is shutting down.
+            Err(_) => Arc::new(Built::new(snap, telemetry_path, dashboards)),
+        }
+    }
+}
+
+impl Built {
+    fn new(snap: &Arc<Snapshot>, telemetry_path: &str, dashboards: Option<&str>) -> Self {
+        let at = Instant::now();
+        let fleet = report::fleet(snap, chrono::Utc::now());
+        let page = Bytes::from(fleet_page(&fleet, telemetry_path, dashboards));
+        let mut index = HashMap::with_capacity(fleet.instances.len());
+        for (n, i) in fleet.instances.iter().enumerate() {
+            // The first entry wins, as a search from the top would find it.
+            index.entry(i.instance_uuid.clone()).or_insert(n);
+        }
+        Self {
+            snapshot: Arc::downgrade(snap),
+            at,
+            fleet,
+            index,
+            page,
+        }
+    }
+}
 
 const CSS: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}\
@@ -177,7 +321,8 @@ fn instance_rows(out: &mut String, i: &InstanceView, link: bool) {
     }
 }
 
-/// One instance: its shards, and every backup the exporter knows of it.
+/// One instance: its shards, and every backup the exporter knows of it. `None` if the
+/// report does not list `uuid`.
 pub fn instance_page(
     fleet: &Fleet,
     snap: &Snapshot,
@@ -186,6 +331,16 @@ pub fn instance_page(
     dashboards: Option<&str>,
 ) -> Option<String> {
     let i = fleet.instances.iter().find(|i| i.instance_uuid == uuid)?;
+    Some(instance_page_of(i, snap, telemetry_path, dashboards))
+}
+
+fn instance_page_of(
+    i: &InstanceView,
+    snap: &Snapshot,
+    telemetry_path: &str,
+    dashboards: Option<&str>,
+) -> String {
+    let uuid = i.instance_uuid.as_str();
     let mut out = String::new();
     let title = if i.instance_name.is_empty() {
         i.instance_uuid.clone()
@@ -206,10 +361,12 @@ pub fn instance_page(
     out.push_str("<h2>Shards</h2>\n<table>\n<thead><tr><th>account</th><th>instance</th><th>shard</th><th>newest finished</th><th>age / max</th><th>size</th><th>newer</th><th>download</th><th>verified</th><th>problem</th></tr></thead>\n<tbody>\n");
     instance_rows(&mut out, i, false);
     out.push_str("</tbody>\n</table>\n<h2>Backups</h2>\n<table>\n<thead><tr><th>backup</th><th>shard</th><th>state</th><th>type / mode</th><th>start</th><th>end</th><th>size</th><th>verification</th></tr></thead>\n<tbody>\n");
+    // Backups are keyed by (instance, backup): this instance's are one range.
     let mut backups: Vec<_> = snap
         .backups
-        .values()
-        .filter(|b| b.instance_uuid == uuid)
+        .range((uuid.to_owned(), String::new())..)
+        .take_while(|((u, _), _)| u == uuid)
+        .map(|(_, b)| b)
         .collect();
     backups.sort_by_key(|b| std::cmp::Reverse(b.backup.start));
     for b in backups {
@@ -241,12 +398,74 @@ pub fn instance_page(
         );
     }
     out.push_str("</tbody>\n</table>\n</body>\n</html>\n");
-    Some(out)
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn one_instance() -> Arc<Snapshot> {
+        let mut s = Snapshot::default();
+        let i = crate::cds::Instance {
+            uuid: "ins-a".into(),
+            name: "orders".into(),
+            ..Default::default()
+        };
+        s.instances.insert("ins-a".into(), ("acct".into(), i));
+        s.account_up.insert("acct".into(), true);
+        Arc::new(s)
+    }
+
+    /// The regression test of issue 19's finding 2: a 404 builds nothing, and a
+    /// snapshot's pages are built once however many ask, at the same time or not.
+    #[tokio::test]
+    async fn unknown_instances_build_nothing_and_a_snapshot_is_built_once() {
+        let pages = Pages::default();
+        let snap = one_instance();
+        for uuid in ["nope", "", "ins-a/../x", "INS-A"] {
+            assert_eq!(
+                pages.instance_page(&snap, uuid, "/metrics", None).await,
+                None
+            );
+        }
+        assert_eq!(pages.builds(), 0);
+        let first = pages.fleet_page(&snap, "/metrics", None).await;
+        let again = pages.fleet_page(&snap, "/metrics", None).await;
+        assert_eq!(pages.builds(), 1);
+        assert_eq!(first.as_ptr(), again.as_ptr(), "the same bytes, not a copy");
+        let page = pages
+            .instance_page(&snap, "ins-a", "/metrics", None)
+            .await
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&page).contains("<title>orders — CDS Redis backups</title>")
+        );
+        assert_eq!(pages.builds(), 1);
+        // A new snapshot: built again, once, for requests that arrive together.
+        let next = one_instance();
+        let all = futures_join(&pages, &next).await;
+        assert_eq!(pages.builds(), 2);
+        assert!(all.iter().all(|p| p.as_ptr() == all[0].as_ptr()));
+        // A client that leaves during a build does not cost a second one.
+        let third = one_instance();
+        {
+            let left = pages.fleet_page(&third, "/metrics", None);
+            let _ = tokio::time::timeout(Duration::ZERO, left).await;
+        }
+        let _ = pages.fleet_page(&third, "/metrics", None).await;
+        assert_eq!(pages.builds(), 3);
+    }
+
+    async fn futures_join(pages: &Pages, snap: &Arc<Snapshot>) -> Vec<Bytes> {
+        let (a, b, c, d) = tokio::join!(
+            pages.fleet_page(snap, "/metrics", None),
+            pages.fleet_page(snap, "/metrics", None),
+            pages.fleet_page(snap, "/metrics", None),
+            pages.fleet_page(snap, "/metrics", None),
+        );
+        vec![a, b, c, d]
+    }
 
     #[test]
     fn user_text_is_escaped_and_the_policy_allows_only_the_style_sheet() {

@@ -5,7 +5,8 @@
 //! [`Snapshot`] — so series of backups and instances that disappear are gone, and
 //! nothing about cycles is served before the first one — straight into a gzip stream,
 //! and only the compressed form is kept (about a twentieth of the text); the rare
-//! uncompressed scrape inflates it. The live series (API counters and latency, reload
+//! uncompressed scrape inflates it piece by piece as the answer is sent, so no scrape
+//! ever holds the whole text either (17 MB with 10,000 backups). The live series (API counters and latency, reload
 //! state, build info, process metrics) sit in a small registry rendered per scrape. A scrape therefore costs a copy of cached bytes plus a few dozen lines,
 //! whatever the number of backups, never sees half a cycle and never calls the CDS API.
 //! Gzip answers are two gzip members back to back, which RFC 1952 and Prometheus's
@@ -13,7 +14,8 @@
 
 mod render;
 
-use std::io::{Read as _, Write as _};
+use std::collections::VecDeque;
+use std::io::{Cursor, Read as _, Write as _};
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -32,8 +34,8 @@ pub use render::{render, render_to, StateLabel};
 pub struct Metrics {
     /// Series read at every scrape.
     live: Registry,
-    /// The last cycle's series, gzip-compressed.
-    rendered: RwLock<Bytes>,
+    /// The last cycle's series, gzip-compressed: nothing else of them is kept.
+    rendered: RwLock<Cycle>,
     api_requests: IntCounterVec,
     api_errors: IntCounterVec,
     api_retries: IntCounterVec,
@@ -123,7 +125,7 @@ impl Metrics {
             verify_in_flight: register(&live, IntGauge::new("cds_redis_backup_exporter_verify_in_flight", "Backup verifications running now.")?)?,
             verify_queued: register(&live, IntGauge::new("cds_redis_backup_exporter_verify_queued", "Backup verifications waiting for a worker.")?)?,
             verify_budget: register(&live, IntGauge::new("cds_redis_backup_exporter_verify_budget_remaining_bytes", "Bytes verification may still download today (verify.daily_budget, UTC days).")?)?,
-            rendered: RwLock::new(Bytes::new()),
+            rendered: RwLock::default(),
             live,
         })
     }
@@ -219,38 +221,137 @@ impl Metrics {
     /// Replaces every per-cycle series with what `snap` says.
     pub fn publish(&self, snap: &Snapshot) {
         let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut text_len = 0;
         // Writing to a Vec cannot fail.
         render_to(snap, &mut |chunk| {
+            text_len += chunk.len() as u64;
             let _ = enc.write_all(chunk);
         });
         let mut gzip = enc.finish().unwrap_or_default();
         // Kept for a whole cycle: do not keep the slack too.
         gzip.shrink_to_fit();
-        *crate::sync::write(&self.rendered) = Bytes::from(gzip);
+        *crate::sync::write(&self.rendered) = Cycle {
+            gzip: Bytes::from(gzip),
+            text_len,
+        };
     }
 
-    /// The whole exposition, in two chunks: the last cycle's series and the live ones.
-    /// With `gzip` the first is the cached bytes as they are (shared, not copied) and
-    /// the second a small gzip member of its own; without, the first is inflated.
-    pub fn scrape(&self, gzip: bool) -> [Bytes; 2] {
+    /// The whole exposition: the last cycle's series, then the live ones. With `gzip`
+    /// the first is the cached bytes as they are (shared, not copied) and the second a
+    /// small gzip member of its own; without, the first is inflated [`PIECE`] bytes at
+    /// a time as the answer is sent.
+    pub fn scrape(&self, gzip: bool) -> Exposition {
         let cycle = crate::sync::read(&self.rendered).clone();
         let live = encode(&self.live.gather());
         if gzip {
-            [cycle, Bytes::from(self::gzip(live.as_bytes()))]
+            let live = Bytes::from(self::gzip(live.as_bytes()));
+            Exposition {
+                len: (cycle.gzip.len() + live.len()) as u64,
+                parts: VecDeque::from([Part::Ready(cycle.gzip), Part::Ready(live)]),
+            }
         } else {
-            let mut text = Vec::new();
-            // Inflating bytes this process compressed cannot fail.
-            let _ = flate2::read::MultiGzDecoder::new(&cycle[..]).read_to_end(&mut text);
-            [Bytes::from(text), Bytes::from(live)]
+            Exposition {
+                len: cycle.text_len + live.len() as u64,
+                parts: VecDeque::from([
+                    Part::Inflate {
+                        from: Box::new(flate2::read::MultiGzDecoder::new(Cursor::new(cycle.gzip))),
+                        left: cycle.text_len,
+                    },
+                    Part::Ready(Bytes::from(live)),
+                ]),
+            }
         }
     }
 
     /// The uncompressed exposition as text (tests, tools).
     pub fn encode(&self) -> String {
         self.scrape(false)
-            .iter()
-            .map(|b| String::from_utf8_lossy(b))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
             .collect()
+    }
+
+    /// What is kept of the last cycle's series: its gzip bytes (tests).
+    #[cfg(test)]
+    fn kept(&self) -> Bytes {
+        crate::sync::read(&self.rendered).gzip.clone()
+    }
+}
+
+/// The last cycle's series as kept between scrapes.
+#[derive(Debug, Clone, Default)]
+struct Cycle {
+    gzip: Bytes,
+    /// The length of the text, for the answers' `Content-Length`.
+    text_len: u64,
+}
+
+/// Bytes of text inflated at a time for an uncompressed scrape.
+pub const PIECE: usize = 64 * 1024;
+
+/// An exposition being sent: pieces in order, made as they are asked for. Its length is
+/// known beforehand.
+pub struct Exposition {
+    parts: VecDeque<Part>,
+    len: u64,
+}
+
+enum Part {
+    Ready(Bytes),
+    /// `left`: text still to come, so a small exposition gets a small buffer.
+    Inflate {
+        from: Box<flate2::read::MultiGzDecoder<Cursor<Bytes>>>,
+        left: u64,
+    },
+}
+
+impl std::fmt::Debug for Exposition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exposition")
+            .field("parts", &self.parts.len())
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl Exposition {
+    /// Bytes in the whole answer.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Iterator for Exposition {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        loop {
+            match self.parts.front_mut()? {
+                Part::Ready(_) => {
+                    if let Some(Part::Ready(b)) = self.parts.pop_front() {
+                        return Some(b);
+                    }
+                }
+                Part::Inflate { from, left } => {
+                    let want = (*left).min(PIECE as u64);
+                    let mut piece = Vec::with_capacity(usize::try_from(want).unwrap_or(PIECE));
+                    // Inflating bytes this process compressed cannot fail; if it did,
+                    // the answer would end short and the client see an error.
+                    match from.by_ref().take(want).read_to_end(&mut piece) {
+                        Ok(n) if n > 0 => {
+                            *left -= n as u64;
+                            return Some(Bytes::from(piece));
+                        }
+                        _ => {
+                            self.parts.pop_front();
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -273,4 +374,53 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     // Writing to a Vec cannot fail.
     let _ = enc.write_all(data);
     enc.finish().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot whose series are well over [`PIECE`] bytes of text.
+    fn big() -> Snapshot {
+        let mut s = Snapshot::default();
+        for i in 0..20_000 {
+            s.instance_backups.insert(format!("instance-{i:05}"), i);
+        }
+        s
+    }
+
+    /// Only the gzip bytes are kept, and an uncompressed scrape is handed over in
+    /// pieces inflated as they are asked for, never as one text.
+    #[test]
+    fn only_gzip_is_kept_and_plain_scrapes_are_inflated_piece_by_piece() {
+        let m = Metrics::new().unwrap();
+        let snap = big();
+        m.publish(&snap);
+        let text = render(&snap);
+        assert!(text.len() > 8 * PIECE, "{}", text.len());
+        let kept = m.kept();
+        assert_eq!(kept[..2], [0x1f, 0x8b], "gzip magic");
+        assert!(
+            kept.len() < text.len() / 4,
+            "{} of {}",
+            kept.len(),
+            text.len()
+        );
+        let plain = m.scrape(false);
+        let len = plain.len();
+        let pieces: Vec<Bytes> = plain.collect();
+        assert!(
+            pieces.iter().all(|p| p.len() <= PIECE),
+            "a piece of {} bytes",
+            pieces.iter().map(Bytes::len).max().unwrap_or(0)
+        );
+        let whole: Vec<u8> = pieces.concat();
+        assert_eq!(whole.len() as u64, len);
+        assert_eq!(&whole[..text.len()], text.as_bytes());
+        let gzip = m.scrape(true);
+        let len = gzip.len();
+        let pieces: Vec<Bytes> = gzip.collect();
+        assert_eq!(pieces[0], kept, "the cached bytes as they are");
+        assert_eq!(pieces.iter().map(|p| p.len() as u64).sum::<u64>(), len);
+    }
 }

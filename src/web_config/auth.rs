@@ -8,12 +8,13 @@
 //! as that one, so response time tells neither which users exist nor their costs.
 //!
 //! Uncached checks pass through one process-wide [`Gate`]: fewer bcrypt computations at
-//! once than there are cores, and at most [`PER_CLIENT`] pending per client address —
-//! more are refused at once — so a flood of wrong passwords from one place can neither
-//! take every core nor queue a valid user behind it.
+//! once than there are cores, at most [`PER_CLIENT`] pending per client (an IPv4
+//! address or an IPv6 /64) — more are refused at once — and free places given to the
+//! client served longest ago, newcomers first. So a flood of wrong passwords, from one
+//! address or from many, can neither take every core nor queue a valid user behind it.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,54 +31,227 @@ const CACHE_ENTRIES: usize = 64;
 /// about 1 s on one core, cost 17 was 10 s and cost 31 would be years.
 pub const MAX_COST: u32 = 14;
 
-/// Uncached checks pending (running or queued) per client address; more are refused.
+/// Uncached checks pending (running or queued) per client, as grouped by [`group`];
+/// more are refused.
 pub const PER_CLIENT: usize = 2;
 
-/// Admission of uncached checks, for the whole process, across reloads.
+/// Clients whose last grant is remembered; past this the half served longest ago are
+/// forgotten (and so count as newcomers again).
+const REMEMBERED: usize = 4096;
+
+/// Who counts as one client: an IPv4 address, or an IPv6 /64 (one host or LAN is
+/// given a whole /64, so an attacker would otherwise have 2^64 addresses). An
+/// IPv4-mapped IPv6 address is its IPv4 address.
+pub(super) fn group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        },
+    }
+}
+
+/// Admission of uncached checks, for the whole process, across reloads: at most
+/// `limit` bcrypt computations at once, at most [`PER_CLIENT`] pending per client, and
+/// a free place goes to the waiting client served longest ago — one never served (or
+/// forgotten) first, the newest of those first. A flood from many addresses thus
+/// shares the places among its own addresses, while a client that arrives during it
+/// waits for about one check, not for the whole queue; a correct password clears its
+/// client's record.
 pub(super) struct Gate {
-    slots: tokio::sync::Semaphore,
-    pending: Mutex<HashMap<IpAddr, usize>>,
+    limit: usize,
+    state: Mutex<GateState>,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// Checks pending (queued or running) per client.
+    pending: HashMap<IpAddr, usize>,
+    running: usize,
+    waiting: Vec<Waiter>,
+    /// Numbers arrivals and grants, in one sequence.
+    seq: u64,
+    /// Client → the number of its last grant.
+    served: HashMap<IpAddr, u64>,
+}
+
+struct Waiter {
+    id: u64,
+    client: IpAddr,
+    wake: tokio::sync::oneshot::Sender<()>,
 }
 
 /// bcrypt computations at once: one fewer than the cores (at least one), so scrapes
 /// and the poll loop always have a core.
 pub(super) static GATE: LazyLock<Gate> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    Gate {
-        slots: tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1)),
-        pending: Mutex::default(),
-    }
+    Gate::new(cores.saturating_sub(1).max(1))
 });
 
 /// A client's place among the pending checks, given back on drop.
-pub(super) struct Ticket(IpAddr);
+pub(super) struct Ticket {
+    gate: &'static Gate,
+    client: IpAddr,
+}
+
+/// A place among the running checks, given back on drop.
+pub(super) struct Slot {
+    gate: &'static Gate,
+    /// False only if the gate vanished under a waiter, which it does not.
+    counted: bool,
+}
+
+/// A waiter's place in the queue; if its request is dropped while waiting, the place
+/// is removed, or, if granted meanwhile, passed on.
+struct Queued {
+    gate: &'static Gate,
+    id: u64,
+    taken: bool,
+}
 
 impl Gate {
-    /// A place for one more check from `client`, unless it already has [`PER_CLIENT`].
+    pub(super) fn new(limit: usize) -> Self {
+        Self {
+            limit: limit.max(1),
+            state: Mutex::default(),
+        }
+    }
+
+    /// A place for one more check from `client`, unless its group already has
+    /// [`PER_CLIENT`].
     pub(super) fn admit(&'static self, client: IpAddr) -> Option<Ticket> {
-        let mut pending = crate::sync::lock(&self.pending);
-        let n = pending.entry(client).or_default();
+        let client = group(client);
+        let mut s = crate::sync::lock(&self.state);
+        let n = s.pending.entry(client).or_default();
         if *n >= PER_CLIENT {
             return None;
         }
         *n += 1;
-        Some(Ticket(client))
+        Some(Ticket { gate: self, client })
     }
 
-    pub(super) async fn slot(&'static self) -> Option<tokio::sync::SemaphorePermit<'static>> {
-        // Never closed; if it were, checking without a slot is safe.
-        self.slots.acquire().await.ok()
+    /// Checks waiting for a place.
+    #[cfg(test)]
+    pub(super) fn waiting(&self) -> usize {
+        crate::sync::lock(&self.state).waiting.len()
+    }
+
+    fn release(&self) {
+        let mut s = crate::sync::lock(&self.state);
+        s.running = s.running.saturating_sub(1);
+        s.dispatch(self.limit);
+    }
+}
+
+impl GateState {
+    fn grant(&mut self, client: IpAddr) {
+        self.running += 1;
+        self.seq += 1;
+        self.served.insert(client, self.seq);
+        if self.served.len() > REMEMBERED {
+            let mut grants: Vec<u64> = self.served.values().copied().collect();
+            let (_, median, _) = grants.select_nth_unstable(REMEMBERED / 2);
+            let median = *median;
+            self.served.retain(|_, g| *g > median);
+        }
+    }
+
+    /// Fills free places from the queue, best-placed client first.
+    fn dispatch(&mut self, limit: usize) {
+        while self.running < limit {
+            let best = self
+                .waiting
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, w)| match self.served.get(&w.client) {
+                    None => (0, u64::MAX - w.id, 0),
+                    Some(&g) => (1, g, w.id),
+                })
+                .map(|(i, _)| i);
+            let Some(i) = best else { return };
+            let w = self.waiting.swap_remove(i);
+            self.grant(w.client);
+            // A closed receiver means the waiter is being dropped: its `Queued` sees
+            // it was granted and gives the place back.
+            let _ = w.wake.send(());
+        }
+    }
+}
+
+impl Ticket {
+    /// Waits for a place among the running checks.
+    pub(super) async fn slot(&self) -> Slot {
+        let gate = self.gate;
+        let (wake, woken) = tokio::sync::oneshot::channel();
+        let id = {
+            let mut s = crate::sync::lock(&gate.state);
+            if s.running < gate.limit && s.waiting.is_empty() {
+                s.grant(self.client);
+                return Slot {
+                    gate,
+                    counted: true,
+                };
+            }
+            s.seq += 1;
+            let id = s.seq;
+            s.waiting.push(Waiter {
+                id,
+                client: self.client,
+                wake,
+            });
+            id
+        };
+        let mut queued = Queued {
+            gate,
+            id,
+            taken: false,
+        };
+        let counted = woken.await.is_ok();
+        queued.taken = true;
+        Slot { gate, counted }
+    }
+
+    /// The client gave a correct password: it is not the flood, so its next uncached
+    /// check goes first again.
+    pub(super) fn forgive(&self) {
+        crate::sync::lock(&self.gate.state)
+            .served
+            .remove(&self.client);
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let mut pending = crate::sync::lock(&GATE.pending);
-        if let Some(n) = pending.get_mut(&self.0) {
+        let mut s = crate::sync::lock(&self.gate.state);
+        if let Some(n) = s.pending.get_mut(&self.client) {
             *n -= 1;
             if *n == 0 {
-                pending.remove(&self.0);
+                s.pending.remove(&self.client);
             }
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.counted {
+            self.gate.release();
+        }
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        if self.taken {
+            return;
+        }
+        let mut s = crate::sync::lock(&self.gate.state);
+        if let Some(i) = s.waiting.iter().position(|w| w.id == self.id) {
+            s.waiting.swap_remove(i);
+        } else {
+            s.running = s.running.saturating_sub(1);
+            s.dispatch(self.gate.limit);
         }
     }
 }
@@ -91,7 +265,7 @@ pub enum Denied {
     NoColon,
     UnknownUser,
     WrongPassword,
-    /// Too many uncached checks pending from this client address: answered 429.
+    /// Too many uncached checks pending from this client: answered 429.
     Busy,
 }
 

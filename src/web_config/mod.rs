@@ -224,8 +224,9 @@ impl WebSecurity {
 
     /// [`check`](Self::check) for async code: cached credentials are answered at once;
     /// the others pass the process-wide gate (a few bcrypt checks at once, at most
-    /// [`MAX_PENDING_AUTH_PER_CLIENT`] pending per `client` address, more refused with
-    /// [`Denied::Busy`]), run on the blocking pool, and are answered no sooner than a
+    /// [`MAX_PENDING_AUTH_PER_CLIENT`] pending per client — `client`'s IPv4 address or
+    /// IPv6 /64 —, more refused with [`Denied::Busy`], places to the client served
+    /// longest ago), run on the blocking pool, and are answered no sooner than a
     /// check at the highest configured cost would be.
     pub(crate) async fn check_async(
         &self,
@@ -238,16 +239,23 @@ impl WebSecurity {
         if auth.is_cached(authorization.as_ref()) {
             return Ok(());
         }
-        let Some(_ticket) = auth::GATE.admit(client) else {
+        let Some(ticket) = auth::GATE.admit(client) else {
             return Err(Denied::Busy);
         };
-        let slot = auth::GATE.slot().await;
+        let slot = ticket.slot().await;
         let started = tokio::time::Instant::now();
         let checker = Arc::clone(auth);
-        let result = tokio::task::spawn_blocking(move || checker.check(authorization.as_ref()))
-            .await
-            .unwrap_or(Err(Denied::WrongPassword));
-        drop(slot);
+        // The place goes with the computation: if the client leaves meanwhile, bcrypt
+        // still runs to its end, and the next check must not start beside it.
+        let result = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            checker.check(authorization.as_ref())
+        })
+        .await
+        .unwrap_or(Err(Denied::WrongPassword));
+        if result.is_ok() {
+            ticket.forgive();
+        }
         tokio::time::sleep_until(started + auth.floor).await;
         result
     }

@@ -440,6 +440,80 @@ async fn a_client_may_have_two_checks_pending_and_no_more() {
 }
 
 #[test]
+fn clients_are_ipv4_addresses_and_ipv6_64s() {
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(auth::group(ip("127.0.0.7")), ip("127.0.0.7"));
+    assert_ne!(auth::group(ip("127.0.0.7")), auth::group(ip("127.0.0.8")));
+    assert_eq!(
+        auth::group(ip("2001:db8:1:2:3:4:5:6")),
+        ip("2001:db8:1:2::")
+    );
+    assert_eq!(
+        auth::group(ip("2001:db8:1:2::1")),
+        auth::group(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+    );
+    assert_ne!(
+        auth::group(ip("2001:db8:1:2::1")),
+        auth::group(ip("2001:db8:1:3::1"))
+    );
+    assert_eq!(auth::group(ip("::ffff:10.1.2.3")), ip("10.1.2.3"));
+    // A whole /64 shares the per-client limit.
+    let gate: &'static auth::Gate = Box::leak(Box::new(auth::Gate::new(1)));
+    let _a = gate.admit(ip("2001:db8::1"));
+    let _b = gate.admit(ip("2001:db8::2"));
+    assert!(_a.is_some() && _b.is_some());
+    assert!(gate.admit(ip("2001:db8::ffff:3")).is_none());
+    assert!(gate.admit(ip("2001:db8:0:1::1")).is_some());
+}
+
+/// With one place: newcomers first (the newest first), then the clients served longest
+/// ago; a waiter that leaves gives its place back.
+#[tokio::test]
+async fn free_places_go_to_newcomers_then_to_the_clients_served_longest_ago() {
+    let gate: &'static auth::Gate = Box::leak(Box::new(auth::Gate::new(1)));
+    for a in [1, 2, 3] {
+        drop(gate.admit(client(a)).unwrap().slot().await);
+    }
+    let holder = gate.admit(client(9)).unwrap();
+    let hold = holder.slot().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    let queue = |c: u8| {
+        let ticket = gate.admit(client(c)).unwrap();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let _slot = ticket.slot().await;
+            tx.send(c).unwrap();
+        })
+    };
+    for c in [3, 1, 2, 20, 21] {
+        tasks.push(queue(c));
+        tokio::task::yield_now().await;
+    }
+    // One that leaves the queue before its turn.
+    let leaving = queue(22);
+    tokio::task::yield_now().await;
+    assert_eq!(gate.waiting(), 6);
+    leaving.abort();
+    let _ = leaving.await;
+    assert_eq!(gate.waiting(), 5);
+    drop(hold);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    drop(tx);
+    let mut order = Vec::new();
+    while let Some(c) = rx.recv().await {
+        order.push(c);
+    }
+    assert_eq!(order, [21, 20, 1, 2, 3]);
+    // Nothing holds a place now: the next check starts at once.
+    let next = gate.admit(client(30)).unwrap();
+    let slot = tokio::time::timeout(std::time::Duration::from_secs(1), next.slot()).await;
+    assert!(slot.is_ok(), "a place leaked");
+}
+
+#[test]
 fn a_reload_keeps_what_was_verified_for_unchanged_users() {
     let pki = Pki::new();
     let alice = bcrypt::hash("pw", 4).unwrap();

@@ -10,6 +10,7 @@ mod golden;
 mod hardening;
 mod hardening3_rdbstate;
 mod hardening3_verify;
+mod hardening3_web;
 mod helpers;
 mod lifecycle;
 mod probe;

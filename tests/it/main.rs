@@ -8,6 +8,7 @@ mod exporter;
 mod faults;
 mod golden;
 mod hardening;
+mod hardening3_check;
 mod helpers;
 mod lifecycle;
 mod probe;

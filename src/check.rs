@@ -100,8 +100,13 @@ pub fn json(fleet: &Fleet) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
 }
 
+/// The most characters of one finding in the table: findings quote CDS text (a
+/// verification's detail, an account name) but are sentences, longer than a cell.
+const FINDING_CHARS: usize = 2 * report::CELL_CHARS;
+
 /// The report as a table, grouped by account and instance, problems first; `color`
-/// marks problems red (critical) and yellow (warning).
+/// marks problems red (critical) and yellow (warning). Text is escaped and cut by
+/// [`report::for_terminal`]; the JSON keeps it whole, escaped by JSON itself.
 pub fn table(fleet: &Fleet, color: bool) -> String {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED)
@@ -123,7 +128,9 @@ pub fn table(fleet: &Fleet, color: bool) -> String {
         "verified",
         "problem",
     ]);
-    let dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+    // Every cell goes through `for_terminal` once: CDS chose most of this text.
+    let safe = |v: &str| report::for_terminal(v, report::CELL_CHARS);
+    let dash = |v: Option<String>| v.map_or_else(|| "-".to_owned(), |v| safe(&v));
     for i in &fleet.instances {
         for r in report::rows(i) {
             let problem = if r.findings.is_empty() {
@@ -131,20 +138,24 @@ pub fn table(fleet: &Fleet, color: bool) -> String {
             } else {
                 r.findings
                     .iter()
-                    .map(|f| f.what.as_str())
+                    .map(|f| report::for_terminal(&f.what, FINDING_CHARS))
                     .collect::<Vec<_>>()
                     .join("\n")
             };
             let mut row: Vec<Cell> = [
-                r.account.to_owned(),
-                r.instance.to_owned(),
-                r.shard.to_owned(),
+                safe(r.account),
+                safe(r.instance),
+                safe(r.shard),
                 dash(r.newest),
                 dash(r.age),
                 dash(r.size),
                 dash(r.took),
-                r.newer,
-                r.downloads.join("\n"),
+                safe(&r.newer),
+                r.downloads
+                    .iter()
+                    .map(|d| safe(d))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
                 dash(r.verified),
             ]
             .into_iter()

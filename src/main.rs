@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
 mod main_check;
 use tracing::{error, info};
@@ -70,11 +71,9 @@ struct Args {
     total_shards: u32,
     /// Take the shard from the number at the end of the host name (a StatefulSet pod
     /// `cds-redis-backup-exporter-2` is shard 2) instead of --shard.
-    #[arg(
-        long = "shard.from-hostname",
-        env = "CDS_EXPORTER_SHARD_FROM_HOSTNAME",
-        conflicts_with = "shard"
-    )]
+    /// (Exclusive with --shard and CDS_EXPORTER_SHARD, checked in `shard` so that the
+    /// message names the one that was given.)
+    #[arg(long = "shard.from-hostname", env = "CDS_EXPORTER_SHARD_FROM_HOSTNAME")]
     shard_from_hostname: bool,
     /// Run against a built-in fake CDS API on loopback (no account needed); ignores --config.file.
     #[arg(long, global = true)]
@@ -287,21 +286,80 @@ fn loader(args: &Args, shard: Shard) -> Loader {
     })
 }
 
-/// `--shard`/`--total-shards`, or the ordinal at the end of the host name.
-fn shard(args: &Args) -> anyhow::Result<Shard> {
+/// How a flag was given, for messages: `'--shard <SHARD>'`, or the environment
+/// variable with its value when that is where it came from.
+fn given(matches: &ArgMatches, id: &str, flag: &str, var: &str) -> String {
+    match matches.value_source(id) {
+        Some(ValueSource::EnvVariable) => {
+            let value = std::env::var(var).unwrap_or_default();
+            format!("the environment variable {var}={value:?}")
+        }
+        Some(ValueSource::DefaultValue) => format!("'{flag}' (its default)"),
+        _ => format!("'{flag}'"),
+    }
+}
+
+/// `--shard`/`--total-shards`, or the ordinal at the end of the host name. A wrong
+/// combination is a usage error, reported as clap reports its own (exit status 2).
+fn shard(args: &Args, matches: &ArgMatches) -> Result<Shard, clap::Error> {
+    use clap::error::ErrorKind;
+    let usage = |kind: ErrorKind, message: String| Args::command().error(kind, message);
+    let total = given(
+        matches,
+        "total_shards",
+        "--total-shards <TOTAL_SHARDS>",
+        "CDS_EXPORTER_TOTAL_SHARDS",
+    );
+    let numbered = format!(
+        "{} shard(s) from {total}, numbered 0 to {}",
+        args.total_shards,
+        args.total_shards.saturating_sub(1)
+    );
     let index = if args.shard_from_hostname {
+        let from_hostname = given(
+            matches,
+            "shard_from_hostname",
+            "--shard.from-hostname",
+            "CDS_EXPORTER_SHARD_FROM_HOSTNAME",
+        );
+        let explicit = matches
+            .value_source("shard")
+            .is_some_and(|s| s != ValueSource::DefaultValue);
+        if explicit {
+            let shard = given(matches, "shard", "--shard <SHARD>", "CDS_EXPORTER_SHARD");
+            return Err(usage(
+                ErrorKind::ArgumentConflict,
+                format!("{from_hostname} cannot be used with {shard}: both say which shard this replica is; keep one"),
+            ));
+        }
         let host = std::env::var("HOSTNAME")
             .ok()
             .filter(|h| !h.trim().is_empty())
             .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
             .unwrap_or_default();
-        cds_redis_backup_exporter::shard::ordinal(&host).with_context(|| {
-            format!("--shard.from-hostname: the host name {:?} does not end in -<number> (a StatefulSet pod name); give --shard instead", host.trim())
-        })?
+        let Some(index) = cds_redis_backup_exporter::shard::ordinal(&host) else {
+            return Err(usage(
+                ErrorKind::ValueValidation,
+                format!("{from_hostname}: the host name {:?} does not end in -<number> (a StatefulSet pod name); give --shard instead", host.trim()),
+            ));
+        };
+        if index >= args.total_shards {
+            return Err(usage(
+                ErrorKind::ValueValidation,
+                format!("{from_hostname}: the host name {:?} gives shard {index}, which does not exist: {numbered}", host.trim()),
+            ));
+        }
+        index
     } else {
         args.shard
     };
-    Shard::new(index, args.total_shards).map_err(anyhow::Error::msg)
+    Shard::new(index, args.total_shards).map_err(|_| {
+        let shard = given(matches, "shard", "--shard <SHARD>", "CDS_EXPORTER_SHARD");
+        usage(
+            ErrorKind::ValueValidation,
+            format!("invalid value '{index}' for {shard}: no such shard: {numbered}"),
+        )
+    })
 }
 
 async fn start(
@@ -349,18 +407,21 @@ async fn start(
 const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Some(Command::Check(c)) = &args.command {
         return main_check::run(&args, c);
     }
     if args.config_check {
         return check(&args.config_file, args.web_config_file.as_deref());
     }
+    // A usage error, before logging starts: on stderr with the usage, status 2, as
+    // every other flag error.
+    let shard = shard(&args, &matches).unwrap_or_else(|e| e.exit());
     init_logging(args.log_level, args.log_format);
     // Files are read before the runtime starts: nothing async is waiting yet, and the
     // caps in `input` bound what reading them can cost.
     let prepared = web_config(&args).and_then(|web| {
-        let shard = shard(&args)?;
         if shard.total > 1 {
             info!(
                 shard = shard.index,

@@ -12,6 +12,7 @@ use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 pub use error::{Action, CdsError, ErrorKind};
@@ -166,6 +167,18 @@ impl Client {
     }
 
     async fn call(&self, action: Action, params: &[(&str, &str)]) -> Result<Value, CdsError> {
+        self.call_with(action, params, |data| data_value(action, data))
+            .await
+    }
+
+    /// One call, its `Data` handed to `decode` while the body is still borrowed: what
+    /// `decode` keeps is all that outlives the call (the body is dropped right after).
+    async fn call_with<T>(
+        &self,
+        action: Action,
+        params: &[(&str, &str)],
+        decode: impl FnOnce(Option<&RawValue>) -> Result<T, CdsError>,
+    ) -> Result<T, CdsError> {
         let nonce = uuid::Uuid::new_v4().to_string();
         let query = signed_query(
             action.as_str(),
@@ -180,7 +193,7 @@ impl Client {
         tracing::debug!(action = action.as_str(), url = %redacted_url(&url), "CDS request");
         // One deadline for the whole exchange, body included: a server that trickles
         // its answer cannot hold a call longer than the timeout.
-        tokio::time::timeout(self.timeout, self.exchange(action, url))
+        tokio::time::timeout(self.timeout, self.exchange(action, url, decode))
             .await
             .unwrap_or(Err(CdsError::Timeout {
                 action,
@@ -188,7 +201,12 @@ impl Client {
             }))
     }
 
-    async fn exchange(&self, action: Action, url: reqwest::Url) -> Result<Value, CdsError> {
+    async fn exchange<T>(
+        &self,
+        action: Action,
+        url: reqwest::Url,
+        decode: impl FnOnce(Option<&RawValue>) -> Result<T, CdsError>,
+    ) -> Result<T, CdsError> {
         let mut response = self
             .http
             .get(url)
@@ -220,7 +238,10 @@ impl Client {
         }
         // Read chunk by chunk so an endless or huge body stops at the cap instead of
         // growing memory: dropping the response closes the connection.
-        let mut body = Vec::new();
+        // Sized once from Content-Length (never above the cap): growing by doubling
+        // would hold two copies of a large discovery answer at once.
+        let expected = response.content_length().unwrap_or(0).min(limit);
+        let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
         while let Some(chunk) = response
             .chunk()
             .await
@@ -231,7 +252,7 @@ impl Client {
             }
             body.extend_from_slice(&chunk);
         }
-        decode_envelope(
+        envelope(
             action,
             Received {
                 http_status,
@@ -240,11 +261,16 @@ impl Client {
                 body: &body,
             },
         )
+        .and_then(decode)
     }
 
+    /// The instances `filter` lists that `keep` accepts (by UUID). The others are
+    /// dropped as the answer is decoded, one at a time: a replica keeps its share of a
+    /// large fleet, never the whole answer decoded.
     pub async fn describe_db_instances(
         &self,
         filter: &InstanceFilter,
+        keep: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Vec<Instance>, CdsError> {
         const A: Action = Action::DescribeDbInstances;
         let mut params = Vec::new();
@@ -254,8 +280,10 @@ impl Client {
         if let Some(n) = &filter.instance_name {
             params.push(("InstanceName", n.as_str()));
         }
-        let data = self.call(A, &params).await?;
-        model::instances(&data).map_err(|e| decode(A, e))
+        self.call_with(A, &params, |data| {
+            model::instances_where(data, keep).map_err(|e| decode(A, e))
+        })
+        .await
     }
 
     pub async fn describe_backups(&self, instance_uuid: &str) -> Result<BackupList, CdsError> {
@@ -280,7 +308,7 @@ impl Client {
     }
 }
 
-/// An answer as read off the wire, for [`decode_envelope`].
+/// An answer as read off the wire, for [`envelope`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Received<'a> {
     pub http_status: u16,
@@ -290,18 +318,82 @@ pub(crate) struct Received<'a> {
     pub body: &'a [u8],
 }
 
-/// The CDS envelope `{"Code", "Message", "Data"}` → `Data` (`null` when absent), or the
-/// error the answer amounts to. Pure, so every odd answer is unit-tested without a
-/// server. Bodies are described, never quoted: they may be HTML pages or hold URLs.
+/// The CDS envelope `{"Code", "Message", "Data"}` → `Data` as a value (`null` when
+/// absent), or the error the answer amounts to, as [`envelope`] judges it.
+#[cfg(test)]
 pub(crate) fn decode_envelope(action: Action, r: Received<'_>) -> Result<Value, CdsError> {
+    envelope(action, r).and_then(|data| data_value(action, data))
+}
+
+/// `Data` as a [`Value`]; `null` when the answer had none.
+fn data_value(action: Action, data: Option<&RawValue>) -> Result<Value, CdsError> {
+    let Some(raw) = data else {
+        return Ok(Value::Null);
+    };
+    serde_json::from_str(raw.get()).map_err(|e| CdsError::Decode {
+        action,
+        http_status: 200,
+        detail: format!("the Data of the answer cannot be decoded: {e}"),
+    })
+}
+
+/// The top level of a CDS answer. `Data` stays the text it was (checked to be JSON),
+/// so a caller decodes only what it keeps; `Code` and `Message` are values, as they
+/// may be of any type. A key given twice counts the last time, as in a JSON object.
+#[derive(Default)]
+struct Envelope<'a> {
+    code: Option<Value>,
+    message: Option<Value>,
+    data: Option<&'a RawValue>,
+}
+
+impl<'de> serde::Deserialize<'de> for Envelope<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = Envelope<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut e = Envelope::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "Code" => e.code = Some(map.next_value()?),
+                        "Message" => e.message = Some(map.next_value()?),
+                        // `null` is no Data, as a missing key is.
+                        "Data" => e.data = map.next_value()?,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(e)
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+/// The CDS envelope `{"Code", "Message", "Data"}` → `Data` (`None` when absent or
+/// `null`), or the error the answer amounts to. Pure, so every odd answer is
+/// unit-tested without a server. Bodies are described, never quoted: they may be HTML
+/// pages or hold URLs.
+pub(crate) fn envelope<'a>(
+    action: Action,
+    r: Received<'a>,
+) -> Result<Option<&'a RawValue>, CdsError> {
     let Received {
         http_status,
         content_type,
         retry_after,
         body,
     } = r;
-    let mut envelope = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => map,
+    let envelope = match serde_json::from_slice::<Envelope<'a>>(body) {
+        Ok(e) => e,
         _ if !(200..300).contains(&http_status) => {
             return Err(CdsError::Http {
                 action,
@@ -321,13 +413,6 @@ pub(crate) fn decode_envelope(action: Action, r: Received<'_>) -> Result<Value, 
                 ),
             })
         }
-        Ok(_) => {
-            return Err(CdsError::Decode {
-                action,
-                http_status,
-                detail: "the body is JSON but not an object".to_owned(),
-            })
-        }
         Err(e) => {
             // serde_json's message names the position, never the content.
             let detail = if e.is_eof() {
@@ -345,10 +430,11 @@ pub(crate) fn decode_envelope(action: Action, r: Received<'_>) -> Result<Value, 
             });
         }
     };
-    let code = envelope.get("Code").and_then(Value::as_str).unwrap_or("");
+    let code = envelope.code.as_ref().and_then(Value::as_str).unwrap_or("");
     if code != SUCCESS {
         let message = envelope
-            .get("Message")
+            .message
+            .as_ref()
             .and_then(Value::as_str)
             .unwrap_or("")
             .chars()
@@ -366,7 +452,7 @@ pub(crate) fn decode_envelope(action: Action, r: Received<'_>) -> Result<Value, 
             retry_after,
         });
     }
-    Ok(envelope.remove("Data").unwrap_or(Value::Null))
+    Ok(envelope.data)
 }
 
 fn decode(action: Action, e: model::DecodeError) -> CdsError {

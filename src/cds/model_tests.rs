@@ -223,3 +223,40 @@ fn times_that_cannot_be_true_make_the_backup_invalid() {
     assert_eq!(list.backups[0].id, "ok");
     assert_eq!(list.invalid[0].id.as_deref(), Some("future"));
 }
+
+/// `instances_where` on `text` as CDS sent it.
+fn instances_from(text: &str, keep: &dyn Fn(&str) -> bool) -> Result<Vec<Instance>, String> {
+    let raw: Box<RawValue> = serde_json::from_str(text).unwrap();
+    instances_where(Some(&raw), keep).map_err(|e| e.to_string())
+}
+
+#[test]
+fn instances_where_keeps_only_the_owned_and_judges_all_alike() {
+    let text = r#" [{"InstanceUuid": "u1", "InstanceName": "a", "Tags": [{"TagName": "prod"}]},
+        {"InstanceUuid": "u2", "InstanceName": "b"}, {"InstanceUuid": 3, "Status": "RUNNING"}]"#;
+    let all = instances(&serde_json::from_str(text).unwrap()).unwrap();
+    assert_eq!(instances_from(text, &|_| true), Ok(all.clone()));
+    assert_eq!(
+        instances_from(text, &|u| u != "u2"),
+        Ok(vec![all[0].clone(), all[2].clone()])
+    );
+    assert_eq!(instances_from(text, &|_| false), Ok(vec![]));
+    // A bad entry fails the answer whoever owns it, with the same error as `instances`.
+    for bad in [
+        r#"[{"InstanceUuid": "u1"}, {"InstanceName": "no uuid"}]"#,
+        r#"[{"InstanceUuid": "u1"}, 7]"#,
+        r#"[{"InstanceUuid": "u1", "InstanceName": {"x": 1}}]"#,
+        r#"{"InstanceUuid": "u1"}"#,
+        r#""a string""#,
+        r#"null"#,
+    ] {
+        let want = instances(&serde_json::from_str(bad).unwrap())
+            .map_err(|e| e.to_string())
+            .unwrap_err();
+        assert_eq!(instances_from(bad, &|_| false), Err(want), "{bad}");
+    }
+    assert_eq!(
+        instances_where(None, &|_| true).unwrap_err().to_string(),
+        "field Data: missing or null where a list is expected (an empty list is [])"
+    );
+}

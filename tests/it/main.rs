@@ -11,6 +11,7 @@ mod hardening;
 mod hardening3_rdbstate;
 mod hardening3_verify;
 mod hardening3_web;
+mod hardening3_check;
 mod helpers;
 mod lifecycle;
 mod probe;

@@ -7,74 +7,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cds_redis_backup_exporter::config::{Config, VerifyConfig, VerifyLevel};
-use cds_redis_backup_exporter::fake::{rdb, FakeInstance, FakeObject, Scenario};
+use cds_redis_backup_exporter::config::VerifyLevel;
+use cds_redis_backup_exporter::fake::{rdb, FakeInstance, FakeObject};
 use cds_redis_backup_exporter::verify::{state_file_bytes_written, Store, SAVE_INTERVAL};
 
 use crate::helpers::*;
 
-fn holding(uuid: &str, object: Vec<u8>) -> FakeInstance {
-    let mut i = instance_with_one_backup(uuid);
-    let b = &mut i.backups[0];
-    b.id = format!("bk-{uuid}");
-    b.size = object.len() as u64;
-    b.object = FakeObject::Data(Arc::from(object));
-    i
-}
-
-async fn watching_all(
-    instances: Vec<FakeInstance>,
-    verify: VerifyConfig,
-) -> (FakeCdsGuard, Config) {
-    let mut s = Scenario::new("AK", "SK");
-    let uuids = instances.iter().map(|i| i.uuid.clone()).collect();
-    s.instances = instances;
-    let f = fake(s.clone()).await;
-    let mut a = account("a", &f, &s);
-    a.instances = uuids;
-    let mut c = config(vec![a]);
-    c.verify = verify;
-    (FakeCdsGuard(f), c)
-}
-
-/// Keeps the fake alive for the test.
-struct FakeCdsGuard(#[allow(dead_code)] cds_redis_backup_exporter::fake::FakeCds);
-
-fn level(level: VerifyLevel) -> VerifyConfig {
-    VerifyConfig {
-        level,
-        url_types: vec![cds_redis_backup_exporter::cds::UrlType::Public],
-        ..VerifyConfig::default()
-    }
-}
-
-fn results(text: &str) -> Vec<(String, String)> {
-    select(text, "cds_redis_backup_verify_result", &[])
-        .into_iter()
-        .filter(|(_, v)| *v == 1.0)
-        .map(|(labels, _)| {
-            let get = |k: &str| {
-                labels
-                    .split(',')
-                    .find_map(|l| l.strip_prefix(&format!("{k}=\"")))
-                    .map(|v| v.trim_end_matches('"').to_owned())
-                    .unwrap_or_default()
-            };
-            (get("instance_uuid"), get("result"))
-        })
-        .collect()
-}
-
-/// Cycles until `want` backups have a result, or `within` has passed.
-async fn verified(driver: &Driver, want: usize, within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let text = driver.cycle().await;
-        if results(&text).len() >= want || Instant::now() > deadline {
-            return text;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+fn holding_dump(uuid: &str, object: Vec<u8>) -> FakeInstance {
+    holding(uuid, FakeObject::Data(Arc::from(object)), None)
 }
 
 /// Finding 5: the state file was rewritten whole, with fsync, after every result; 2,000
@@ -86,21 +26,27 @@ async fn two_thousand_results_write_the_state_file_a_few_times_and_lose_none() {
     let dir = std::env::temp_dir().join(format!("cds-h3-state-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("verify.json");
-    let mut v = level(VerifyLevel::Light);
+    let mut v = verify_level(VerifyLevel::Light);
     v.state_file = Some(path.clone());
     v.concurrency = 4;
     let dump = rdb::body(300, 1);
     let instances = (0..N)
-        .map(|i| holding(&format!("ins-{i:04}"), dump.clone()))
+        .map(|i| holding_dump(&format!("ins-{i:04}"), dump.clone()))
         .collect();
     let (_f, mut c) = watching_all(instances, v).await;
     c.poll.concurrency = 32;
     let before = state_file_bytes_written();
     let started = Instant::now();
     let driver = Driver::new(&c);
-    let text = verified(&driver, N, Duration::from_secs(300)).await;
-    assert_eq!(results(&text).len(), N);
-    assert!(results(&text).iter().all(|(_, r)| r == "ok"));
+    let text = verified_within(
+        &driver,
+        N,
+        Duration::from_secs(300),
+        Duration::from_millis(100),
+    )
+    .await;
+    assert_eq!(verify_results(&text).len(), N);
+    assert!(verify_results(&text).iter().all(|(_, r)| r == "ok"));
     // A clean end (the same drop as a reload's or a shutdown's) writes the rest.
     drop(driver);
     let elapsed = started.elapsed();
@@ -143,16 +89,19 @@ async fn verdicts_follow_what_redis_server_does_with_the_dump() {
     ];
     let instances = cases
         .iter()
-        .map(|(u, d, _)| holding(u, d.clone()))
+        .map(|(u, d, _)| holding_dump(u, d.clone()))
         .collect();
-    let (_f, c) = watching_all(instances, level(VerifyLevel::Full)).await;
-    let text = verified(&Driver::new(&c), cases.len(), Duration::from_secs(20)).await;
-    let mut got = results(&text);
-    got.sort();
-    let mut want: Vec<(String, String)> = cases
+    let (_f, c) = watching_all(instances, verify_level(VerifyLevel::Full)).await;
+    let text = verified_within(
+        &Driver::new(&c),
+        cases.len(),
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+    )
+    .await;
+    let want: std::collections::BTreeMap<String, String> = cases
         .iter()
         .map(|(u, _, r)| ((*u).to_owned(), (*r).to_owned()))
         .collect();
-    want.sort();
-    assert_eq!(got, want);
+    assert_eq!(verify_results(&text), want);
 }

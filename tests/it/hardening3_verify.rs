@@ -6,74 +6,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cds_redis_backup_exporter::cds::UrlType;
-use cds_redis_backup_exporter::config::{Config, VerifyConfig, VerifyLevel};
-use cds_redis_backup_exporter::fake::{dumps, FakeCds, FakeInstance, FakeObject, Scenario};
+use cds_redis_backup_exporter::config::{Config, VerifyLevel};
+use cds_redis_backup_exporter::fake::{dumps, FakeObject};
 
 use crate::helpers::*;
 
-/// An instance `uuid` whose one finished backup `bk-<uuid>` holds `object`, with the
-/// size CDS reports set to `size`.
-fn holding(uuid: &str, object: FakeObject, size: u64) -> FakeInstance {
-    let mut i = instance_with_one_backup(uuid);
-    let b = &mut i.backups[0];
-    b.id = format!("bk-{uuid}");
-    b.size = size;
-    b.object = object;
-    i
-}
-
 fn data(bytes: &[u8]) -> FakeObject {
     FakeObject::Data(Arc::from(bytes))
-}
-
-async fn watching_all(instances: Vec<FakeInstance>, verify: VerifyConfig) -> (FakeCds, Config) {
-    let mut s = Scenario::new("AK", "SK");
-    let uuids = instances.iter().map(|i| i.uuid.clone()).collect();
-    s.instances = instances;
-    let f = fake(s.clone()).await;
-    let mut a = account("a", &f, &s);
-    a.instances = uuids;
-    let mut c = config(vec![a]);
-    c.verify = verify;
-    (f, c)
-}
-
-fn level(level: VerifyLevel) -> VerifyConfig {
-    VerifyConfig {
-        level,
-        url_types: vec![UrlType::Public],
-        ..VerifyConfig::default()
-    }
-}
-
-/// The `result` label of each backup's verification (`uuid` → result).
-fn results(text: &str) -> std::collections::BTreeMap<String, String> {
-    select(text, "cds_redis_backup_verify_result", &[])
-        .into_iter()
-        .filter(|(_, v)| *v == 1.0)
-        .filter_map(|(labels, _)| {
-            let label = |name: &str| {
-                labels.split(',').find_map(|l| {
-                    l.strip_prefix(&format!("{name}=\""))
-                        .map(|r| r.trim_end_matches('"').to_owned())
-                })
-            };
-            Some((label("instance_uuid")?, label("result")?))
-        })
-        .collect()
-}
-
-/// Cycles every 200 ms until `want` backups have a result or `within` has passed.
-async fn cycled_until(driver: &Driver, want: usize, within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let text = driver.cycle().await;
-        if results(&text).len() >= want || Instant::now() > deadline {
-            return text;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// GETs `path` with a 2 s cap; the time it took (the cap when it did not answer).
@@ -101,9 +40,9 @@ async fn bombs_do_not_delay_scrapes_or_health_checks() {
     let bomb = dumps::lzf_bomb(1000);
     assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
     let instances = (0..8)
-        .map(|i| holding(&format!("bomb{i}"), data(&bomb), bomb.len() as u64))
+        .map(|i| holding(&format!("bomb{i}"), data(&bomb), Some(bomb.len() as u64)))
         .collect();
-    let mut v = level(VerifyLevel::Light);
+    let mut v = verify_level(VerifyLevel::Light);
     v.concurrency = 8;
     let (_f, mut c) = watching_all(instances, v).await;
     // Results reach /metrics with the next cycle.
@@ -117,7 +56,7 @@ async fn bombs_do_not_delay_scrapes_or_health_checks() {
         samples.push(timed_get(&http, &format!("{base}/-/healthy")).await);
         samples.push(timed_get(&http, &format!("{base}/metrics")).await);
         let text = exporter.get("/metrics").await.1;
-        if (results(&text).len() == 8 && samples.len() >= 40) || Instant::now() > deadline {
+        if (verify_results(&text).len() == 8 && samples.len() >= 40) || Instant::now() > deadline {
             break text;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -132,7 +71,7 @@ async fn bombs_do_not_delay_scrapes_or_health_checks() {
     let want: std::collections::BTreeMap<String, String> = (0..8)
         .map(|i| (format!("bomb{i}"), "too_large".to_owned()))
         .collect();
-    assert_eq!(results(&text), want);
+    assert_eq!(verify_results(&text), want);
     assert!(
         median < Duration::from_millis(100) && max < Duration::from_secs(1),
         "median {median:?}, max {max:?} over {} samples",
@@ -148,16 +87,22 @@ async fn bombs_do_not_delay_scrapes_or_health_checks() {
 async fn the_daily_budget_is_reserved_before_a_download_starts() {
     let object = dumps::sound(1_000_000, 1);
     let instances = (0..4)
-        .map(|i| holding(&format!("big{i}"), data(&object), 1_000_000))
+        .map(|i| holding(&format!("big{i}"), data(&object), Some(1_000_000)))
         .collect();
-    let mut v = level(VerifyLevel::Full);
+    let mut v = verify_level(VerifyLevel::Full);
     v.concurrency = 4;
     v.daily_budget = 1 << 20;
     v.max_bandwidth = 10 << 30;
     let (_f, c) = watching_all(instances, v).await;
     let driver = Driver::new(&c);
-    let text = cycled_until(&driver, 4, Duration::from_secs(20)).await;
-    let found = results(&text);
+    let text = verified_within(
+        &driver,
+        4,
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+    )
+    .await;
+    let found = verify_results(&text);
     let count = |r: &str| found.values().filter(|v| *v == r).count();
     assert_eq!((count("ok"), count("skipped")), (1, 3), "{found:?}");
     assert_eq!(
@@ -181,11 +126,11 @@ async fn the_daily_budget_is_reserved_before_a_download_starts() {
 #[tokio::test]
 async fn queued_jobs_download_with_the_newest_urls() {
     let sound = dumps::sound(100_000, 1);
-    let mut instances = vec![holding("a-hung", FakeObject::Stall, 100_000)];
+    let mut instances = vec![holding("a-hung", FakeObject::Stall, Some(100_000))];
     for i in 1..=3 {
-        instances.push(holding(&format!("b{i}"), data(&sound), 100_000));
+        instances.push(holding(&format!("b{i}"), data(&sound), Some(100_000)));
     }
-    let mut v = level(VerifyLevel::Light);
+    let mut v = verify_level(VerifyLevel::Light);
     v.concurrency = 1;
     v.timeout = Duration::from_secs(6);
     let (f, mut c) = watching_all(instances, v).await;
@@ -195,7 +140,13 @@ async fn queued_jobs_download_with_the_newest_urls() {
     c.probe.timeout = Duration::from_secs(6);
     f.set_url_lifetime(Duration::from_secs(3));
     let driver = Driver::new(&c);
-    let text = cycled_until(&driver, 4, Duration::from_secs(30)).await;
+    let text = verified_within(
+        &driver,
+        4,
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+    )
+    .await;
     let want: std::collections::BTreeMap<String, String> = [
         ("a-hung", "download_failed"),
         ("b1", "ok"),
@@ -205,7 +156,7 @@ async fn queued_jobs_download_with_the_newest_urls() {
     .into_iter()
     .map(|(u, r)| (u.to_owned(), r.to_owned()))
     .collect();
-    assert_eq!(results(&text), want);
+    assert_eq!(verify_results(&text), want);
 }
 
 /// A listener whose accept queue is full: further connections are never accepted (the
@@ -238,28 +189,49 @@ async fn blackhole() -> (
 #[tokio::test]
 async fn a_download_that_cannot_connect_gives_up_like_a_probe() {
     let (addr, _held, _listener) = blackhole().await;
-    let object = FakeObject::At(format!("http://{addr}"));
+    gives_up_after_the_probe_timeout(FakeObject::At(format!("http://{addr}")), VerifyLevel::Light)
+        .await;
+}
+
+/// A server that sends its headers and then no body gives up after the probe's timeout
+/// (1.5 s here), not after `verify.timeout` (an hour), at both levels.
+#[tokio::test]
+async fn a_download_whose_body_stalls_gives_up_like_a_probe() {
+    for lvl in [VerifyLevel::Light, VerifyLevel::Full] {
+        gives_up_after_the_probe_timeout(FakeObject::Stall, lvl).await;
+    }
+}
+
+/// Verifies one backup holding `object` at `lvl`: `download_failed` within 20 s, after
+/// waiting at least the probe's timeout (1.5 s).
+async fn gives_up_after_the_probe_timeout(object: FakeObject, lvl: VerifyLevel) {
     let (_f, mut c) = watching_all(
-        vec![holding("far", object, 100_000)],
-        level(VerifyLevel::Light),
+        vec![holding("far", object, Some(100_000))],
+        verify_level(lvl),
     )
     .await;
     c.probe.enabled = false;
     let driver = Driver::new(&c);
     let started = Instant::now();
-    let text = cycled_until(&driver, 1, Duration::from_secs(20)).await;
+    let text = verified_within(
+        &driver,
+        1,
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+    )
+    .await;
     let took = started.elapsed();
     assert_eq!(
-        results(&text).get("far").map(String::as_str),
+        verify_results(&text).get("far").map(String::as_str),
         Some("download_failed"),
-        "no result after {took:?}"
+        "{lvl:?}: no result after {took:?}"
     );
     let measured = value(
         &text,
         "cds_redis_backup_verify_duration_seconds",
         &[("instance_uuid", "far")],
     );
-    assert!(measured >= 1.5, "{measured} s");
+    assert!(measured >= 1.5, "{lvl:?}: {measured} s");
 }
 
 /// Finding 11: `verify.timeout: 300000000000y` is refused with its key path.
@@ -289,31 +261,4 @@ async fn check_verify_with_an_absurd_timeout_does_not_panic() {
         matches!(outcome, Ok(Ok(Ok(())))),
         "check --verify: {outcome:?}"
     );
-}
-
-/// A server that sends its headers and then no body gives up after the probe's timeout
-/// (1.5 s here), not after `verify.timeout` (an hour), at both levels.
-#[tokio::test]
-async fn a_download_whose_body_stalls_gives_up_like_a_probe() {
-    for lvl in [VerifyLevel::Light, VerifyLevel::Full] {
-        let (_f, mut c) = watching_all(
-            vec![holding("stalled", FakeObject::Stall, 100_000)],
-            level(lvl),
-        )
-        .await;
-        c.probe.enabled = false;
-        let driver = Driver::new(&c);
-        let text = cycled_until(&driver, 1, Duration::from_secs(20)).await;
-        assert_eq!(
-            results(&text).get("stalled").map(String::as_str),
-            Some("download_failed"),
-            "{lvl:?}"
-        );
-        let measured = value(
-            &text,
-            "cds_redis_backup_verify_duration_seconds",
-            &[("instance_uuid", "stalled")],
-        );
-        assert!(measured >= 1.5, "{lvl:?}: {measured} s");
-    }
 }

@@ -15,7 +15,7 @@ use cds_redis_backup_exporter::cds::{InstanceFilter, Secret};
 use cds_redis_backup_exporter::config::{
     Account, BackupTarget, Config, PollConfig, ProbeConfig, VerifyConfig, VerifyLevel,
 };
-use cds_redis_backup_exporter::fake::{FakeBackup, FakeCds, FakeInstance, Scenario};
+use cds_redis_backup_exporter::fake::{FakeBackup, FakeCds, FakeInstance, FakeObject, Scenario};
 use cds_redis_backup_exporter::metrics::Metrics;
 use cds_redis_backup_exporter::poller::Poller;
 use cds_redis_backup_exporter::server::WebConfig;
@@ -458,5 +458,82 @@ impl Process {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// An instance `uuid` whose one finished backup `bk-<uuid>` holds `object`, with the
+/// size CDS reports set to `size` (the object's length when `None`).
+pub fn holding(uuid: &str, object: FakeObject, size: Option<u64>) -> FakeInstance {
+    let mut i = instance_with_one_backup(uuid);
+    let b = &mut i.backups[0];
+    b.id = format!("bk-{uuid}");
+    b.size = match (&object, size) {
+        (_, Some(s)) => s,
+        (FakeObject::Data(d), None) => d.len() as u64,
+        _ => 1000,
+    };
+    b.object = object;
+    i
+}
+
+/// The fake serving `instances`, and a config watching every one of them (no
+/// discovery) with `verify`.
+pub async fn watching_all(
+    instances: Vec<FakeInstance>,
+    verify: cds_redis_backup_exporter::config::VerifyConfig,
+) -> (FakeCds, Config) {
+    let mut s = Scenario::new("AK", "SK");
+    let uuids = instances.iter().map(|i| i.uuid.clone()).collect();
+    s.instances = instances;
+    let f = fake(s.clone()).await;
+    let mut a = account("a", &f, &s);
+    a.instances = uuids;
+    let mut c = config(vec![a]);
+    c.verify = verify;
+    (f, c)
+}
+
+/// Verification at `level`, public URLs only (the fake serves objects there).
+pub fn verify_level(
+    level: cds_redis_backup_exporter::config::VerifyLevel,
+) -> cds_redis_backup_exporter::config::VerifyConfig {
+    cds_redis_backup_exporter::config::VerifyConfig {
+        level,
+        url_types: vec![cds_redis_backup_exporter::cds::UrlType::Public],
+        ..Default::default()
+    }
+}
+
+/// The `result` of each backup's verification, by instance (`uuid` → result).
+pub fn verify_results(text: &str) -> BTreeMap<String, String> {
+    select(text, "cds_redis_backup_verify_result", &[])
+        .into_iter()
+        .filter(|(_, v)| *v == 1.0)
+        .filter_map(|(labels, _)| {
+            let label = |name: &str| {
+                labels.split(',').find_map(|l| {
+                    l.strip_prefix(&format!("{name}=\""))
+                        .map(|r| r.trim_end_matches('"').to_owned())
+                })
+            };
+            Some((label("instance_uuid")?, label("result")?))
+        })
+        .collect()
+}
+
+/// Cycles every `step` until `want` backups have a result or `within` has passed.
+pub async fn verified_within(
+    driver: &Driver,
+    want: usize,
+    within: Duration,
+    step: Duration,
+) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let text = driver.cycle().await;
+        if verify_results(&text).len() >= want || Instant::now() > deadline {
+            return text;
+        }
+        tokio::time::sleep(step).await;
     }
 }

@@ -5,50 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cds_redis_backup_exporter::config::{Config, VerifyConfig, VerifyLevel};
-use cds_redis_backup_exporter::fake::{
-    dumps, FakeBackup, FakeCds, FakeInstance, FakeObject, Scenario,
-};
+use cds_redis_backup_exporter::config::VerifyLevel;
+use cds_redis_backup_exporter::fake::{dumps, FakeBackup, FakeObject};
 
 use crate::helpers::*;
 
-/// An instance `uuid` whose one finished backup `bk-<uuid>` holds `object`, with the
-/// size CDS reports set to `size` (the object's length when `None`).
-fn holding(uuid: &str, object: FakeObject, size: Option<u64>) -> FakeInstance {
-    let mut i = instance_with_one_backup(uuid);
-    let b = &mut i.backups[0];
-    b.id = format!("bk-{uuid}");
-    b.size = match (&object, size) {
-        (_, Some(s)) => s,
-        (FakeObject::Data(d), None) => d.len() as u64,
-        _ => 1000,
-    };
-    b.object = object;
-    i
-}
-
 fn data(bytes: Vec<u8>) -> FakeObject {
     FakeObject::Data(Arc::from(bytes))
-}
-
-async fn watching_all(instances: Vec<FakeInstance>, verify: VerifyConfig) -> (FakeCds, Config) {
-    let mut s = Scenario::new("AK", "SK");
-    let uuids = instances.iter().map(|i| i.uuid.clone()).collect();
-    s.instances = instances;
-    let f = fake(s.clone()).await;
-    let mut a = account("a", &f, &s);
-    a.instances = uuids;
-    let mut c = config(vec![a]);
-    c.verify = verify;
-    (f, c)
-}
-
-fn level(level: VerifyLevel) -> VerifyConfig {
-    VerifyConfig {
-        level,
-        url_types: vec![cds_redis_backup_exporter::cds::UrlType::Public],
-        ..VerifyConfig::default()
-    }
 }
 
 /// Cycles until `want` backups have a verification result, or 10 s have passed.
@@ -128,7 +91,7 @@ async fn each_object_gets_its_outcome_at_the_full_level() {
         .iter()
         .map(|(uuid, object, size, _)| holding(uuid, object.clone(), *size))
         .collect();
-    let (f, c) = watching_all(instances, level(VerifyLevel::Full)).await;
+    let (f, c) = watching_all(instances, verify_level(VerifyLevel::Full)).await;
     let driver = Driver::new(&c);
     let text = verified(&driver, cases.len()).await;
     for (uuid, _, _, want) in &cases {
@@ -206,7 +169,7 @@ async fn light_level_reads_head_and_tail_only() {
         .iter()
         .map(|(u, o, _)| holding(u, o.clone(), None))
         .collect();
-    let (f, c) = watching_all(instances, level(VerifyLevel::Light)).await;
+    let (f, c) = watching_all(instances, verify_level(VerifyLevel::Light)).await;
     let driver = Driver::new(&c);
     let text = verified(&driver, cases.len()).await;
     for (uuid, _, want) in &cases {
@@ -248,7 +211,7 @@ async fn light_level_reads_head_and_tail_only() {
 async fn a_restart_reads_the_state_file_and_downloads_nothing_again() {
     let dir = std::env::temp_dir().join(format!("cds-verify-it-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut v = level(VerifyLevel::Full);
+    let mut v = verify_level(VerifyLevel::Full);
     v.state_file = Some(dir.join("verify.json"));
     let instances = vec![holding("ins", data(dumps::sound(100_000, 1)), None)];
     let (f, c) = watching_all(instances, v).await;
@@ -285,7 +248,7 @@ async fn the_bandwidth_cap_holds_within_ten_percent() {
     let cap = f64::from(256u32 << 10);
     let mut rates = Vec::new();
     for _ in 0..3 {
-        let mut v = level(VerifyLevel::Full);
+        let mut v = verify_level(VerifyLevel::Full);
         v.max_bandwidth = 256 << 10;
         let object = dumps::sound(1 << 20, 1);
         let len = object.len() as f64;
@@ -323,7 +286,7 @@ async fn only_the_restore_point_is_verified_and_cycles_do_not_wait() {
         now - hours(29),
         100,
     ));
-    let mut v = level(VerifyLevel::Full);
+    let mut v = verify_level(VerifyLevel::Full);
     v.max_bandwidth = 64 << 10; // 16 s for the object
     let (f, c) = watching_all(vec![i], v).await;
     let driver = Driver::new(&c);
@@ -349,7 +312,7 @@ async fn only_the_restore_point_is_verified_and_cycles_do_not_wait() {
 /// 4 MiB object (a minute's work) is cancelled, and the exporter stops at once.
 #[tokio::test]
 async fn shutdown_cancels_a_running_verification() {
-    let mut v = level(VerifyLevel::Full);
+    let mut v = verify_level(VerifyLevel::Full);
     v.max_bandwidth = 64 << 10;
     let (f, c) = watching_all(
         vec![holding("ins", data(dumps::sound(4 << 20, 1)), None)],

@@ -351,14 +351,7 @@ async fn a_password_flood_does_not_delay_a_valid_user() {
         let hash = bcrypt::hash(format!("right-{round}"), 10).unwrap();
         users.push_str(&format!("  prom{round}: '{hash}'\n"));
     }
-    let security = Arc::new(
-        cds_redis_backup_exporter::web_config::WebSecurity::parse(
-            &users,
-            std::path::Path::new("."),
-            "web.yml",
-        )
-        .unwrap(),
-    );
+    let security = basic_auth(&users);
     let (_f, e) = secured_exporter(security, Limits::default()).await;
     let url = format!("http://{}/-/healthy", e.addr);
     // The unit: one check alone (a wrong password is never remembered), median of five.

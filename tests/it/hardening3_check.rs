@@ -46,22 +46,6 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, Vec<u8>, String) {
     )
 }
 
-fn config_file(c: &cds_redis_backup_exporter::config::Config) -> String {
-    let a = &c.accounts[0];
-    let path = temp_dir().join("config.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "poll: {{request_timeout: 5s, max_retries: 0}}\naccounts:\n  - name: a\n    endpoint: {}\n    access_key_id: {}\n    access_key_secret: {}\n    discovery: {{}}\n",
-            a.endpoint,
-            a.access_key_id,
-            a.access_key_secret.expose()
-        ),
-    )
-    .unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
 // The binary is waited for on this thread: the fake needs threads of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_prints_no_terminal_control_byte_from_cds_names() {
@@ -78,7 +62,7 @@ async fn check_prints_no_terminal_control_byte_from_cds_names() {
     let f = fake(s.clone()).await;
     let mut a = account("a", &f, &s);
     a.discovery = discover_all();
-    let config = config_file(&config(vec![a]));
+    let config = write_config(&config(vec![a]), &temp_dir(), "5s");
 
     let (code, table, stderr) = run(&["check", "--config.file", &config], &[]);
     assert_eq!(code, 0, "{}{stderr}", String::from_utf8_lossy(&table));

@@ -213,14 +213,7 @@ async fn a_password_flood_from_many_addresses_does_not_delay_a_valid_user() {
             bcrypt::hash(format!("right-{k}"), 10).unwrap()
         ));
     }
-    let security = Arc::new(
-        cds_redis_backup_exporter::web_config::WebSecurity::parse(
-            &users,
-            std::path::Path::new("."),
-            "web.yml",
-        )
-        .unwrap(),
-    );
+    let security = basic_auth(&users);
     let (_f, e) = secured_exporter(security, Limits::default()).await;
     let url = format!("http://{}/-/healthy", e.addr);
     // One check alone: the unit of the bound.

@@ -537,3 +537,30 @@ pub async fn verified_within(
         tokio::time::sleep(step).await;
     }
 }
+
+/// Writes a `config.yaml` into `dir` for the binary: the first account of `c`,
+/// discovering every instance, each call failing after `request_timeout` without retry.
+/// Returns its path.
+pub fn write_config(c: &Config, dir: &Path, request_timeout: &str) -> String {
+    let a = &c.accounts[0];
+    let path = dir.join("config.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "poll: {{request_timeout: {request_timeout}, max_retries: 0}}\naccounts:\n  - name: a\n    endpoint: {}\n    access_key_id: {}\n    access_key_secret: {}\n    discovery: {{}}\n",
+            a.endpoint,
+            a.access_key_id,
+            a.access_key_secret.expose()
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// Web security with basic auth for the users of a `basic_auth_users:` YAML document.
+pub fn basic_auth(users: &str) -> Arc<cds_redis_backup_exporter::web_config::WebSecurity> {
+    Arc::new(
+        cds_redis_backup_exporter::web_config::WebSecurity::parse(users, Path::new("."), "web.yml")
+            .unwrap(),
+    )
+}

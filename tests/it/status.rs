@@ -84,28 +84,12 @@ fn check(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn write_config(c: &cds_redis_backup_exporter::config::Config, dir: &std::path::Path) -> String {
-    let a = &c.accounts[0];
-    let path = dir.join("config.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "poll: {{request_timeout: 2s, max_retries: 0}}\naccounts:\n  - name: a\n    endpoint: {}\n    access_key_id: {}\n    access_key_secret: {}\n    discovery: {{}}\n",
-            a.endpoint,
-            a.access_key_id,
-            a.access_key_secret.expose()
-        ),
-    )
-    .unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
 // The binary is waited for on this thread: the fake needs threads of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_problems_first_with_exit_codes() {
     let (f, c) = fleet().await;
     let dir = temp_dir();
-    let config = write_config(&c, &dir);
+    let config = write_config(&c, &dir, "2s");
     let (code, table, stderr) = check(&["--config.file", &config]);
     assert_eq!(code, 1, "{table}{stderr}");
     assert!(

@@ -65,7 +65,9 @@ impl Poller {
             async move {
                 let state = match (kept, detail) {
                     (Some(kept), _) => Some(kept),
-                    (None, Some(Ok(d))) => Some(self.backup_state(uuid, d, c.probe).await),
+                    (None, Some(Ok(d))) => {
+                        Some(Arc::new(self.backup_state(uuid, d, c.probe).await))
+                    }
                     _ => None,
                 };
                 ((uuid.to_owned(), c.id.clone()), state)
@@ -176,13 +178,13 @@ impl Poller {
         uuid: &str,
         sorted: &[Backup],
         chosen: &[Selected],
-    ) -> HashMap<String, BackupState> {
+    ) -> HashMap<String, Arc<BackupState>> {
         let prev = Arc::clone(&self.memory().previous);
-        let reuse = |c: &Selected| -> Option<BackupState> {
+        let reuse = |c: &Selected| -> Option<Arc<BackupState>> {
             let listed = sorted.iter().find(|b| b.id == c.id)?;
             let last = prev.backups.get(&(uuid.to_owned(), c.id.clone()))?;
             (!c.probe && listed.is_final() && last.backup.status == listed.status)
-                .then(|| last.clone())
+                .then(|| Arc::clone(last))
         };
         chosen
             .iter()

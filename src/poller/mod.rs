@@ -275,7 +275,7 @@ impl Poller {
                 let probe = d.backup.is_finished();
                 let state = self.backup_state(&t.instance_uuid, d, probe).await;
                 snap.last_good.insert(TargetKey::from(&key), Utc::now());
-                snap.backups.insert(key, state);
+                snap.backups.insert(key, Arc::new(state));
             }
             Err(_) => self.carry_over(&mut snap, &key),
         }
@@ -295,14 +295,17 @@ impl Poller {
         ) else {
             return;
         };
-        let mut state = state.clone();
+        let mut state = Arc::clone(state);
         if !self.fresh(*at) {
             if !state.backup.is_final() {
                 debug!(instance_uuid = %key.0, backup_id = %key.1, "dropping an unfinished backup not fetched for longer than poll.stale_after");
                 return;
             }
-            state.probes.clear();
-            state.urls = None;
+            if !state.probes.is_empty() || state.urls.is_some() {
+                let facts = Arc::make_mut(&mut state);
+                facts.probes.clear();
+                facts.urls = None;
+            }
         }
         snap.backups.insert(key.clone(), state);
         snap.last_good.insert(target, *at);

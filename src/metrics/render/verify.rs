@@ -13,7 +13,7 @@ type Family = (&'static str, &'static str, fn(&Verification) -> Option<i64>);
 fn verified(snap: &Snapshot) -> impl Iterator<Item = (&BackupState, &[Verification])> {
     snap.verifications
         .iter()
-        .filter_map(|(k, vs)| Some((snap.backups.get(k)?, vs.as_slice())))
+        .filter_map(|(k, vs)| Some((&**snap.backups.get(k)?, vs.as_slice())))
 }
 
 /// The verification that says most: a full one before a light one.

@@ -5,6 +5,14 @@
 //! that have runs and the time of day, in the account's `timezone`; sub-daily schedules
 //! (every 6 h) keep the plain interval.
 //!
+//! Errors lean towards paging: a weekday not yet seen (less than a week of history)
+//! counts as a backup day, and a day dropped from the schedule counts until its last
+//! run is two weeks old. Two cases lean the other way: in a history shorter than two
+//! weeks, a day whose only slot was missed is taken as not scheduled until it runs
+//! again (a later miss that day pages one slot late); and an automatic run at an odd
+//! hour on an unscheduled day adds that day for two weeks (pages on it meanwhile).
+//! Sub-daily schedules limited to some weekdays are not modelled (their interval is).
+//!
 //! Pure functions of their inputs: the poller passes the ends and the zone, the policy
 //! engine asks how old a restore point captured at a given time may get.
 

@@ -95,9 +95,12 @@ pub struct ShardFacts {
     /// Finished backups listed for the shard, for every shard that has had one since
     /// the exporter started; `None` for a shard known only through a `backups:` entry.
     pub finished: Option<u64>,
-    /// The learned cadence of its automatic backups ([`crate::policy::expected_interval`]).
+    /// The typical gap between its automatic backups ([`crate::policy::Schedule::interval`]).
     pub expected_interval: Option<Duration>,
-    /// How old its newest finished backup may be ([`crate::policy::max_age`]).
+    /// The schedule its automatic backups follow ([`crate::policy::schedule_of`]).
+    pub schedule: Option<crate::policy::Schedule>,
+    /// How old its newest finished backup may be ([`crate::policy::max_age`] from that
+    /// backup's EndTime).
     pub max_age: Duration,
 }
 

@@ -12,6 +12,12 @@ pub fn sound(len: u64, seed: u64) -> Vec<u8> {
     rdb::body(len, seed)
 }
 
+/// A sound dump of `keys` string keys of `value_len` bytes, whose RESIZEDB opcode
+/// declares them, as Redis writes it ([`rdb::with_keys`]).
+pub fn with_keys(keys: u64, value_len: usize) -> Vec<u8> {
+    rdb::with_keys(keys, value_len, keys)
+}
+
 /// A sound dump without a single key: a flushed database, a wrongly pointed backup.
 pub fn empty() -> Vec<u8> {
     rdb::keyless()

@@ -14,6 +14,7 @@ const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
 const MAGIC: &[u8] = b"REDIS0009";
 const OP_AUX: u8 = 0xFA;
 const OP_SELECTDB: u8 = 0xFE;
+const OP_RESIZEDB: u8 = 0xFB;
 const OP_EOF: u8 = 0xFF;
 const TYPE_STRING: u8 = 0x00;
 const KEY: &[u8] = b"demo";
@@ -71,6 +72,30 @@ pub fn body(len: u64, seed: u64) -> Vec<u8> {
 pub fn keyless() -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     aux(&mut out, b"redis-ver", b"5.0.14");
+    out.push(OP_EOF);
+    let crc = CRC64.checksum(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// A complete dump of `keys` string keys in db 0 (`key:0`, `key:1`, …, each holding
+/// `value_len` filler bytes), announced by a RESIZEDB opcode declaring `declared` keys
+/// and no expires, as Redis 3.2 and later write it (Redis declares the true count;
+/// another `declared` models a writer that does not).
+pub fn with_keys(keys: u64, value_len: usize, declared: u64) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    aux(&mut out, b"redis-ver", b"5.0.14");
+    out.extend_from_slice(&[OP_SELECTDB, 0x00, OP_RESIZEDB]);
+    put_len(&mut out, declared, 5);
+    put_len(&mut out, 0, 1);
+    for i in 0..keys {
+        out.push(TYPE_STRING);
+        let key = format!("key:{i}");
+        put_len(&mut out, key.len() as u64, 1);
+        out.extend_from_slice(key.as_bytes());
+        put_len(&mut out, value_len as u64, 5);
+        filler(&mut out, value_len, i);
+    }
     out.push(OP_EOF);
     let crc = CRC64.checksum(&out);
     out.extend_from_slice(&crc.to_le_bytes());

@@ -1,6 +1,7 @@
 //! What is decided per account rather than per target: which instances discovery finds
 //! (and which it no longer lists), whether the account can be seen at all, and each
-//! shard's maximum backup age, which depends on the instance's name and tags.
+//! shard's maximum backup age, which depends on the instance's name and tags and, for a
+//! learned schedule, on when its newest finished backup ended.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -72,14 +73,17 @@ impl Poller {
         let any_call_ok = snap.targets_up.is_empty() || snap.targets_up.values().any(|up| *up);
         snap.account_up
             .insert(name.to_owned(), discovery_ok && any_call_ok);
-        for key in snap.last_success().into_keys() {
-            snap.shards.entry(key).or_insert(ShardFacts {
+        let newest = snap.last_success();
+        for key in newest.keys() {
+            snap.shards.entry(key.clone()).or_insert(ShardFacts {
                 finished: None,
                 expected_interval: None,
+                schedule: None,
                 max_age: policy::DEFAULT_MAX_AGE,
             });
         }
-        for ((uuid, _), facts) in &mut snap.shards {
+        for (key, facts) in &mut snap.shards {
+            let uuid = &key.0;
             let bare;
             let instance = match snap.instances.get(uuid) {
                 Some((_, i)) => i,
@@ -91,8 +95,14 @@ impl Poller {
                     &bare
                 }
             };
-            let (max_age, _) =
-                policy::max_age(&self.staleness, name, instance, facts.expected_interval);
+            let point = newest.get(key).map(|n| n.end);
+            let (max_age, _) = policy::max_age(
+                &self.staleness,
+                name,
+                instance,
+                facts.schedule.as_ref(),
+                point,
+            );
             facts.max_age = max_age;
         }
         for (uuid, (_, instance)) in &snap.instances {

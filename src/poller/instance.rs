@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures_util::future::join_all;
 use tracing::warn;
 
@@ -43,7 +43,7 @@ impl Poller {
             self.extra_backups,
             self.max_unfinished,
         );
-        self.shard_facts(uuid, &sorted, &shards, &mut snap);
+        self.shard_facts(a, uuid, &sorted, &shards, &mut snap);
         if skipped > 0 {
             warn!(account = %a.account.name, instance_uuid = uuid, skipped, looked_up = self.max_unfinished, "more unfinished backups than poll.max_unfinished_backups; the oldest are not looked up");
             self.metrics
@@ -134,36 +134,40 @@ impl Poller {
     }
 
     /// Per shard of the listing (shards learned so far): how many finished backups it
-    /// lists and the cadence of its automatic ones. A shard that has had a finished
-    /// backup is remembered, so one whose last finished backup was purged reports 0
-    /// instead of disappearing.
+    /// lists and the schedule of its automatic ones, in the account's time zone. A shard
+    /// that has had a finished backup is remembered, so one whose last finished backup
+    /// was purged reports 0 instead of disappearing.
     fn shard_facts(
         &self,
+        a: &AccountPoller,
         uuid: &str,
         sorted: &[Backup],
         shard_of: &HashMap<String, String>,
         snap: &mut Snapshot,
     ) {
         let mut finished: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut ends: BTreeMap<&str, Vec<DateTime<Utc>>> = BTreeMap::new();
-        for b in sorted.iter().filter(|b| b.is_finished()) {
+        let mut backups: BTreeMap<&str, Vec<&Backup>> = BTreeMap::new();
+        for b in sorted {
             let Some(shard) = shard_of.get(&b.id) else {
                 continue;
             };
-            *finished.entry(shard).or_default() += 1;
-            if let (true, Some(end)) = (b.mode.eq_ignore_ascii_case("auto"), b.end) {
-                ends.entry(shard).or_default().push(end);
+            if b.is_finished() {
+                *finished.entry(shard).or_default() += 1;
             }
+            backups.entry(shard).or_default().push(b);
         }
         let mut mem = self.memory();
         let seen = mem.shards_seen.entry(uuid.to_owned()).or_default();
         seen.extend(finished.keys().map(|s| (*s).to_owned()));
         for shard in seen.iter() {
+            let schedule = policy::schedule_of(
+                backups.remove(shard.as_str()).unwrap_or_default(),
+                a.account.timezone,
+            );
             let facts = ShardFacts {
                 finished: Some(finished.get(shard.as_str()).copied().unwrap_or(0)),
-                expected_interval: policy::expected_interval(
-                    ends.remove(shard.as_str()).unwrap_or_default(),
-                ),
+                expected_interval: schedule.as_ref().map(policy::Schedule::interval),
+                schedule,
                 max_age: policy::DEFAULT_MAX_AGE,
             };
             snap.shards.insert((uuid.to_owned(), shard.clone()), facts);

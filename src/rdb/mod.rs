@@ -8,7 +8,9 @@
 //!   [`TAIL_BYTES`] of an object (two range requests): the container, the `REDIS`
 //!   magic and a supported version, the AUX fields at the start, and, for a bare RDB,
 //!   that the file ends with the EOF opcode and its checksum, i.e. that the dump was
-//!   written to the end. It cannot see damage in between.
+//!   written to the end. It cannot see damage in between. [`key_hint`] reads the same
+//!   head on for the `RESIZEDB` opcodes (the key count Redis declares per database at
+//!   save time), a hint of the key count where the whole dump is not read.
 //! - [`verify`] is the full check, one streaming pass over the whole object in bounded
 //!   memory: every opcode and value record is walked, keys are counted per database,
 //!   packed blobs get their header checked, LZF strings inflated to their declared
@@ -55,6 +57,57 @@ use walk::{describe, Counts, Walker};
 pub const HEAD_BYTES: usize = 64 * 1024;
 /// What the light check reads from the end: the EOF opcode and the 8-byte CRC-64.
 pub const TAIL_BYTES: usize = 9;
+
+/// What the head of a dump says of its key count, without reading the rest: the
+/// `RESIZEDB` opcodes found in it (Redis writes one after each SELECTDB, with the
+/// database's key and expires counts at save time) and the key records read whole.
+/// A hint: a database whose RESIZEDB lies past the head is not in it, Redis before
+/// 3.2 (RDB 6 and older) writes none, and another writer may declare anything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyHint {
+    /// RESIZEDB opcodes in the head.
+    pub dbs: u64,
+    /// The key counts they declare, summed.
+    pub declared_keys: u64,
+    pub declared_expires: u64,
+    /// Key records read whole in the head (empty collections left out).
+    pub keys_read: u64,
+    pub expires_read: u64,
+    /// The head holds the whole dump, to its checksum.
+    pub complete: bool,
+}
+
+impl KeyHint {
+    /// The key count it suggests: what was read when the head holds the whole dump,
+    /// else what the RESIZEDB opcodes declare (at least the keys read); `None` when the
+    /// head holds neither (no RESIZEDB before the head ends).
+    pub fn keys(&self) -> Option<u64> {
+        if self.complete {
+            Some(self.keys_read)
+        } else if self.dbs > 0 {
+            Some(self.declared_keys.max(self.keys_read))
+        } else {
+            None
+        }
+    }
+
+    /// Keys with an expiry, as [`KeyHint::keys`].
+    pub fn expires(&self) -> Option<u64> {
+        if self.complete {
+            Some(self.expires_read)
+        } else if self.dbs > 0 {
+            Some(self.declared_expires.max(self.expires_read))
+        } else {
+            None
+        }
+    }
+
+    /// Whether it says the dump holds no key: no key read, and every database the head
+    /// declares has none (a dump with no database at all only when the head holds it whole).
+    pub fn says_empty(&self) -> bool {
+        self.keys() == Some(0)
+    }
+}
 
 /// How the dump is packaged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +265,45 @@ pub fn inspect(head: &[u8], tail: &[u8], len: u64) -> Result<Head, Failure> {
         return Err(truncated);
     }
     Ok(h)
+}
+
+/// The key-count hint of a dump from its first up to [`HEAD_BYTES`] (as given to
+/// [`inspect`]): the head is walked as far as it goes. `None` when it is not the start
+/// of a readable dump, or the walk meets anything but the head's end or the dump's
+/// (damage there is for [`verify`] to name; a hint from a damaged head is no hint).
+pub fn key_hint(head: &[u8]) -> Option<KeyHint> {
+    if is_gzip(head) {
+        let out = gunzip_prefix(head).ok()?;
+        if is_tar(&out) {
+            return hint_of(tar_payload(&out).ok()?);
+        }
+        return hint_of(&out);
+    }
+    if is_tar(head) {
+        return hint_of(tar_payload(head).ok()?);
+    }
+    hint_of(head)
+}
+
+fn hint_of(rdb: &[u8]) -> Option<KeyHint> {
+    let mut w = Walker::new(Reader::new(rdb));
+    w.header().ok()?;
+    let mut aux = Aux::default();
+    let op = w.aux_section(&mut aux).ok()?;
+    let mut counts = Counts::default();
+    let complete = match w.body(op, &mut aux, &mut counts) {
+        Ok(_) => true,
+        Err(Failure::Truncated { .. }) => false,
+        Err(_) => return None,
+    };
+    Some(KeyHint {
+        dbs: counts.resize_dbs,
+        declared_keys: counts.resize_keys,
+        declared_expires: counts.resize_expires,
+        keys_read: counts.keys,
+        expires_read: counts.keys_with_expiry,
+        complete,
+    })
 }
 
 /// The decompressed start of a gzip head, as far as the head's bytes go.

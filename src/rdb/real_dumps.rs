@@ -646,3 +646,68 @@ fn fixtures_get_the_verdict_redis_server_gives() {
         .collect();
     assert_eq!(named, names[..10], "{log}");
 }
+
+/// `n` keys `prefix:i` with distinct 64-byte values (LZF finds little to compress), the
+/// first `with_ttl` of them with an expiry.
+fn many_keys(prefix: &str, n: u64, with_ttl: u64) -> Vec<Vec<String>> {
+    (0..n)
+        .map(|i| {
+            let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let value: String = (0..4)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    format!("{x:016x}")
+                })
+                .collect();
+            let key = format!("{prefix}:{i}");
+            if i < with_ttl {
+                vec!["SET".into(), key, value, "EX".into(), "86400".into()]
+            } else {
+                vec!["SET".into(), key, value]
+            }
+        })
+        .collect()
+}
+
+/// The light level's key hint on real dumps: the RESIZEDB count of a large one-db dump
+/// is its key count, as redis-server loads it; with several databases only those in
+/// the head count; and a flushed server's dump (small: read whole) holds no key.
+#[test]
+fn resizedb_hints_of_real_dumps() {
+    require_redis();
+    let server = Server::start();
+    server.pipe(&many_keys("k", 3000, 100));
+    assert_eq!(server.cli(&["SAVE"]).trim(), "OK");
+    let path = server.dir.join("dump.rdb");
+    let one_db = std::fs::read(&path).unwrap();
+    assert!(one_db.len() > 2 * HEAD_BYTES, "{} bytes", one_db.len());
+    let hint = key_hint(&one_db[..HEAD_BYTES]).unwrap();
+    assert!(!hint.complete);
+    assert_eq!((hint.keys(), hint.expires()), (Some(3000), Some(100)));
+    let sum = verify(&one_db[..]).unwrap();
+    assert_eq!((sum.keys, sum.keys_with_expiry), (3000, 100));
+    let (loaded, _) = server_loads(&one_db, &[]).unwrap();
+    assert_eq!(loaded.values().sum::<u64>(), 3000);
+
+    let mut db1 = vec![cmd(&["SELECT", "1"])];
+    db1.extend(many_keys("other", 5, 0));
+    server.pipe(&db1);
+    assert_eq!(server.cli(&["SAVE"]).trim(), "OK");
+    let two_dbs = std::fs::read(&path).unwrap();
+    assert_eq!(verify(&two_dbs[..]).unwrap().keys, 3005);
+    // Database 1's RESIZEDB lies past the head: the hint is a lower bound.
+    assert_eq!(key_hint(&two_dbs[..HEAD_BYTES]).unwrap().keys(), Some(3000));
+
+    assert_eq!(server.cli(&["FLUSHALL"]).trim(), "OK");
+    assert_eq!(server.cli(&["SAVE"]).trim(), "OK");
+    let flushed = std::fs::read(&path).unwrap();
+    assert!(flushed.len() < HEAD_BYTES);
+    let hint = key_hint(&flushed).unwrap();
+    assert_eq!(
+        (hint.complete, hint.dbs, hint.says_empty()),
+        (true, 0, true)
+    );
+    assert_eq!(verify(&flushed[..]).unwrap().keys, 0);
+}

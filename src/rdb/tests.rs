@@ -891,3 +891,115 @@ proptest! {
         prop_assert_eq!(whole.is_ok(), verdict.is_ok(), "{:?} vs {:?}", whole, verdict);
     }
 }
+
+/// The first [`HEAD_BYTES`] of `bytes`: what the light level reads.
+fn head_of_object(bytes: &[u8]) -> &[u8] {
+    &bytes[..HEAD_BYTES.min(bytes.len())]
+}
+
+/// A RESIZEDB opcode declaring `keys` and `expires`.
+fn resizedb(keys: u64, expires: u64) -> Vec<u8> {
+    let mut v = vec![0xFB];
+    v.extend(len(keys));
+    v.extend(len(expires));
+    v
+}
+
+/// An AUX field of `n` bytes: what a module or a large functions section puts between
+/// the opcodes without being a key.
+fn padding(n: usize) -> Vec<u8> {
+    let mut v = vec![0xFA];
+    v.extend(s(b"pad"));
+    v.extend(s(&vec![b'x'; n]));
+    v
+}
+
+#[test]
+fn the_head_gives_the_resizedb_key_count_of_a_large_dump() {
+    // 1000 keys of 100 bytes: about 110 KiB, of which the head reads 64 KiB.
+    let big = crate::fake::rdb::with_keys(1000, 100, 1000);
+    assert!(big.len() > 100_000, "{}", big.len());
+    let hint = key_hint(head_of_object(&big)).unwrap();
+    assert_eq!(
+        (hint.dbs, hint.declared_keys, hint.declared_expires),
+        (1, 1000, 0)
+    );
+    assert!(
+        !hint.complete && hint.keys_read > 0 && hint.keys_read < 1000,
+        "{hint:?}"
+    );
+    assert_eq!(
+        (hint.keys(), hint.expires(), hint.says_empty()),
+        (Some(1000), Some(0), false)
+    );
+    assert_eq!(ok(&big).keys, 1000, "the hint is the count here");
+    // Inside gzip: the head is inflated as far as it goes.
+    let hint = key_hint(head_of_object(&gzip(&big))).unwrap();
+    assert_eq!(hint.keys(), Some(1000));
+    // A dump the head holds whole: the keys read, whatever is declared.
+    let small = crate::fake::rdb::with_keys(3, 10, 7);
+    let hint = key_hint(&small).unwrap();
+    assert!(hint.complete);
+    assert_eq!(hint.keys(), Some(3));
+    assert_eq!(
+        key_hint(&crate::fake::rdb::keyless()).map(|h| h.keys()),
+        Some(Some(0))
+    );
+}
+
+#[test]
+fn where_the_hint_says_empty_and_where_it_says_nothing() {
+    // RESIZEDB 0 in db 0, then 70 KiB that is no key: the head says empty.
+    let mut body = vec![0xFE, 0];
+    body.extend(resizedb(0, 0));
+    body.extend(padding(70_000));
+    let declared_empty = dump(&body);
+    let hint = key_hint(head_of_object(&declared_empty)).unwrap();
+    assert_eq!((hint.dbs, hint.keys_read, hint.says_empty()), (1, 0, true));
+    assert_eq!(ok(&declared_empty).keys, 0);
+    // The same with a key past the head: still "empty" to the hint, one key to the
+    // full walk. Redis never declares 0 for a database it writes keys into (it skips
+    // empty databases); another writer may.
+    let mut lying = body.clone();
+    lying.extend(record(0, &s(b"v")));
+    let lying = dump(&lying);
+    assert!(key_hint(head_of_object(&lying)).unwrap().says_empty());
+    assert_eq!(ok(&lying).keys, 1);
+    // A key read in the head outweighs a declared 0.
+    let mut early = vec![0xFE, 0];
+    early.extend(resizedb(0, 0));
+    early.extend(record(0, &s(b"v")));
+    early.extend(padding(70_000));
+    let hint = key_hint(head_of_object(&dump(&early))).unwrap();
+    assert_eq!((hint.keys(), hint.says_empty()), (Some(1), false));
+    // No RESIZEDB before the head ends (Redis before 3.2, or a head full of module or
+    // function data): no hint, and not empty.
+    let old_style = crate::fake::rdb::body(300_000, 1);
+    let hint = key_hint(head_of_object(&old_style)).unwrap();
+    assert_eq!((hint.dbs, hint.keys(), hint.says_empty()), (0, None, false));
+    let padded = dump(&padding(70_000));
+    assert_eq!(
+        key_hint(head_of_object(&padded)).and_then(|h| h.keys()),
+        None
+    );
+    // Several databases: only those declared in the head count, a lower bound.
+    let mut two = crate::fake::rdb::with_keys(1000, 100, 1000);
+    two.truncate(two.len() - 9); // EOF and checksum
+    two.extend([0xFE, 1]);
+    two.extend(resizedb(5, 0));
+    for i in 0..5u8 {
+        two.push(0);
+        two.extend(s(&[b'k', i]));
+        two.extend(s(b"v"));
+    }
+    let two = finish(two);
+    assert_eq!(ok(&two).keys, 1005);
+    assert_eq!(key_hint(head_of_object(&two)).unwrap().keys(), Some(1000));
+    // Damage in the head is no hint (and for the full level to name).
+    let mut damaged = vec![0xFE, 0];
+    damaged.extend(resizedb(10, 0));
+    damaged.push(0xF3);
+    damaged.extend(padding(70_000));
+    assert_eq!(key_hint(head_of_object(&dump(&damaged))), None);
+    assert_eq!(key_hint(b"<html>"), None);
+}

@@ -36,6 +36,10 @@ pub(super) struct Counts {
     pub empty_keys: u64,
     /// The highest database number a SELECTDB names.
     pub max_db: Option<u64>,
+    /// RESIZEDB opcodes seen, and the db and expires sizes they declare, summed.
+    pub resize_dbs: u64,
+    pub resize_keys: u64,
+    pub resize_expires: u64,
 }
 
 pub(super) struct Walker<R> {
@@ -115,8 +119,12 @@ impl<R: Read> Walker<R> {
                     expiry = true;
                 }
                 0xFB => {
-                    self.len()?;
-                    self.len()?;
+                    // A hint Redis writes for the next SELECTDB's database (to size its
+                    // tables on load), not a count: kept apart from `keys`.
+                    let (keys, expires) = (self.len()?, self.len()?);
+                    counts.resize_dbs += 1;
+                    counts.resize_keys = counts.resize_keys.saturating_add(keys);
+                    counts.resize_expires = counts.resize_expires.saturating_add(expires);
                 }
                 0xFA => self.aux(aux)?,
                 0xF9 => self.rd.skip(1)?,

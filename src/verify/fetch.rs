@@ -280,7 +280,8 @@ async fn read_up_to(
 }
 
 /// Light: the first [`rdb::HEAD_BYTES`] and the last [`rdb::TAIL_BYTES`] of the object.
-/// An object that fits in the head is checked whole (keys counted, emptiness seen).
+/// An object that fits in the head is checked whole (keys counted, emptiness seen); a
+/// larger one gets the key count its head's RESIZEDB opcodes declare, a hint.
 pub(super) async fn light(
     http: &reqwest::Client,
     url: &SecretUrl,
@@ -342,11 +343,36 @@ pub(super) async fn light(
         Err(Stopped::Budget) => return budget_spent(level),
     };
     // The head may be gzip, which inspect inflates (at most HEAD_BYTES of it).
-    let inspected = off_thread(std::io::empty(), move |_| rdb::inspect(&head, &tail, total)).await;
+    let inspected = off_thread(std::io::empty(), move |_| {
+        rdb::inspect(&head, &tail, total).map(|h| (h, rdb::key_hint(&head)))
+    })
+    .await;
     match inspected {
-        Ok(Ok(h)) => with_head(level, &h),
+        Ok(Ok((h, hint))) => hinted(with_head(level, &h), hint),
         Ok(Err(f)) => failure(level, &f),
         Err(e) => failed(level, status, e),
+    }
+}
+
+/// A light result with the key count the head suggests ([`rdb::KeyHint`]): `empty`
+/// when the head declares no key and holds none, the declared count otherwise, as
+/// `keys_hint`. Without a hint (no RESIZEDB in the head) the count stays unknown.
+fn hinted(v: Verification, hint: Option<rdb::KeyHint>) -> Verification {
+    let Some(keys) = hint.and_then(|h| h.keys()) else {
+        return v;
+    };
+    let empty = keys == 0;
+    Verification {
+        outcome: if empty { Outcome::Empty } else { v.outcome },
+        detail: if empty {
+            "the RESIZEDB hint in the dump's head declares no key and the head holds none (a hint, not a count)".to_owned()
+        } else {
+            v.detail
+        },
+        keys: Some(keys),
+        keys_with_expiry: hint.and_then(|h| h.expires()),
+        keys_hint: true,
+        ..v
     }
 }
 
@@ -459,5 +485,46 @@ fn judged_or_failed(
     match verdict {
         Ok(verdict) => judged(level, verdict),
         Err(e) => failed(level, status, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn light_ok() -> Verification {
+        Verification {
+            level: VerifyLevel::Light,
+            outcome: Outcome::Ok,
+            ..Verification::default()
+        }
+    }
+
+    #[test]
+    fn the_head_hint_gives_light_its_key_count_and_emptiness() {
+        let declared = |dbs, keys, read| rdb::KeyHint {
+            dbs,
+            declared_keys: keys,
+            declared_expires: 7,
+            keys_read: read,
+            expires_read: 0,
+            complete: false,
+        };
+        let v = hinted(light_ok(), Some(declared(1, 1000, 40)));
+        assert_eq!(
+            (v.outcome, v.keys, v.keys_with_expiry, v.keys_hint),
+            (Outcome::Ok, Some(1000), Some(7), true)
+        );
+        let v = hinted(light_ok(), Some(declared(1, 0, 0)));
+        assert_eq!(
+            (v.outcome, v.keys, v.keys_hint),
+            (Outcome::Empty, Some(0), true)
+        );
+        assert!(v.detail.contains("RESIZEDB"), "{}", v.detail);
+        // No RESIZEDB in the head, or no hint: the count stays unknown, as before.
+        for h in [Some(declared(0, 0, 0)), None] {
+            let v = hinted(light_ok(), h);
+            assert_eq!((v.outcome, v.keys, v.keys_hint), (Outcome::Ok, None, false));
+        }
     }
 }

@@ -119,13 +119,21 @@ pub struct Verification {
     pub redis_version: Option<String>,
     /// The `ctime` AUX field: when the data was captured, Unix seconds.
     pub snapshot_time: Option<i64>,
-    /// Keys counted, when the whole dump was read.
+    /// Keys counted, when the whole dump was read; else, at `light`, the key count the
+    /// `RESIZEDB` opcodes in the dump's head declare (`keys_hint`).
     pub keys: Option<u64>,
     pub keys_with_expiry: Option<u64>,
+    /// `keys` is the head's hint ([`rdb::KeyHint`]), not a count of the whole dump.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub keys_hint: bool,
     pub bytes: u64,
     pub duration_ms: u64,
     /// When it ended, Unix seconds.
     pub at: i64,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// One backup to verify: the newest finished backup of its shard, with the URLs CDS

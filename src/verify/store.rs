@@ -51,8 +51,11 @@ pub struct LastVerified {
     pub backup_id: String,
     /// Its EndTime, Unix seconds.
     pub end: i64,
-    /// Keys counted, when the check read the whole dump.
+    /// Keys counted, when the check read the whole dump; else the `RESIZEDB` hint of
+    /// a light check (`keys_hint`).
     pub keys: Option<u64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keys_hint: bool,
 }
 
 /// The state file's layout; `version` changes with any incompatible change.
@@ -153,11 +156,21 @@ impl Store {
                 std::collections::btree_map::Entry::Occupied(o) => end >= o.get().end,
                 std::collections::btree_map::Entry::Vacant(_) => true,
             };
-            if newer {
+            // A hint does not replace the count of the same backup (a light check after
+            // a full one, when the level changed).
+            let counted_already = match &entry {
+                std::collections::btree_map::Entry::Occupied(o) => {
+                    let l = o.get();
+                    l.backup_id == key.1 && l.keys.is_some() && !l.keys_hint && v.keys_hint
+                }
+                std::collections::btree_map::Entry::Vacant(_) => false,
+            };
+            if newer && !counted_already {
                 let last = LastVerified {
                     backup_id: key.1.clone(),
                     end,
                     keys: v.keys,
+                    keys_hint: v.keys_hint,
                 };
                 entry.and_modify(|l| *l = last.clone()).or_insert(last);
             }
@@ -397,6 +410,34 @@ mod tests {
             keys,
             ..Verification::default()
         }
+    }
+
+    #[test]
+    fn a_hint_does_not_replace_the_count_of_the_same_backup() {
+        let key = ("ins".to_owned(), "bk".to_owned());
+        let shard = ("ins".to_owned(), String::new());
+        let mut s = Store::open(None);
+        s.record(&key, "", 100, v(VerifyLevel::Full, Outcome::Ok, Some(1005)));
+        let mut hint = v(VerifyLevel::Light, Outcome::Ok, Some(1000));
+        hint.keys_hint = true;
+        s.record(&key, "", 100, hint.clone());
+        assert_eq!(
+            (s.shards[&shard].keys, s.shards[&shard].keys_hint),
+            (Some(1005), false)
+        );
+        // A newer backup's hint is the shard's newest, and says it is a hint.
+        let newer = ("ins".to_owned(), "bk2".to_owned());
+        s.record(&newer, "", 200, hint);
+        assert_eq!(
+            (s.shards[&shard].keys, s.shards[&shard].keys_hint),
+            (Some(1000), true)
+        );
+        // Serialized only when set, so an old state file reads as before.
+        let json = serde_json::to_string(&s.shards[&shard]).unwrap();
+        assert!(json.contains("\"keys_hint\":true"), "{json}");
+        let old: LastVerified =
+            serde_json::from_str(r#"{"backup_id":"b","end":1,"keys":3}"#).unwrap();
+        assert!(!old.keys_hint);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod hardening3_verify;
 mod hardening3_web;
 mod helpers;
 mod lifecycle;
+mod light_keys;
 mod probe;
 mod resilience;
 mod secrets;

@@ -112,7 +112,7 @@ fn dump(w: &mut Writer<'_>, snap: &Snapshot) {
         ),
         (
             "cds_redis_backup_rdb_keys",
-            "Keys in the dump, all databases (counted when the whole dump was read).",
+            "Keys in the dump, all databases: counted when the whole dump was read, else (light) the RESIZEDB hint of the dump's head.",
             |v| v.keys.and_then(|k| i64::try_from(k).ok()),
         ),
         (
@@ -147,7 +147,7 @@ fn dump(w: &mut Writer<'_>, snap: &Snapshot) {
     }
     w.family(
         "cds_redis_backup_last_verified_keys",
-        "Keys in the shard's newest backup verified ok, when counted.",
+        "Keys in the shard's newest backup verified ok: counted, or (light) the RESIZEDB hint of its head.",
     );
     for ((instance, shard), last) in &snap.verified {
         if let Some(k) = last.keys {

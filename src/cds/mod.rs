@@ -281,7 +281,20 @@ impl Client {
             params.push(("InstanceName", n.as_str()));
         }
         self.call_with(A, &params, |data| {
-            model::instances_where(data, keep).map_err(|e| decode(A, e))
+            model::instances_where(data, self.timezone, Utc::now(), keep).map_err(|e| decode(A, e))
+        })
+        .await
+    }
+
+    /// One instance, by the `InstanceUuid` filter; `None` when CDS does not list it.
+    /// Only that entry is kept, even from an answer that ignored the filter.
+    pub async fn describe_db_instance(&self, uuid: &str) -> Result<Option<Instance>, CdsError> {
+        const A: Action = Action::DescribeDbInstances;
+        let keep = |u: &str| u == uuid;
+        self.call_with(A, &[("InstanceUuid", uuid)], |data| {
+            model::instances_where(data, self.timezone, Utc::now(), &keep)
+                .map(|mut found| found.pop())
+                .map_err(|e| decode(A, e))
         })
         .await
     }

@@ -43,6 +43,10 @@ pub struct Instance {
     pub sub_product: String,
     pub version: String,
     pub tags: Vec<String>,
+    /// `CreatedTime`, in the account's zone; `None` when CDS left it out or gave one
+    /// that cannot be true (unparsable, before 2009, in the future): the instance is
+    /// still described, only its age is unknown.
+    pub created: Option<DateTime<Utc>>,
 }
 
 /// One backup as `DescribeBackups` lists it (no shard, no URLs).
@@ -314,9 +318,14 @@ fn list(data: &Value) -> Result<&Vec<Value>, DecodeError> {
     }
 }
 
-/// Decodes `DescribeDBInstances`' `Data` (`null` when the answer has none).
-pub fn instances(data: &Value) -> Result<Vec<Instance>, DecodeError> {
-    list(data)?.iter().map(instance).collect()
+/// Decodes `DescribeDBInstances`' `Data` (`null` when the answer has none); `zone` and
+/// `now` date `CreatedTime` as in [`backup_list`].
+pub fn instances(
+    data: &Value,
+    zone: FixedOffset,
+    now: DateTime<Utc>,
+) -> Result<Vec<Instance>, DecodeError> {
+    list(data)?.iter().map(|v| instance(v, zone, now)).collect()
 }
 
 /// [`instances`], keeping only those whose UUID `keep` accepts, from `Data` as it was
@@ -326,6 +335,8 @@ pub fn instances(data: &Value) -> Result<Vec<Instance>, DecodeError> {
 /// replica judges the same answer the same way.
 pub fn instances_where(
     data: Option<&RawValue>,
+    zone: FixedOffset,
+    now: DateTime<Utc>,
     keep: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Instance>, DecodeError> {
     let Some(raw) = data else {
@@ -342,6 +353,8 @@ pub fn instances_where(
         &mut serde_json::Deserializer::from_str(raw.get()),
         Owned {
             keep,
+            zone,
+            now,
             failed: &mut failed,
         },
     );
@@ -356,6 +369,8 @@ pub fn instances_where(
 /// walk, its error left in `failed` (a serde error cannot carry a [`DecodeError`]).
 struct Owned<'k> {
     keep: &'k dyn Fn(&str) -> bool,
+    zone: FixedOffset,
+    now: DateTime<Utc>,
     failed: &'k mut Option<DecodeError>,
 }
 
@@ -369,7 +384,7 @@ impl<'de> serde::de::Visitor<'de> for Owned<'_> {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut kept = Vec::new();
         while let Some(v) = seq.next_element::<Value>()? {
-            match instance(&v) {
+            match instance(&v, self.zone, self.now) {
                 Ok(i) if (self.keep)(&i.uuid) => kept.push(i),
                 Ok(_) => {}
                 Err(e) => {
@@ -383,7 +398,7 @@ impl<'de> serde::de::Visitor<'de> for Owned<'_> {
 }
 
 /// One entry of `DescribeDBInstances`' `Data`.
-fn instance(v: &Value) -> Result<Instance, DecodeError> {
+fn instance(v: &Value, zone: FixedOffset, now: DateTime<Utc>) -> Result<Instance, DecodeError> {
     let o = object(v, "Data[]")?;
     let uuid = text(o, "InstanceUuid")?;
     if uuid.is_empty() {
@@ -405,7 +420,37 @@ fn instance(v: &Value) -> Result<Instance, DecodeError> {
         sub_product: text(o, "SubProductKey")?,
         version: text(o, "Version")?,
         tags,
+        created: created(o, zone, now),
     })
+}
+
+/// `CreatedTime`: `YYYY-MM-DD HH:MM:SS` in the account's zone as documented, also with a
+/// `T`, fractional seconds, or an explicit offset (then honoured). Unlike a backup's
+/// times, a bad one never makes the entry invalid: an instance's name and tags matter
+/// more than its age, and an unknown age only delays the never-backed-up grace to the
+/// first time the exporter saw it. So anything unusable is `None`, including a time in
+/// the future (a wrong `timezone` would otherwise extend that grace) or before Redis.
+fn created(
+    obj: &Map<String, Value>,
+    zone: FixedOffset,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let raw = obj.get("CreatedTime")?.as_str()?.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let at = match DateTime::parse_from_rfc3339(raw) {
+        Ok(t) => t.with_timezone(&Utc),
+        Err(_) => {
+            let naive = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())?;
+            zone.from_local_datetime(&naive)
+                .single()?
+                .with_timezone(&Utc)
+        }
+    };
+    (at.timestamp() >= EARLIEST && at <= now + FUTURE_TOLERANCE).then_some(at)
 }
 
 /// Decodes `DescribeBackups`' `Data`; one bad backup does not hide the others. `now`

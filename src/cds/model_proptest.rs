@@ -25,6 +25,7 @@ const FIELDS: &[&str] = &[
     "Version",
     "Tags",
     "TagName",
+    "CreatedTime",
 ];
 
 fn key() -> impl Strategy<Value = String> {
@@ -198,19 +199,37 @@ fn invalid_entry() -> impl Strategy<Value = (Value, Option<String>)> {
     ]
 }
 
-fn instance() -> impl Strategy<Value = (Value, String, String, Vec<String>)> {
+/// An instance as CDS might list it: (entry, uuid, name, tag names, the local
+/// `CreatedTime` it must be read as).
+type GeneratedInstance = (Value, String, String, Vec<String>, Option<NaiveDateTime>);
+
+fn instance() -> impl Strategy<Value = GeneratedInstance> {
     let tag = prop_oneof![
         "[a-z]{1,8}".prop_map(|t| (json!({"TagID": 1, "TagName": t}), Some(t))),
         leaf().prop_map(|v| (json!({"TagName": v.clone()}), v.as_str().map(str::to_owned))),
         leaf().prop_map(|v| (v, None)),
+    ];
+    // Missing, unusable (never a reason to drop the entry), or a time to be read.
+    let created = prop_oneof![
+        Just((None, None)),
+        prop_oneof![
+            Just(Value::Null),
+            Just(json!("")),
+            Just(json!("not a time")),
+            any::<i64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::Bool),
+        ]
+        .prop_map(|v| (Some(v), None)),
+        datetime().prop_map(|t| (Some(time_field(Some(t))), Some(t))),
     ];
     (
         "[a-z0-9-]{1,36}",
         "\\PC{0,16}",
         prop::collection::vec(tag, 0..4),
         prop::collection::vec(("X[a-z]{1,6}", leaf()), 0..4),
+        created,
     )
-        .prop_map(|(uuid, name, tags, extra)| {
+        .prop_map(|(uuid, name, tags, extra, (created, want))| {
             let mut o: Map<String, Value> = extra.into_iter().collect();
             o.insert("InstanceUuid".into(), json!(uuid));
             o.insert("InstanceName".into(), json!(name));
@@ -218,8 +237,11 @@ fn instance() -> impl Strategy<Value = (Value, String, String, Vec<String>)> {
                 "Tags".into(),
                 Value::Array(tags.iter().map(|(v, _)| v.clone()).collect()),
             );
+            if let Some(c) = created {
+                o.insert("CreatedTime".into(), c);
+            }
             let names = tags.into_iter().filter_map(|(_, t)| t).collect();
-            (Value::Object(o), uuid, name, names)
+            (Value::Object(o), uuid, name, names, want)
         })
 }
 
@@ -228,17 +250,20 @@ proptest! {
 
     #[test]
     fn no_json_makes_a_decoder_panic(data in json(), zone in zone()) {
-        let _ = instances(&data);
+        let _ = instances(&data, zone, now());
         let _ = backup_list(&data, zone, now());
         let _ = backup_detail(&data, zone, now());
         let list = Value::Array(vec![data]);
-        let _ = instances(&list);
+        let _ = instances(&list, zone, now());
         let _ = backup_list(&list, zone, now());
         // The streaming decoder judges every answer as the one over a value does,
         // both reading the same text (floats need not survive a round trip).
         let raw = serde_json::value::to_raw_value(&list).unwrap();
         let read: Value = serde_json::from_str(raw.get()).unwrap();
-        prop_assert_eq!(instances_where(Some(&raw), &|_| true), instances(&read));
+        prop_assert_eq!(
+            instances_where(Some(&raw), zone, now(), &|_| true),
+            instances(&read, zone, now())
+        );
     }
 
     #[test]
@@ -299,14 +324,19 @@ proptest! {
     }
 
     #[test]
-    fn well_formed_instances_round_trip(generated in prop::collection::vec(instance(), 0..6)) {
+    fn well_formed_instances_round_trip(
+        generated in prop::collection::vec(instance(), 0..6),
+        zone in zone(),
+    ) {
         let list = Value::Array(generated.iter().map(|(v, ..)| v.clone()).collect());
-        let decoded = instances(&list).unwrap();
+        let decoded = instances(&list, zone, now()).unwrap();
         prop_assert_eq!(decoded.len(), generated.len());
-        for (i, (_, uuid, name, tags)) in decoded.iter().zip(&generated) {
+        for (i, (_, uuid, name, tags, created)) in decoded.iter().zip(&generated) {
             prop_assert_eq!(&i.uuid, uuid);
             prop_assert_eq!(&i.name, name);
             prop_assert_eq!(&i.tags, tags);
+            let want = created.map(|t| zone.from_local_datetime(&t).unwrap().with_timezone(&Utc));
+            prop_assert_eq!(i.created, want);
         }
     }
 }

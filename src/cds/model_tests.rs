@@ -162,7 +162,7 @@ fn instances_decode_with_tags() {
         "SubProductKey": "redis-cluster", "Version": "5.0", "Port": 6379, "Ram": 1024,
         "Tags": [{"TagID": 1, "TagName": "prod"}], "Unknown": 1
     }]);
-    let list = instances(&data).unwrap();
+    let list = instances(&data, cst(), now()).unwrap();
     assert_eq!(list[0].name, "orders");
     assert_eq!(list[0].tags, vec!["prod".to_owned()]);
     assert_eq!(list[0].sub_product, "redis-cluster");
@@ -172,7 +172,7 @@ fn instances_decode_with_tags() {
 fn missing_or_null_data_is_an_error_never_an_empty_list() {
     let data = Value::Null;
     assert_eq!(
-        instances(&data).unwrap_err().to_string(),
+        instances(&data, cst(), now()).unwrap_err().to_string(),
         "field Data: missing or null where a list is expected (an empty list is [])"
     );
     assert_eq!(
@@ -183,7 +183,7 @@ fn missing_or_null_data_is_an_error_never_an_empty_list() {
         backup_detail(&data, cst(), now()).unwrap_err().to_string(),
         "field Data: expected an object, got null"
     );
-    assert_eq!(instances(&json!([])).unwrap(), vec![]);
+    assert_eq!(instances(&json!([]), cst(), now()).unwrap(), vec![]);
 }
 
 #[test]
@@ -227,14 +227,14 @@ fn times_that_cannot_be_true_make_the_backup_invalid() {
 /// `instances_where` on `text` as CDS sent it.
 fn instances_from(text: &str, keep: &dyn Fn(&str) -> bool) -> Result<Vec<Instance>, String> {
     let raw: Box<RawValue> = serde_json::from_str(text).unwrap();
-    instances_where(Some(&raw), keep).map_err(|e| e.to_string())
+    instances_where(Some(&raw), cst(), now(), keep).map_err(|e| e.to_string())
 }
 
 #[test]
 fn instances_where_keeps_only_the_owned_and_judges_all_alike() {
     let text = r#" [{"InstanceUuid": "u1", "InstanceName": "a", "Tags": [{"TagName": "prod"}]},
         {"InstanceUuid": "u2", "InstanceName": "b"}, {"InstanceUuid": 3, "Status": "RUNNING"}]"#;
-    let all = instances(&serde_json::from_str(text).unwrap()).unwrap();
+    let all = instances(&serde_json::from_str(text).unwrap(), cst(), now()).unwrap();
     assert_eq!(instances_from(text, &|_| true), Ok(all.clone()));
     assert_eq!(
         instances_from(text, &|u| u != "u2"),
@@ -250,13 +250,100 @@ fn instances_where_keeps_only_the_owned_and_judges_all_alike() {
         r#""a string""#,
         r#"null"#,
     ] {
-        let want = instances(&serde_json::from_str(bad).unwrap())
+        let want = instances(&serde_json::from_str(bad).unwrap(), cst(), now())
             .map_err(|e| e.to_string())
             .unwrap_err();
         assert_eq!(instances_from(bad, &|_| false), Err(want), "{bad}");
     }
     assert_eq!(
-        instances_where(None, &|_| true).unwrap_err().to_string(),
+        instances_where(None, cst(), now(), &|_| true)
+            .unwrap_err()
+            .to_string(),
         "field Data: missing or null where a list is expected (an empty list is [])"
+    );
+}
+
+/// `CreatedTime` of one entry, decoded with the account's zone `zone`.
+fn created_in(raw: Value, zone: FixedOffset) -> Option<DateTime<Utc>> {
+    let data = json!([{"InstanceUuid": "u1", "InstanceName": "orders", "CreatedTime": raw}]);
+    let list = instances(&data, zone, now()).unwrap();
+    assert_eq!(list.len(), 1, "the entry is kept whatever its CreatedTime");
+    assert_eq!(list[0].name, "orders");
+    list[0].created
+}
+
+#[test]
+fn created_time_is_read_in_the_account_zone() {
+    let created = |raw: Value| created_in(raw, cst());
+    // As documented: local time of the account's zone (Beijing here).
+    assert_eq!(
+        created(json!("2023-06-01 10:00:00")),
+        Some(utc("2023-06-01T02:00:00Z"))
+    );
+    let utc_zone = FixedOffset::east_opt(0).unwrap();
+    assert_eq!(
+        created_in(json!("2023-06-01 10:00:00"), utc_zone),
+        Some(utc("2023-06-01T10:00:00Z"))
+    );
+    // Variants seen in other CDS answers: a T, fractions, surrounding blanks.
+    assert_eq!(
+        created(json!("2023-06-01T10:00:00")),
+        Some(utc("2023-06-01T02:00:00Z"))
+    );
+    assert_eq!(
+        created(json!(" 2023-06-01 10:00:00.250 ")),
+        Some(utc("2023-06-01T02:00:00.250Z"))
+    );
+    // An explicit offset wins over the account's zone.
+    assert_eq!(
+        created(json!("2023-06-01T10:00:00Z")),
+        Some(utc("2023-06-01T10:00:00Z"))
+    );
+    assert_eq!(
+        created(json!("2023-06-01T10:00:00+09:00")),
+        Some(utc("2023-06-01T01:00:00Z"))
+    );
+}
+
+#[test]
+fn a_bad_or_missing_created_time_is_unknown_and_the_instance_kept() {
+    let created = |raw: Value| created_in(raw, cst());
+    for raw in [
+        json!(""),
+        json!("   "),
+        Value::Null,
+        json!("2023-06-01"),
+        json!("01/06/2023 10:00"),
+        json!("2023-13-01 10:00:00"),
+        json!("2023-02-30 10:00:00"),
+        json!("yesterday"),
+        // A number could be seconds or milliseconds: not guessed.
+        json!(1_685_584_800),
+        json!({"t": 1}),
+        json!(["2023-06-01 10:00:00"]),
+        json!(true),
+        // Before Redis existed, or in the future beyond the tolerance (a wrong zone):
+        // an age that cannot be true is not believed.
+        json!("2008-12-31 23:59:59"),
+        json!("0000-01-01 00:00:00"),
+        json!("2026-01-01 09:30:00"),
+        json!("9999-12-31 23:59:59"),
+    ] {
+        assert_eq!(created(raw.clone()), None, "{raw}");
+    }
+    // Within the tolerance (now is 2026-01-01 08:00 in Beijing): a clock a little ahead.
+    assert_eq!(
+        created(json!("2026-01-01 08:30:00")),
+        Some(utc("2026-01-01T00:30:00Z"))
+    );
+    // Missing altogether.
+    let list = instances(&json!([{"InstanceUuid": "u1"}]), cst(), now()).unwrap();
+    assert_eq!(list[0].created, None);
+    // The streaming decoder agrees.
+    let text = r#"[{"InstanceUuid": "u1", "CreatedTime": {"x": 1}}, {"InstanceUuid": "u2", "CreatedTime": "2024-02-29 23:59:59"}]"#;
+    let got = instances_from(text, &|_| true).unwrap();
+    assert_eq!(
+        got.iter().map(|i| i.created).collect::<Vec<_>>(),
+        [None, Some(utc("2024-02-29T15:59:59Z"))]
     );
 }

@@ -25,8 +25,15 @@ pub(super) fn action(shared: &Shared, s: &Scenario, params: &BTreeMap<String, St
         cds_error(StatusCode::BAD_REQUEST, "ArgMissing", &msg)
     };
     let instance = || s.instances.iter().find(|i| i.uuid == p("InstanceUuid"));
+    if let Some(unknown) = unknown_parameter(p("Action"), params) {
+        let msg = format!("{} takes no parameter {unknown}", p("Action"));
+        return cds_error(StatusCode::BAD_REQUEST, "InvalidParameter", &msg);
+    }
     match p("Action") {
         "DescribeDBInstances" => {
+            if let Some(fault) = &s.instances_fault {
+                return super::faults::response(shared, fault);
+            }
             let data = s
                 .instances
                 .iter()
@@ -36,7 +43,7 @@ pub(super) fn action(shared: &Shared, s: &Scenario, params: &BTreeMap<String, St
                 .filter(|(_, i)| {
                     p("TagName").is_empty() || i.tags.iter().any(|t| t == p("TagName"))
                 })
-                .map(|(n, i)| instance_json(n, i))
+                .map(|(n, i)| instance_json(s, n, i))
                 .collect();
             success(Value::Array(data))
         }
@@ -102,7 +109,22 @@ pub(super) fn action(shared: &Shared, s: &Scenario, params: &BTreeMap<String, St
     }
 }
 
-fn instance_json(n: usize, i: &FakeInstance) -> Value {
+/// The first parameter `action` does not take (common ones aside), as CDS refuses a
+/// misspelt filter rather than ignoring it: a client sending one fails here first.
+fn unknown_parameter<'a>(action: &str, params: &'a BTreeMap<String, String>) -> Option<&'a str> {
+    let own: &[&str] = match action {
+        "DescribeDBInstances" => &["InstanceUuid", "InstanceName", "IP", "TagName"],
+        "DescribeBackups" => &["InstanceUuid"],
+        "DownloadBackup" => &["InstanceUuid", "BackupId"],
+        _ => return None,
+    };
+    params
+        .keys()
+        .map(String::as_str)
+        .find(|k| !super::REQUIRED.contains(k) && !own.contains(k))
+}
+
+fn instance_json(s: &Scenario, n: usize, i: &FakeInstance) -> Value {
     let cluster = i.sub_product.contains("cluster");
     let tags: Vec<Value> = i
         .tags
@@ -124,7 +146,7 @@ fn instance_json(n: usize, i: &FakeInstance) -> Value {
         "SubProductName": if cluster { "Redis 集群版" } else { "Redis 主从版" },
         "Version": i.version,
         "ProjectName": "默认项目",
-        "CreatedTime": "2023-06-01 10:00:00",
+        "CreatedTime": i.created.map(|t| local(s, t)).unwrap_or_default(),
         "Tags": tags,
         "ResourceId": format!("res-{}", i.uuid.get(..8).unwrap_or(&i.uuid)),
         // Undocumented, as real answers carry: clients must ignore unknown fields.
@@ -143,12 +165,15 @@ pub(super) fn fnv1a(s: &str) -> u64 {
     })
 }
 
+/// A time as CDS renders it: local to the account's zone, no zone given.
+fn local(s: &Scenario, t: DateTime<Utc>) -> String {
+    t.with_timezone(&s.timezone)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
 fn backup_json(s: &Scenario, inst: &FakeInstance, b: &FakeBackup) -> Value {
-    let fmt = |t: DateTime<Utc>| {
-        t.with_timezone(&s.timezone)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()
-    };
+    let fmt = |t: DateTime<Utc>| local(s, t);
     json!({
         "BackupId": b.id,
         "BackupMode": b.mode,
@@ -235,6 +260,65 @@ mod tests {
         assert_eq!(names(&by_tag), ["orders-cache", "sessions"]);
         let ip_ignored = filtered(&[("TagName", "team-a"), ("IP", "1.2.3.4")]).await;
         assert_eq!(names(&ip_ignored), ["orders-cache"]);
+    }
+
+    #[tokio::test]
+    async fn created_time_is_local_to_the_zone_and_filters_are_checked() {
+        let mut s = small();
+        s.instances[1].created = Some(super::super::tests::t("2024-02-29 16:30:00"));
+        s.instances[2].created = None;
+        let h = Harness::new(s.clone()).await;
+        let (_, v) = h.call("DescribeDBInstances", &[]).await;
+        let created: Vec<&Value> = (0..3).map(|n| &v["Data"][n]["CreatedTime"]).collect();
+        assert_eq!(
+            created,
+            [
+                &json!("2023-06-01 10:00:00"),
+                &json!("2024-03-01 00:30:00"),
+                &json!("")
+            ],
+            "in +08:00; none is \"\""
+        );
+        // A parameter the action does not take is refused, as CDS does.
+        for (action, extra) in [
+            ("DescribeDBInstances", ("InstanceId", UUID_A)),
+            ("DescribeDBInstances", ("instanceUuid", UUID_A)),
+            ("DescribeBackups", ("BackupId", "bk-a1")),
+        ] {
+            let mut params = vec![extra];
+            if action == "DescribeBackups" {
+                params.push(("InstanceUuid", UUID_A));
+            }
+            assert_eq!(
+                h.code(action, &params).await,
+                (400, "InvalidParameter".to_owned()),
+                "{action} {extra:?}"
+            );
+        }
+        assert_eq!(
+            h.fake.calls("DescribeDBInstances").len(),
+            3,
+            "refused ones count as accepted calls: they passed the common checks"
+        );
+        // A failing DescribeDBInstances, for every filter, while the rest answers.
+        s.instances_fault = Some(super::super::Fault::Cds {
+            http_status: 500,
+            code: "InternalError".into(),
+            message: "boom".into(),
+        });
+        h.fake.set_scenario(s);
+        let filter = [("InstanceUuid", UUID_A)];
+        assert_eq!(
+            h.code("DescribeDBInstances", &filter).await,
+            (500, "InternalError".to_owned())
+        );
+        assert_eq!(h.code("DescribeBackups", &filter).await.0, 200);
+        let calls = h.fake.calls("DescribeDBInstances");
+        assert_eq!(
+            calls.last().map(|c| &c["InstanceUuid"]),
+            Some(&UUID_A.to_owned())
+        );
+        assert_eq!(calls.last().map(|c| c.len()), Some(1), "{calls:?}");
     }
 
     #[tokio::test]

@@ -69,6 +69,8 @@ struct Shared {
     nonces: Mutex<HashSet<String>>,
     requests: Mutex<Vec<RecordedRequest>>,
     faults: Mutex<FaultPlan>,
+    /// the only action the plan's faults hit (`None`: every action)
+    fault_action: Mutex<Option<String>>,
     faults_served: AtomicUsize,
     /// bytes of streamed fault bodies actually handed to the connection
     fault_bytes: Arc<std::sync::atomic::AtomicU64>,
@@ -99,6 +101,7 @@ impl FakeCds {
             nonces: Mutex::new(HashSet::new()),
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(FaultPlan::default()),
+            fault_action: Mutex::new(None),
             faults_served: AtomicUsize::new(0),
             fault_bytes: Arc::default(),
             object_requests: Mutex::new(Vec::new()),
@@ -118,6 +121,22 @@ impl FakeCds {
         lock(&self.shared.requests).clone()
     }
 
+    /// How many requests of `action` passed the common checks (signature included),
+    /// with their parameters other than the common ones, in arrival order.
+    pub fn calls(&self, action: &str) -> Vec<BTreeMap<String, String>> {
+        lock(&self.shared.requests)
+            .iter()
+            .filter(|r| r.accepted && r.action == action)
+            .map(|r| {
+                r.params
+                    .iter()
+                    .filter(|(k, _)| !REQUIRED.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// every object request seen so far: (method, path WITHOUT query, Range header if any)
     pub fn object_requests(&self) -> Vec<(String, String, Option<String>)> {
         lock(&self.shared.object_requests).clone()
@@ -130,6 +149,13 @@ impl FakeCds {
 
     /// Injects faults into API requests from now on (replacing any earlier plan).
     pub fn set_faults(&self, plan: FaultPlan) {
+        *lock(&self.shared.fault_action) = None;
+        *lock(&self.shared.faults) = plan;
+    }
+
+    /// [`FakeCds::set_faults`] for requests of `action` alone; the others are answered.
+    pub fn set_faults_on(&self, action: &str, plan: FaultPlan) {
+        *lock(&self.shared.fault_action) = Some(action.to_owned());
         *lock(&self.shared.faults) = plan;
     }
 
@@ -236,7 +262,10 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
         at: std::time::Instant::now(),
     });
     // A proxy or an overloaded server fails requests whatever they carry.
-    if let Some(fault) = faults::draw(shared) {
+    let hit = lock(&shared.fault_action)
+        .as_deref()
+        .is_none_or(|a| params.get("Action").is_some_and(|p| p == a));
+    if let Some(fault) = hit.then(|| faults::draw(shared)).flatten() {
         shared.faults_served.fetch_add(1, Ordering::Relaxed);
         let _counted = InFlight::enter(shared);
         return faults::serve(shared, &fault).await;

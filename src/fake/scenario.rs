@@ -16,6 +16,8 @@ pub struct Scenario {
     pub instances: Vec<FakeInstance>,
     /// Added to every accepted API answer, to model a slow CDS API (benchmarks).
     pub latency: std::time::Duration,
+    /// if Some, every DescribeDBInstances answers this instead of data
+    pub instances_fault: Option<Fault>,
 }
 
 #[derive(Debug, Clone)]
@@ -27,6 +29,8 @@ pub struct FakeInstance {
     pub region_id: String,
     pub version: String,
     pub tags: Vec<String>,
+    /// `CreatedTime`, rendered in the scenario's zone; None => ""
+    pub created: Option<DateTime<Utc>>,
     /// if Some, DescribeBackups for this instance answers this instead of data
     pub describe_fault: Option<Fault>,
     pub backups: Vec<FakeBackup>,
@@ -180,7 +184,8 @@ impl FakeBackup {
 }
 
 impl FakeInstance {
-    /// region "CN_Beijing_A", version "5.0", no tags, no backups, no fault
+    /// region "CN_Beijing_A", version "5.0", no tags, created 2023-06-01 10:00:00
+    /// Beijing time, no backups, no fault
     pub fn new(uuid: &str, name: &str, sub_product: &str) -> Self {
         FakeInstance {
             uuid: uuid.to_owned(),
@@ -189,6 +194,7 @@ impl FakeInstance {
             region_id: "CN_Beijing_A".to_owned(),
             version: "5.0".to_owned(),
             tags: Vec::new(),
+            created: DateTime::from_timestamp(1_685_584_800, 0),
             describe_fault: None,
             backups: Vec::new(),
         }
@@ -209,6 +215,7 @@ impl Scenario {
             timezone: beijing(),
             instances: Vec::new(),
             latency: std::time::Duration::ZERO,
+            instances_fault: None,
         }
     }
 
@@ -267,11 +274,12 @@ impl Scenario {
     ///    ~3h ago; shard `shard-0a1b` downloads fine, `shard-2c3d`'s URL has expired (403).
     /// 6. `demo-truncated`: newest backup finished ~4h ago but its object holds only
     ///    half of `BackupSize` bytes.
-    /// 7. `demo-empty`: no backups at all.
+    /// 7. `demo-empty`: no backups at all; created 3 hours ago, so not yet overdue.
     /// 8. `demo-stuck`: newest backup `running` for 7h (stuck); the one before
     ///    finished ~20h ago and is healthy.
     ///
-    /// and the stories of [`super::stories`] (instances 9 to 24).
+    /// and the stories of [`super::stories`] (instances 9 to 24). Every instance with
+    /// backups was created 30 days before its oldest listed one ([`created_before`]).
     pub fn demo(now: DateTime<Utc>) -> Self {
         let mut s = Scenario::new("AKDEMO", "SKDEMO-not-a-secret");
         let h = Duration::hours;
@@ -357,7 +365,20 @@ impl Scenario {
             healthy, failed, running, stale, cluster, truncated, empty, stuck,
         ];
         s.instances.extend(super::stories::stories(now));
+        created_before(&mut s.instances, now);
         s
+    }
+}
+
+/// Creation times that fit the demo's story: 30 days before an instance's oldest
+/// backup, or 3 hours before `now` for one without any (new, not yet backed up).
+pub(super) fn created_before(instances: &mut [FakeInstance], now: DateTime<Utc>) {
+    for i in instances {
+        let oldest = i.backups.iter().map(|b| b.start).min();
+        i.created = Some(match oldest {
+            Some(start) => start - Duration::days(30),
+            None => now - Duration::hours(3),
+        });
     }
 }
 
@@ -440,6 +461,14 @@ mod tests {
         let t = newest("demo-truncated");
         assert!(matches!(&t.object, FakeObject::Data(d) if d.len() as u64 == t.size / 2));
         assert!(find(&s, "demo-empty").backups.is_empty());
+        for i in &s.instances {
+            let created = i.created.unwrap();
+            assert!(i.backups.iter().all(|b| b.start > created), "{}", i.name);
+        }
+        assert_eq!(
+            find(&s, "demo-empty").created,
+            Some(now - Duration::hours(3))
+        );
         let stuck = newest("demo-stuck");
         assert_eq!(
             (stuck.status.as_str(), stuck.start),

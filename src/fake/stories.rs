@@ -131,6 +131,7 @@ impl Scenario {
         let mut stale = demo_instance(21, "demo-revoked-stale", "redis-replication");
         stale.backups = runs(21, "", now - h(30), h(24), 3);
         s.instances = vec![ok, stale];
+        super::scenario::created_before(&mut s.instances, now);
         s
     }
 

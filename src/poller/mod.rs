@@ -52,6 +52,10 @@ struct Memory {
     vanished: HashMap<String, BTreeMap<String, Vanished>>,
     /// instance_uuid → the shards that have had a finished backup
     shards_seen: HashMap<String, BTreeSet<String>>,
+    /// account → the descriptions of its `instances:` ([`describe`])
+    described: HashMap<String, describe::Described>,
+    /// cycles started, to spread the refresh of those descriptions
+    cycles: u64,
     previous: Arc<Snapshot>,
 }
 
@@ -181,7 +185,12 @@ impl Poller {
     /// Runs one whole cycle and returns its snapshot (also kept for the next cycle).
     pub async fn cycle(&self) -> Arc<Snapshot> {
         let started = Instant::now();
-        let parts = join_all(self.accounts.iter().map(|a| self.poll_account(a))).await;
+        let cycle = {
+            let mut mem = self.memory();
+            mem.cycles = mem.cycles.wrapping_add(1);
+            mem.cycles
+        };
+        let parts = join_all(self.accounts.iter().map(|a| self.poll_account(a, cycle))).await;
         let mut snap = Snapshot::default();
         for p in parts {
             snap.merge(p);
@@ -196,7 +205,7 @@ impl Poller {
         self.memory().previous = Arc::clone(&snap);
         snap
     }
-    async fn poll_account(&self, a: &AccountPoller) -> Snapshot {
+    async fn poll_account(&self, a: &AccountPoller, cycle: u64) -> Snapshot {
         let mut snap = Snapshot::default();
         let owns = |uuid: &str| self.shard.owns(uuid);
         let mut uuids: BTreeSet<String> = a
@@ -212,7 +221,12 @@ impl Poller {
             .iter()
             .filter(|b| owns(&b.instance_uuid))
             .collect();
-        for i in self.discover(a, &mut snap).await {
+        let discovered = self.discover(a, &mut snap).await;
+        for i in self.describe_listed(a, &uuids, &discovered, cycle).await {
+            snap.instances
+                .insert(i.uuid.clone(), (a.account.name.clone(), i));
+        }
+        for i in discovered {
             if !owns(&i.uuid) {
                 continue;
             }
@@ -221,7 +235,7 @@ impl Poller {
                 .insert(i.uuid.clone(), (a.account.name.clone(), i));
         }
         // Every watched instance has an info series (alerts join it for their routing
-        // labels), with what discovery told of it, or only its UUID.
+        // labels), with what CDS told of it, or only its UUID.
         for uuid in uuids.iter().chain(backups.iter().map(|b| &b.instance_uuid)) {
             snap.instances.entry(uuid.clone()).or_insert_with(|| {
                 let bare = Instance {
@@ -318,6 +332,7 @@ impl Poller {
 
 mod account;
 mod calls;
+mod describe;
 mod instance;
 mod schedule;
 

@@ -317,7 +317,9 @@ async fn three_target_kinds_two_accounts_exact_series() {
         .is_empty(),
         "ins-other is not tagged prod"
     );
-    // A static target has an info series too, with what is known of it.
+    // A static target has an info series too, with what is known of it: an
+    // `instances:` entry is described by its own DescribeDBInstances (issue 18), a
+    // `backups:` entry is known by its UUID alone.
     assert_eq!(
         value(
             &t,
@@ -325,6 +327,18 @@ async fn three_target_kinds_two_accounts_exact_series() {
             &[
                 ("account", "a"),
                 ("instance_uuid", "ins-repl"),
+                ("instance_name", "orders")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &t,
+            "cds_redis_instance_info",
+            &[
+                ("account", "a"),
+                ("instance_uuid", "ins-seed"),
                 ("instance_name", "")
             ]
         ),
@@ -345,6 +359,7 @@ async fn three_target_kinds_two_accounts_exact_series() {
     assert_eq!(calls("a", "DescribeBackups"), 1.0);
     assert_eq!(calls("b", "DownloadBackup"), 4.0);
     assert_eq!(calls("b", "DescribeDBInstances"), 1.0);
+    assert_eq!(calls("a", "DescribeDBInstances"), 1.0, "ins-repl's own");
     assert_eq!(
         value(
             &t,

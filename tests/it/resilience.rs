@@ -76,7 +76,7 @@ async fn transient_failures_are_retried_and_counted_by_kind() {
     ];
     for (fault, kind) in cases {
         let (f, c) = setup(&scenario()).await;
-        f.set_faults(FaultPlan::next(1, fault.clone()));
+        f.set_faults_on("DescribeBackups", FaultPlan::next(1, fault.clone()));
         let text = Driver::new(&c).cycle().await;
         let errors = "cds_redis_backup_exporter_api_errors_total";
         let d = [("action", "DescribeBackups")];
@@ -123,9 +123,9 @@ async fn permanent_failures_are_not_retried_and_say_why() {
     ];
     for (fault, kind) in cases {
         let (f, c) = setup(&scenario()).await;
-        f.set_faults(FaultPlan::always(fault.clone()));
+        f.set_faults_on("DescribeBackups", FaultPlan::always(fault.clone()));
         let text = Driver::new(&c).cycle().await;
-        assert_eq!(f.requests().len(), 1, "{fault:?}: asked once");
+        assert_eq!(f.calls("DescribeBackups").len(), 1, "{fault:?}: asked once");
         let errors = "cds_redis_backup_exporter_api_errors_total";
         assert_eq!(
             value(
@@ -181,14 +181,21 @@ async fn a_huge_answer_stops_at_the_size_cap() {
 async fn retry_after_is_waited_for_unless_longer_than_the_cap() {
     let (f, mut c) = setup(&scenario()).await;
     c.poll.retry_max_backoff = Duration::from_secs(5);
-    f.set_faults(FaultPlan::next(
-        1,
-        Fault::Throttled {
-            retry_after: Some("1".into()),
-        },
-    ));
+    f.set_faults_on(
+        "DescribeBackups",
+        FaultPlan::next(
+            1,
+            Fault::Throttled {
+                retry_after: Some("1".into()),
+            },
+        ),
+    );
     Driver::new(&c).cycle().await;
-    let reqs = f.requests();
+    let reqs: Vec<_> = f
+        .requests()
+        .into_iter()
+        .filter(|r| r.action != "DescribeDBInstances")
+        .collect();
     let gap = reqs[1].at - reqs[0].at;
     assert_eq!(reqs[0].action, "DescribeBackups");
     assert_eq!(reqs[1].action, "DescribeBackups");
@@ -196,16 +203,23 @@ async fn retry_after_is_waited_for_unless_longer_than_the_cap() {
 
     let (f, mut c) = setup(&scenario()).await;
     c.poll.retry_max_backoff = Duration::from_secs(5);
-    f.set_faults(FaultPlan::next(
-        1,
-        Fault::Throttled {
-            retry_after: Some("120".into()),
-        },
-    ));
+    f.set_faults_on(
+        "DescribeBackups",
+        FaultPlan::next(
+            1,
+            Fault::Throttled {
+                retry_after: Some("120".into()),
+            },
+        ),
+    );
     let started = Instant::now();
     let text = Driver::new(&c).cycle().await;
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(f.requests().len(), 1, "no retry within the cycle");
+    assert_eq!(
+        f.calls("DescribeBackups").len(),
+        1,
+        "no retry within the cycle"
+    );
     assert_eq!(
         value(
             &text,

@@ -398,7 +398,7 @@ fn targets(w: &mut Writer<'_>, snap: &Snapshot) {
 fn instances(w: &mut Writer<'_>, snap: &Snapshot) {
     w.family(
         "cds_redis_instance_info",
-        "Every watched instance, with what DescribeDBInstances tells of it (empty when it was not discovered); tags is its CDS tag names as ,a,b, ; always 1.",
+        "Every watched instance, with what DescribeDBInstances tells of it (empty until CDS has described it); tags is its CDS tag names as ,a,b, ; always 1.",
     );
     let mut tags = String::new();
     for (uuid, (account, i)) in &snap.instances {
@@ -423,8 +423,17 @@ fn instances(w: &mut Writer<'_>, snap: &Snapshot) {
         w.sample(&labels, 1i64);
     }
     w.family(
+        "cds_redis_instance_created_timestamp_seconds",
+        "When the instance was created (CreatedTime of DescribeDBInstances, read in the account's timezone), as Unix time; absent when CDS gives none or one that cannot be true.",
+    );
+    for (uuid, (_, i)) in &snap.instances {
+        if let Some(created) = i.created {
+            w.sample(&[("instance_uuid", uuid)], created.timestamp());
+        }
+    }
+    w.family(
         "cds_redis_instance_tag_info",
-        "One series per CDS tag of each discovered instance; always 1.",
+        "One series per CDS tag of each instance DescribeDBInstances described; always 1.",
     );
     for (uuid, (_, i)) in &snap.instances {
         for tag in tag_names(i) {

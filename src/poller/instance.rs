@@ -12,6 +12,7 @@ use tracing::warn;
 
 use super::{AccountPoller, Poller};
 use crate::cds::{Action, Backup, BackupDetail, BackupList, CdsError};
+use crate::facts::InstanceFacts;
 use crate::policy;
 use crate::state::{self, BackupState, Selected, ShardFacts, Snapshot, TargetKey};
 
@@ -43,7 +44,7 @@ impl Poller {
             self.extra_backups,
             self.max_unfinished,
         );
-        self.shard_facts(uuid, &sorted, &shards, &mut snap);
+        self.shard_facts(&a.account.name, uuid, &sorted, &shards, &mut snap);
         if skipped > 0 {
             warn!(account = %a.account.name, instance_uuid = uuid, skipped, looked_up = self.max_unfinished, "more unfinished backups than poll.max_unfinished_backups; the oldest are not looked up");
             self.metrics
@@ -116,6 +117,9 @@ impl Poller {
         let prev = Arc::clone(&self.memory().previous);
         let instance = TargetKey::instance(uuid);
         let Some(at) = prev.last_good.get(&instance) else {
+            // Nothing from a previous cycle (the first since a restart): what the state
+            // file remembers of its shards' last finished backups still holds.
+            self.remembered_only(snap, uuid);
             return;
         };
         snap.last_good.insert(instance, *at);
@@ -126,17 +130,46 @@ impl Poller {
             snap.instance_backups.insert(uuid.to_owned(), *n);
         }
         let from = (uuid.to_owned(), String::new());
-        for (k, facts) in prev.shards.range(from..).take_while(|(k, _)| k.0 == uuid) {
+        for (k, facts) in prev
+            .shards
+            .range(from.clone()..)
+            .take_while(|(k, _)| k.0 == uuid)
+        {
             snap.shards.insert(k.clone(), facts.clone());
+        }
+        for (k, r) in prev
+            .remembered
+            .range(from..)
+            .take_while(|(k, _)| k.0 == uuid)
+        {
+            snap.remembered.insert(k.clone(), r.clone());
+        }
+    }
+
+    /// The remembered last finished backup of each shard of `uuid`, for a cycle that
+    /// has nothing else of the instance.
+    fn remembered_only(&self, snap: &mut Snapshot, uuid: &str) {
+        let mem = self.memory();
+        let Some(facts) = mem.facts.instances.get(uuid) else {
+            return;
+        };
+        for (shard, m) in &facts.shards {
+            if let Some(last) = &m.last {
+                snap.remembered
+                    .insert((uuid.to_owned(), shard.clone()), last.clone());
+            }
         }
     }
 
     /// Per shard of the listing (shards learned so far): how many finished backups it
     /// lists and the cadence of its automatic ones. A shard that has had a finished
-    /// backup is remembered, so one whose last finished backup was purged reports 0
-    /// instead of disappearing.
+    /// backup is remembered (across restarts too, with the state file), so one whose
+    /// last finished backup was purged reports 0 instead of disappearing, with its last
+    /// finished backup's facts in [`Snapshot::remembered`]. The cadence is learned from
+    /// the remembered EndTimes with the listed ones, so it survives purges.
     fn shard_facts(
         &self,
+        account: &str,
         uuid: &str,
         sorted: &[Backup],
         shard_of: &HashMap<String, String>,
@@ -144,6 +177,7 @@ impl Poller {
     ) {
         let mut finished: BTreeMap<&str, u64> = BTreeMap::new();
         let mut ends: BTreeMap<&str, Vec<DateTime<Utc>>> = BTreeMap::new();
+        let mut newest: BTreeMap<&str, &Backup> = BTreeMap::new();
         for b in sorted.iter().filter(|b| b.is_finished()) {
             let Some(shard) = shard_of.get(&b.id) else {
                 continue;
@@ -152,19 +186,38 @@ impl Poller {
             if let (true, Some(end)) = (b.mode.eq_ignore_ascii_case("auto"), b.end) {
                 ends.entry(shard).or_default().push(end);
             }
+            // The newest by EndTime, as `Snapshot::last_success` has it.
+            let n = newest.entry(shard).or_insert(b);
+            if b.end > n.end {
+                *n = b;
+            }
         }
         let mut mem = self.memory();
+        let mem = &mut *mem;
         let seen = mem.shards_seen.entry(uuid.to_owned()).or_default();
         seen.extend(finished.keys().map(|s| (*s).to_owned()));
+        let remembered = mem
+            .facts
+            .instances
+            .entry(uuid.to_owned())
+            .or_insert_with(|| InstanceFacts::new(uuid, account, Utc::now()));
         for shard in seen.iter() {
+            let m = remembered.shards.entry(shard.clone()).or_default();
+            if let Some(b) = newest.get(shard.as_str()) {
+                m.remember(b);
+            }
+            m.add_auto_ends(&ends.remove(shard.as_str()).unwrap_or_default());
+            let listed = finished.get(shard.as_str()).copied().unwrap_or(0);
             let facts = ShardFacts {
-                finished: Some(finished.get(shard.as_str()).copied().unwrap_or(0)),
-                expected_interval: policy::expected_interval(
-                    ends.remove(shard.as_str()).unwrap_or_default(),
-                ),
+                finished: Some(listed),
+                expected_interval: policy::expected_interval(m.ends()),
                 max_age: policy::DEFAULT_MAX_AGE,
             };
-            snap.shards.insert((uuid.to_owned(), shard.clone()), facts);
+            let key = (uuid.to_owned(), shard.clone());
+            if let (0, Some(last)) = (listed, &m.last) {
+                snap.remembered.insert(key.clone(), last.clone());
+            }
+            snap.shards.insert(key, facts);
         }
     }
 

@@ -8,6 +8,11 @@
 //! blanks dashboards nor resets alerts' `for:` clocks — until `poll.stale_after` has
 //! passed since they were fetched; then they are dropped rather than served for ever.
 //!
+//! What outlives a restart, with `verify.state_file` set ([`crate::facts`]): each
+//! instance's first-seen time, its shards and backups' shards, each shard's last
+//! finished backup and cadence history; restored when the poller is built, handed to
+//! the verifier's store after each cycle ([`remember`]).
+//!
 //! The calls themselves are in [`calls`], the timing of cycles in [`schedule`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -23,6 +28,7 @@ use tracing::debug;
 use crate::cds::retry::RetryPolicy;
 use crate::cds::{Client, Instance};
 use crate::config::{Account, BackupTarget, Config, ProbeConfig, StalenessRule, VerifyConfig};
+use crate::facts::Facts;
 use crate::metrics::Metrics;
 use crate::probe;
 use crate::state::{BackupKey, CycleInfo, Snapshot, TargetKey, Vanished};
@@ -52,6 +58,9 @@ struct Memory {
     vanished: HashMap<String, BTreeMap<String, Vanished>>,
     /// instance_uuid → the shards that have had a finished backup
     shards_seen: HashMap<String, BTreeSet<String>>,
+    /// What the state file keeps (`backup_shards` filled only when written: the
+    /// poller's own map is `shards`).
+    facts: Facts,
     previous: Arc<Snapshot>,
 }
 
@@ -115,6 +124,14 @@ impl Poller {
                 account: a.clone(),
             })
             .collect();
+        let verifier = Verifier::new(
+            &config.verify,
+            probe_http.clone(),
+            config.probe.timeout,
+            Arc::clone(&metrics),
+        );
+        metrics.state_file_configured(verifier.has_state_file());
+        let memory = remember::restore(verifier.restored_facts());
         Ok(Self {
             accounts,
             probe: config.probe.clone(),
@@ -140,14 +157,9 @@ impl Poller {
             staleness: config.staleness.clone(),
             shard: config.shard,
             verify_config: config.verify.clone(),
-            verifier: Verifier::new(
-                &config.verify,
-                probe_http.clone(),
-                config.probe.timeout,
-                Arc::clone(&metrics),
-            ),
+            verifier,
             metrics,
-            memory: Mutex::new(Memory::default()),
+            memory: Mutex::new(memory),
         })
     }
 
@@ -187,6 +199,7 @@ impl Poller {
             snap.merge(p);
         }
         self.refresh_verifications(&mut snap);
+        self.remember(&mut snap);
         snap.cycle = Some(CycleInfo {
             duration: started.elapsed(),
             ended: chrono::Utc::now(),
@@ -316,6 +329,7 @@ impl Poller {
 mod account;
 mod calls;
 mod instance;
+mod remember;
 mod schedule;
 
 use calls::rate_limiter;

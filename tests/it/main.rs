@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod exporter;
+mod facts;
 mod faults;
 mod golden;
 mod hardening;

@@ -721,7 +721,6 @@ mod tests {
     #[test]
     fn facts_fill_the_file_first_and_the_least_recently_watched_are_left_out() {
         let mut s = Store::default();
-        s.path = Some(PathBuf::from("unused"));
         let mut f = Facts::default();
         for n in 0..200 {
             let uuid = format!("ins-{n:03}");

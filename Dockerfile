@@ -15,10 +15,14 @@ ARG BUILD_REVISION=unknown
 ENV BUILD_REVISION=${BUILD_REVISION}
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked \
-    && cp target/release/cds-redis-backup-exporter /cds-redis-backup-exporter
+    && cp target/release/cds-redis-backup-exporter /cds-redis-backup-exporter \
+    && mkdir /state
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /cds-redis-backup-exporter /usr/local/bin/cds-redis-backup-exporter
+# Where verify.state_file goes, owned by the user below: a named volume mounted here
+# starts as a copy of it, so the exporter can write there (distroless has no shell).
+COPY --from=build --chown=65532:65532 /state /var/lib/cds-redis-backup-exporter
 # 65532 is distroless's "nonroot" user.
 USER 65532:65532
 EXPOSE 9755

@@ -320,9 +320,10 @@ for render, docs in renders.items():
 
     # Volumes: what they refer to exists, and config.yaml's paths land on them.
     volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+    claims = {t["metadata"]["name"] for t in spec.get("volumeClaimTemplates", [])}
     mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
     for m_ in mounts.values():
-        if m_["name"] not in volumes:
+        if m_["name"] not in volumes and m_["name"] not in claims:
             problem(S, f"mount {m_['mountPath']} names no volume {m_['name']!r}")
     configmaps = {d["metadata"]["name"]: d for d in by_kind(docs, "ConfigMap")}
     for v in volumes.values():
@@ -378,11 +379,12 @@ for render, docs in renders.items():
             rel = path[len(m_["mountPath"].rstrip("/")) + 1:]
             if rel not in [i["path"] for i in vol["secret"].get("items", [])] and rel not in secret_keys:
                 problem(A, f"access_key_secret_file {path!r}: the Secret volume has no file {rel!r}")
+    # The state file must outlive the pod (an emptyDir is lost at every rollout).
     state = (config.get("verify") or {}).get("state_file")
     m_, vol = mount_of(state or "/")
-    if not state or not vol or not ("emptyDir" in vol or "persistentVolumeClaim" in vol) or m_.get("readOnly"):
-        if not (state and any(t["metadata"]["name"] == (m_ or {}).get("name") for t in spec.get("volumeClaimTemplates", []))):
-            problem(S, f"verify.state_file {state!r} is not on a writable emptyDir or PVC")
+    on_claim = bool(m_) and (m_["name"] in claims or "persistentVolumeClaim" in (vol or {}))
+    if not state or not on_claim or m_.get("readOnly"):
+        problem(S, f"verify.state_file {state!r} is not on a writable persistent volume (a volumeClaimTemplate or PVC)")
 
     # Services and the PodDisruptionBudget select the pods; ports resolve.
     for svc in by_kind(docs, "Service"):

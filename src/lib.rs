@@ -8,6 +8,7 @@ pub mod cds;
 pub mod check;
 pub mod config;
 pub mod demo;
+pub mod facts;
 pub mod fake;
 mod input;
 pub mod metrics;
@@ -90,6 +91,9 @@ pub async fn run_with(
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(metrics::Metrics::new().context("registering metrics")?);
     metrics.config_loaded(true);
+    if config.verify.state_file.is_none() {
+        warn!("verify.state_file is not set: a restart forgets remembered shards (one whose backups are all purged meanwhile is no longer reported), their last finished backups, cadence history, first-seen times and verification results");
+    }
     let poller = Arc::new(
         poller::Poller::new(&config, Arc::clone(&metrics)).context("building the HTTP clients")?,
     );
@@ -112,7 +116,7 @@ pub async fn run_with(
         metrics: Arc::clone(&metrics),
         pollers,
     };
-    let _reloading = AbortOnDrop(tokio::spawn(
+    let reloading = AbortOnDrop(tokio::spawn(
         reloader.serve(reload_rx, control.reload_signals),
     ));
     let app = Arc::new(server::App {
@@ -128,12 +132,23 @@ pub async fn run_with(
         limits: web.limits,
     });
     server::serve(listener, app, shutdown).await;
-    drop(polling);
+    // Both hold the poller: once they are gone, so is it, and its verifier's last write
+    // of the state file is done when this returns.
+    polling.stop().await;
+    reloading.stop().await;
     Ok(())
 }
 
 /// Aborts the task when dropped, so no exit path leaves the poll loop running.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl AbortOnDrop {
+    /// Aborts the task and waits until it is dropped (what it holds with it).
+    async fn stop(mut self) {
+        self.0.abort();
+        let _ = (&mut self.0).await;
+    }
+}
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::cds::{Backup, Instance};
 use crate::cds::{SecretUrl, UrlType};
 use crate::config::VerifyLevel;
+pub use crate::facts::LastFinished;
 use crate::probe::ProbeResult;
 use crate::verify::{LastVerified, Verification};
 
@@ -85,6 +86,12 @@ pub struct Snapshot {
     pub owned: BTreeMap<String, u64>,
     /// instance_uuid → the verification level `verify:` gives it
     pub verify_levels: BTreeMap<String, VerifyLevel>,
+    /// (instance_uuid, shard_id) → the newest finished backup the exporter remembers of
+    /// a shard for which no finished backup is exported now (all purged, possibly before
+    /// a restart: the facts come from the state file); see [`Snapshot::last_success`].
+    pub remembered: BTreeMap<(String, String), LastFinished>,
+    /// instance_uuid → when this exporter first watched it (kept in the state file)
+    pub first_seen: BTreeMap<String, DateTime<Utc>>,
     pub cycle: Option<CycleInfo>,
 }
 
@@ -168,9 +175,13 @@ impl Snapshot {
         join(&mut self.vanished, other.vanished, replace);
         join(&mut self.verify_levels, other.verify_levels, replace);
         join(&mut self.owned, other.owned, replace);
+        join(&mut self.remembered, other.remembered, replace);
+        join(&mut self.first_seen, other.first_seen, replace);
     }
 
-    /// Keyed by (instance_uuid, shard_id).
+    /// Keyed by (instance_uuid, shard_id): the newest finished backup exported, else the
+    /// one remembered ([`Snapshot::remembered`]), whose EndTime is a fact of the past
+    /// that does not go stale.
     pub fn last_success(&self) -> BTreeMap<(String, String), LastSuccess> {
         let mut out: BTreeMap<(String, String), LastSuccess> = BTreeMap::new();
         for b in self.backups.values() {
@@ -188,6 +199,12 @@ impl Snapshot {
                     },
                 );
             }
+        }
+        for (key, r) in &self.remembered {
+            out.entry(key.clone()).or_insert_with(|| LastSuccess {
+                end: r.end,
+                size: r.size,
+            });
         }
         out
     }

@@ -48,6 +48,7 @@ pub struct Metrics {
     verify_in_flight: IntGauge,
     verify_queued: IntGauge,
     verify_budget: IntGauge,
+    state_file: IntGauge,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(
@@ -125,6 +126,7 @@ impl Metrics {
             verify_in_flight: register(&live, IntGauge::new("cds_redis_backup_exporter_verify_in_flight", "Backup verifications running now.")?)?,
             verify_queued: register(&live, IntGauge::new("cds_redis_backup_exporter_verify_queued", "Backup verifications waiting for a worker.")?)?,
             verify_budget: register(&live, IntGauge::new("cds_redis_backup_exporter_verify_budget_remaining_bytes", "Bytes verification may still download today (verify.daily_budget, UTC days).")?)?,
+            state_file: register(&live, IntGauge::new("cds_redis_backup_exporter_state_file_configured", "1 if verify.state_file is set, so remembered shards, their last finished backups, cadence history, first-seen times and verification results survive a restart; 0 if a restart forgets them.")?)?,
             rendered: RwLock::default(),
             live,
         })
@@ -192,6 +194,11 @@ impl Metrics {
         self.shard_info
             .with_label_values(&[&shard.index.to_string(), &shard.total.to_string()])
             .set(1);
+    }
+
+    /// Says whether facts survive a restart (the configuration sets a state file).
+    pub(crate) fn state_file_configured(&self, yes: bool) {
+        self.state_file.set(i64::from(yes));
     }
 
     /// Counts bytes downloaded by verification.

@@ -6,12 +6,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use tracing::warn;
 
 use super::{AccountPoller, Poller};
 use crate::cds::{Action, Backup, BackupDetail, BackupList, CdsError};
+use crate::facts::InstanceFacts;
 use crate::policy;
 use crate::state::{self, BackupState, Selected, ShardFacts, Snapshot, TargetKey};
 
@@ -118,6 +119,9 @@ impl Poller {
         let prev = Arc::clone(&self.memory().previous);
         let instance = TargetKey::instance(uuid);
         let Some(at) = prev.last_good.get(&instance) else {
+            // Nothing from a previous cycle (the first since a restart): what the state
+            // file remembers of its shards' last finished backups still holds.
+            self.remembered_only(snap, uuid);
             return;
         };
         snap.last_good.insert(instance, *at);
@@ -128,15 +132,44 @@ impl Poller {
             snap.instance_backups.insert(uuid.to_owned(), *n);
         }
         let from = (uuid.to_owned(), String::new());
-        for (k, facts) in prev.shards.range(from..).take_while(|(k, _)| k.0 == uuid) {
+        for (k, facts) in prev
+            .shards
+            .range(from.clone()..)
+            .take_while(|(k, _)| k.0 == uuid)
+        {
             snap.shards.insert(k.clone(), facts.clone());
+        }
+        for (k, r) in prev
+            .remembered
+            .range(from..)
+            .take_while(|(k, _)| k.0 == uuid)
+        {
+            snap.remembered.insert(k.clone(), r.clone());
+        }
+    }
+
+    /// The remembered last finished backup of each shard of `uuid`, for a cycle that
+    /// has nothing else of the instance.
+    fn remembered_only(&self, snap: &mut Snapshot, uuid: &str) {
+        let mem = self.memory();
+        let Some(facts) = mem.facts.instances.get(uuid) else {
+            return;
+        };
+        for (shard, m) in &facts.shards {
+            if let Some(last) = &m.last {
+                snap.remembered
+                    .insert((uuid.to_owned(), shard.clone()), last.clone());
+            }
         }
     }
 
     /// Per shard of the listing (shards learned so far): how many finished backups it
     /// lists and the schedule of its automatic ones, in the account's time zone. A shard
-    /// that has had a finished backup is remembered, so one whose last finished backup
-    /// was purged reports 0 instead of disappearing.
+    /// that has had a finished backup is remembered (across restarts too, with the state
+    /// file), so one whose last finished backup was purged reports 0 instead of
+    /// disappearing, with its last finished backup's facts in [`Snapshot::remembered`].
+    /// The schedule is learned from the remembered EndTimes with the listed ones, so it
+    /// survives purges.
     fn shard_facts(
         &self,
         a: &AccountPoller,
@@ -146,31 +179,51 @@ impl Poller {
         snap: &mut Snapshot,
     ) {
         let mut finished: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut backups: BTreeMap<&str, Vec<&Backup>> = BTreeMap::new();
-        for b in sorted {
+        let mut ends: BTreeMap<&str, Vec<DateTime<Utc>>> = BTreeMap::new();
+        let mut newest: BTreeMap<&str, &Backup> = BTreeMap::new();
+        for b in sorted.iter().filter(|b| b.is_finished()) {
             let Some(shard) = shard_of.get(&b.id) else {
                 continue;
             };
-            if b.is_finished() {
-                *finished.entry(shard).or_default() += 1;
+            *finished.entry(shard).or_default() += 1;
+            // Manual runs are not the schedule's.
+            if let (true, Some(end)) = (b.mode.eq_ignore_ascii_case("auto"), b.end) {
+                ends.entry(shard).or_default().push(end);
             }
-            backups.entry(shard).or_default().push(b);
+            // The newest by EndTime, as `Snapshot::last_success` has it.
+            let n = newest.entry(shard).or_insert(b);
+            if b.end > n.end {
+                *n = b;
+            }
         }
         let mut mem = self.memory();
+        let mem = &mut *mem;
         let seen = mem.shards_seen.entry(uuid.to_owned()).or_default();
         seen.extend(finished.keys().map(|s| (*s).to_owned()));
+        let remembered = mem
+            .facts
+            .instances
+            .entry(uuid.to_owned())
+            .or_insert_with(|| InstanceFacts::new(uuid, &a.account.name, Utc::now()));
         for shard in seen.iter() {
-            let schedule = policy::schedule_of(
-                backups.remove(shard.as_str()).unwrap_or_default(),
-                a.account.timezone,
-            );
+            let m = remembered.shards.entry(shard.clone()).or_default();
+            if let Some(b) = newest.get(shard.as_str()) {
+                m.remember(b);
+            }
+            m.add_auto_ends(&ends.remove(shard.as_str()).unwrap_or_default());
+            let listed = finished.get(shard.as_str()).copied().unwrap_or(0);
+            let schedule = policy::Schedule::learn(m.ends(), a.account.timezone);
             let facts = ShardFacts {
-                finished: Some(finished.get(shard.as_str()).copied().unwrap_or(0)),
+                finished: Some(listed),
                 expected_interval: schedule.as_ref().map(policy::Schedule::interval),
                 schedule,
                 max_age: policy::DEFAULT_MAX_AGE,
             };
-            snap.shards.insert((uuid.to_owned(), shard.clone()), facts);
+            let key = (uuid.to_owned(), shard.clone());
+            if let (0, Some(last)) = (listed, &m.last) {
+                snap.remembered.insert(key.clone(), last.clone());
+            }
+            snap.shards.insert(key, facts);
         }
     }
 

@@ -8,6 +8,11 @@
 //! blanks dashboards nor resets alerts' `for:` clocks — until `poll.stale_after` has
 //! passed since they were fetched; then they are dropped rather than served for ever.
 //!
+//! What outlives a restart, with `verify.state_file` set ([`crate::facts`]): each
+//! instance's first-seen time, its shards and backups' shards, each shard's last
+//! finished backup and cadence history; restored when the poller is built, handed to
+//! the verifier's store after each cycle ([`remember`]).
+//!
 //! The calls themselves are in [`calls`], the timing of cycles in [`schedule`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -23,6 +28,7 @@ use tracing::debug;
 use crate::cds::retry::RetryPolicy;
 use crate::cds::{Client, Instance};
 use crate::config::{Account, BackupTarget, Config, ProbeConfig, StalenessRule, VerifyConfig};
+use crate::facts::Facts;
 use crate::metrics::Metrics;
 use crate::probe;
 use crate::state::{BackupKey, CycleInfo, Snapshot, TargetKey, Vanished};
@@ -56,6 +62,9 @@ struct Memory {
     described: HashMap<String, describe::Described>,
     /// cycles started, to spread the refresh of those descriptions
     cycles: u64,
+    /// What the state file keeps (`backup_shards` filled only when written: the
+    /// poller's own map is `shards`).
+    facts: Facts,
     previous: Arc<Snapshot>,
 }
 
@@ -119,6 +128,14 @@ impl Poller {
                 account: a.clone(),
             })
             .collect();
+        let verifier = Verifier::new(
+            &config.verify,
+            probe_http.clone(),
+            config.probe.timeout,
+            Arc::clone(&metrics),
+        );
+        metrics.state_file_configured(verifier.has_state_file());
+        let memory = remember::restore(verifier.restored_facts());
         Ok(Self {
             accounts,
             probe: config.probe.clone(),
@@ -144,14 +161,9 @@ impl Poller {
             staleness: config.staleness.clone(),
             shard: config.shard,
             verify_config: config.verify.clone(),
-            verifier: Verifier::new(
-                &config.verify,
-                probe_http.clone(),
-                config.probe.timeout,
-                Arc::clone(&metrics),
-            ),
+            verifier,
             metrics,
-            memory: Mutex::new(Memory::default()),
+            memory: Mutex::new(memory),
         })
     }
 
@@ -196,6 +208,7 @@ impl Poller {
             snap.merge(p);
         }
         self.refresh_verifications(&mut snap);
+        self.remember(&mut snap);
         snap.cycle = Some(CycleInfo {
             duration: started.elapsed(),
             ended: chrono::Utc::now(),
@@ -334,6 +347,7 @@ mod account;
 mod calls;
 mod describe;
 mod instance;
+mod remember;
 mod schedule;
 
 use calls::rate_limiter;

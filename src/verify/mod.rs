@@ -12,6 +12,10 @@
 //! `verify.state_file`, and the others are tried again an hour later (the next UTC day
 //! for the budget). Dropping the verifier (a reload, shutdown) cancels what is running;
 //! a reloaded configuration takes the results over ([`Verifier::adopt`]).
+//!
+//! The state file also carries the poller's [`crate::facts::Facts`]: the poller takes
+//! them once at start ([`Verifier::restored_facts`]) and hands its newest after each
+//! cycle ([`Verifier::keep_facts`]), written with the same coalescing.
 
 mod fetch;
 mod store;
@@ -165,6 +169,9 @@ pub struct Verifier {
     shared: Arc<Shared>,
     /// Started with the first job, from inside the runtime; aborted on drop.
     workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Writes the state file ([`save_often`]); started with the first job or the first
+    /// facts, aborted on drop.
+    saver: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 #[derive(Debug)]
@@ -197,6 +204,9 @@ impl Drop for Verifier {
     fn drop(&mut self) {
         for w in lock(&self.workers).drain(..) {
             w.abort();
+        }
+        if let Some(s) = lock(&self.saver).take() {
+            s.abort();
         }
         // The last write: what arrived since the previous one is not lost on a reload
         // or a clean shutdown (a store adopted by a newer verifier writes nothing).
@@ -241,6 +251,36 @@ impl Verifier {
                 metrics,
             }),
             workers: Mutex::new(Vec::new()),
+            saver: Mutex::new(None),
+        }
+    }
+
+    /// The facts the state file held at start (taken: the poller owns them from then on).
+    pub fn restored_facts(&self) -> crate::facts::Facts {
+        std::mem::take(&mut lock(&self.shared.store).facts)
+    }
+
+    /// Whether a state file is configured (`verify.state_file`).
+    pub fn has_state_file(&self) -> bool {
+        lock(&self.shared.store).has_file()
+    }
+
+    /// The poller's newest facts, for the state file; written with the next save.
+    pub fn keep_facts(&self, facts: crate::facts::Facts) {
+        let mut store = lock(&self.shared.store);
+        if !store.has_file() {
+            return;
+        }
+        store.set_facts(facts);
+        drop(store);
+        self.start_saver();
+        self.shared.save.notify_one();
+    }
+
+    fn start_saver(&self) {
+        let mut saver = lock(&self.saver);
+        if saver.is_none() {
+            *saver = Some(tokio::spawn(save_often(Arc::clone(&self.shared))));
         }
     }
 
@@ -297,8 +337,9 @@ impl Verifier {
             for _ in 0..self.shared.config.concurrency {
                 workers.push(tokio::spawn(work(Arc::clone(&self.shared))));
             }
-            workers.push(tokio::spawn(save_often(Arc::clone(&self.shared))));
         }
+        drop(workers);
+        self.start_saver();
     }
 
     /// The results of `keys` and every shard's last verified backup, for the snapshot;

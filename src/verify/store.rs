@@ -1,13 +1,19 @@
 //! What verification found, kept so that each backup is downloaded once per level: in
-//! memory, and in `verify.state_file` when one is set. A missing, unreadable or foreign
-//! file only means verifying again; it never stops the exporter.
+//! memory, and in `verify.state_file` when one is set. The same file holds the
+//! poller's [`Facts`] (remembered shards, their newest finished backups, cadence
+//! history, first-seen times), so one file is everything a restart must not forget. A
+//! missing, unreadable or foreign file only means starting without them; it never
+//! stops the exporter. Version 1 files (results only) are read and written back as
+//! version 2.
 //!
 //! The file is written whole, atomically (a new temporary file beside it, fsync, rename),
 //! but not after every result: a write follows the first change at once and then at
 //! most one per [`SAVE_INTERVAL`], and a last one when the verifier goes away (a reload
 //! or a clean shutdown), so a burst of results costs a few writes, not one each. The
-//! file never exceeds [`MAX_STATE_BYTES`], the same cap the reader applies: when the
-//! results do not fit, the oldest are left out of the file (they stay in memory), so
+//! file never exceeds [`MAX_STATE_BYTES`], the same cap the reader applies: the facts
+//! come first (the instances watched most recently first, so unwatched ones are left
+//! out before watched ones), then each shard's last verified backup, then results,
+//! newest first; what does not fit is left out of the file (it stays in memory), so
 //! the exporter never writes a file it would refuse to read.
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,10 +24,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::{Outcome, Verification};
 use crate::config::VerifyLevel;
+use crate::facts::{Facts, InstanceFacts};
 use crate::state::BackupKey;
 use crate::sync::lock;
 
@@ -58,10 +65,13 @@ pub struct LastVerified {
     pub keys_hint: bool,
 }
 
-/// The state file's layout; `version` changes with any incompatible change.
+/// The state file's layout; `version` changes with any incompatible change. Version 1
+/// had no `facts`.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct File {
     version: u32,
+    #[serde(default)]
+    facts: Vec<InstanceFacts>,
     results: Vec<Entry>,
     shards: Vec<ShardEntry>,
     /// (days since 1970-01-01 UTC, bytes downloaded that day)
@@ -82,7 +92,13 @@ struct ShardEntry {
     last: LastVerified,
 }
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+
+/// What an unreadable file costs, for the warnings.
+const UNREAD: &str = "cannot read verify.state_file; starting without what it held: remembered shards (one whose backups were all purged while the exporter was down is not reported), first-seen times, cadence history and verification results (backups are verified again)";
+const UNREAD_TAIL: &str = "starting without it: remembered shards, first-seen times, cadence history and verification results are lost, and the file is replaced at the next write";
+/// The versions this exporter reads.
+const READS: [u32; 2] = [1, 2];
 
 #[derive(Debug, Default)]
 pub struct Store {
@@ -90,11 +106,14 @@ pub struct Store {
     pub shards: BTreeMap<(String, String), LastVerified>,
     /// (UTC day, bytes downloaded that day)
     pub budget: (i64, u64),
+    /// What the poller remembers; read at start, replaced after each cycle.
+    pub facts: Facts,
     path: Option<PathBuf>,
     /// Changed since the file was last written.
     dirty: bool,
-    /// Results left out of the last file written, to log only when that changes.
-    left_out: usize,
+    /// (instances, results) left out of the last file written, to log only when that
+    /// changes.
+    left_out: (usize, usize),
 }
 
 impl Store {
@@ -111,12 +130,20 @@ impl Store {
                 return store
             }
             Err(e) => {
-                warn!(file = %path.display(), error = %e, "cannot read verify.state_file; backups will be verified again");
+                warn!(file = %path.display(), error = %e, "{UNREAD}");
                 return store;
             }
         };
         match serde_json::from_str::<File>(&text) {
-            Ok(f) if f.version == VERSION => {
+            Ok(f) if READS.contains(&f.version) => {
+                if f.version != VERSION {
+                    info!(file = %path.display(), from = f.version, to = VERSION, "verify.state_file has an older format; it is read, and written in the new one");
+                    // Written at the first save even if nothing else changes.
+                    store.dirty = true;
+                }
+                for i in f.facts {
+                    store.facts.instances.insert(i.uuid.clone(), i);
+                }
                 for e in f.results {
                     store
                         .results
@@ -130,13 +157,26 @@ impl Store {
                 store.budget = f.budget;
             }
             Ok(f) => {
-                warn!(file = %path.display(), version = f.version, "verify.state_file has another version; backups will be verified again")
+                warn!(file = %path.display(), version = f.version, "verify.state_file has a version this exporter does not read; {UNREAD_TAIL}")
             }
             Err(e) => {
-                warn!(file = %path.display(), error = %e, "verify.state_file is not a state file of this exporter; backups will be verified again")
+                warn!(file = %path.display(), error = %e, "verify.state_file is not a state file of this exporter (damaged?); {UNREAD_TAIL}")
             }
         }
         store
+    }
+
+    /// Replaces the facts with the poller's newest.
+    pub fn set_facts(&mut self, facts: Facts) {
+        if facts != self.facts {
+            self.facts = facts;
+            self.dirty = true;
+        }
+    }
+
+    /// Whether a file is written at all.
+    pub fn has_file(&self) -> bool {
+        self.path.is_some()
     }
 
     /// The final result of `key` at `level`, if there is one.
@@ -187,6 +227,7 @@ impl Store {
     pub fn take_over(&mut self, old: &mut Store) {
         self.results = std::mem::take(&mut old.results);
         self.shards = std::mem::take(&mut old.shards);
+        self.facts = std::mem::take(&mut old.facts);
         self.budget = old.budget;
         old.path = None;
         old.dirty = false;
@@ -229,21 +270,41 @@ impl Store {
         let (bytes, left_out) = self.within(cap)?;
         if left_out != self.left_out {
             self.left_out = left_out;
-            if left_out > 0 {
-                warn!(file = %path.display(), left_out, max_bytes = MAX_STATE_BYTES, "verify.state_file cannot hold every result; the oldest are left out and will be verified again after a restart");
+            if left_out.0 > 0 {
+                warn!(file = %path.display(), left_out = left_out.0, max_bytes = MAX_STATE_BYTES, "verify.state_file cannot hold the facts of every instance; those watched least recently are left out and forgotten at a restart");
+            }
+            if left_out.1 > 0 {
+                warn!(file = %path.display(), left_out = left_out.1, max_bytes = MAX_STATE_BYTES, "verify.state_file cannot hold every result; the oldest are left out and will be verified again after a restart");
             }
         }
         Some((path, bytes))
     }
 
-    /// The file's content within `cap` bytes, and how many results were left out. The
-    /// budget and the version always fit; then each shard's last verified backup (newest
-    /// first), then results, newest first. Entries are serialised one by one, so the
-    /// size is exact, not estimated.
-    fn within(&self, cap: usize) -> Option<(Vec<u8>, usize)> {
+    /// The file's content within `cap` bytes, and how many instances' facts and results
+    /// were left out. The budget and the version always fit; then the facts (the
+    /// instances watched most recently first), each shard's last verified backup
+    /// (newest first), then results, newest first. Entries are serialised one by one,
+    /// so the size is exact, not estimated.
+    fn within(&self, cap: usize) -> Option<(Vec<u8>, (usize, usize))> {
         let budget = serde_json::to_string(&self.budget).ok()?;
         let mut out =
-            format!("{{\"version\":{VERSION},\"budget\":{budget},\"shards\":[").into_bytes();
+            format!("{{\"version\":{VERSION},\"budget\":{budget},\"facts\":[").into_bytes();
+        let closing = b"],\"shards\":[".len() + b"],\"results\":[".len() + b"]}\n".len();
+        let mut facts: Vec<&InstanceFacts> = self.facts.instances.values().collect();
+        facts.sort_by(|a, b| {
+            b.last_seen
+                .cmp(&a.last_seen)
+                .then_with(|| a.uuid.cmp(&b.uuid))
+        });
+        let mut first = true;
+        let mut facts_left_out = 0;
+        for i in facts {
+            let entry = serde_json::to_vec(i).ok()?;
+            if !append(&mut out, &entry, &mut first, cap.saturating_sub(closing)) {
+                facts_left_out += 1;
+            }
+        }
+        out.extend_from_slice(b"],\"shards\":[");
         // What still has to follow: `],"results":[` and `]}` and the newline.
         let closing = b"],\"results\":[".len() + b"]}\n".len();
         let mut shards: Vec<_> = self.shards.iter().collect();
@@ -280,7 +341,7 @@ impl Store {
             }
         }
         out.extend_from_slice(b"]}\n");
-        Some((out, left_out))
+        Some((out, (facts_left_out, left_out)))
     }
 }
 
@@ -573,6 +634,170 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap_or_default(), "{}\n");
         assert!(!tmp.exists());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn facts(uuid: &str, last_seen: i64) -> InstanceFacts {
+        use crate::facts::{LastFinished, ShardMemory};
+        let t = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap_or_default();
+        let mut i = InstanceFacts::new(uuid, "acct", t(1_700_000_000));
+        i.last_seen = t(last_seen);
+        i.shards.insert(
+            "shard-1".to_owned(),
+            ShardMemory {
+                last: Some(LastFinished {
+                    backup_id: format!("bk-{uuid}"),
+                    end: t(1_700_086_400),
+                    size: Some(1234),
+                    captured: Some(t(1_700_086_000)),
+                }),
+                auto_ends: vec![1_700_086_400, 1_700_000_000, 1_699_913_600],
+            },
+        );
+        i.shards
+            .insert("shard-2".to_owned(), ShardMemory::default());
+        i.backup_shards
+            .insert(format!("bk-{uuid}"), "shard-1".to_owned());
+        i
+    }
+
+    /// Issue 18, item 4: the facts go through the file and come back the same.
+    #[test]
+    fn facts_survive_a_restart_through_the_file() {
+        let dir = temp_dir();
+        let path = dir.join("state.json");
+        let mut s = Store::open(Some(&path));
+        let mut f = Facts::default();
+        for (uuid, seen) in [("a", 1_700_100_000), ("b", 1_700_000_000)] {
+            f.instances.insert(uuid.to_owned(), facts(uuid, seen));
+        }
+        s.set_facts(f.clone());
+        assert!(s.dirty);
+        s.dirty = false;
+        s.set_facts(f.clone());
+        assert!(!s.dirty, "the same facts again are no change");
+        s.record(
+            &("a".to_owned(), "bk-a".to_owned()),
+            "shard-1",
+            1_700_086_400,
+            v(VerifyLevel::Light, Outcome::Ok, None),
+        );
+        let (p, bytes) = s.serialized().unwrap_or_default();
+        assert!(String::from_utf8_lossy(&bytes).starts_with("{\"version\":2,"));
+        write_atomically(&p, &bytes).unwrap_or_default();
+        let again = Store::open(Some(&path));
+        assert_eq!(again.facts, f);
+        assert_eq!(again.results.len(), 1);
+        assert!(
+            !again.dirty,
+            "a file of this version is not rewritten unchanged"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A file the exporter wrote before facts existed (version 1, as the previous
+    /// release writes it) is read whole, and written back as version 2.
+    #[test]
+    fn a_version_1_file_is_read_and_upgraded() {
+        let dir = temp_dir();
+        let path = dir.join("state.json");
+        let v1 = concat!(
+            r#"{"version":1,"budget":[20000,1234],"shards":[{"instance_uuid":"ins","shard_id":"","last":{"backup_id":"bk","end":100,"keys":7}}],"#,
+            r#""results":[{"instance_uuid":"ins","backup_id":"bk","verification":{"level":"full","outcome":"ok","http_status":null,"detail":"","format":"rdb","rdb_version":11,"redis_version":"7.2.4","snapshot_time":90,"keys":7,"keys_with_expiry":0,"bytes":5000,"duration_ms":3,"at":110}}]}"#,
+            "\n"
+        );
+        std::fs::write(&path, v1).unwrap_or_default();
+        let s = Mutex::new(Store::open(Some(&path)));
+        let key = ("ins".to_owned(), "bk".to_owned());
+        let check = |s: &Store| {
+            let r = s.final_result(&key, VerifyLevel::Full).cloned();
+            assert_eq!(
+                r.as_ref().map(|r| (r.keys, r.snapshot_time, r.at)),
+                Some((Some(7), Some(90), 110))
+            );
+            assert_eq!(s.shards[&("ins".to_owned(), String::new())].keys, Some(7));
+            assert_eq!(s.budget, (20_000, 1234));
+            assert!(s.facts.instances.is_empty());
+        };
+        check(&lock(&s));
+        // Nothing else changed: written anyway, in the new format.
+        save(&s);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(text.starts_with("{\"version\":2,"), "{text}");
+        check(&Store::open(Some(&path)));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A damaged file, or one of an unknown version, is no crash: the store starts
+    /// empty, and the next write replaces the file.
+    #[test]
+    fn a_damaged_or_foreign_file_starts_an_empty_store() {
+        let dir = temp_dir();
+        let path = dir.join("state.json");
+        let good = {
+            let mut s = Store::open(Some(&path));
+            let mut f = Facts::default();
+            f.instances
+                .insert("a".to_owned(), facts("a", 1_700_000_000));
+            s.set_facts(f);
+            s.serialized().unwrap_or_default().1
+        };
+        let half = good[..good.len() / 2].to_vec();
+        let v9 = String::from_utf8_lossy(&good).replace("\"version\":2", "\"version\":9");
+        for bad in [
+            half,
+            b"\x00\xff garbage".to_vec(),
+            v9.into_bytes(),
+            Vec::new(),
+        ] {
+            std::fs::write(&path, &bad).unwrap_or_default();
+            let s = Store::open(Some(&path));
+            assert!(s.facts.instances.is_empty() && s.results.is_empty());
+            assert!(s.has_file(), "the file is still written after a bad read");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The bound: facts come before verification results, the instances watched
+    /// least recently are left out first, and the file stays within the cap.
+    #[test]
+    fn facts_fill_the_file_first_and_the_least_recently_watched_are_left_out() {
+        let mut s = Store::default();
+        let mut f = Facts::default();
+        for n in 0..200 {
+            let uuid = format!("ins-{n:03}");
+            f.instances
+                .insert(uuid.clone(), facts(&uuid, 1_700_000_000 + n * 3600));
+        }
+        s.set_facts(f);
+        for n in 0..50 {
+            let mut r = v(VerifyLevel::Light, Outcome::Ok, None);
+            r.at = 1_700_000_000 + n;
+            s.record(&(format!("ins-{n:03}"), format!("bk-{n}")), "", r.at, r);
+        }
+        let one = serde_json::to_vec(&facts("ins-000", 1_700_000_000))
+            .unwrap_or_default()
+            .len();
+        // Room for 150 instances' facts, and nothing else.
+        let cap = 60 + 151 * one;
+        let (bytes, left_out) = s.within(cap).unwrap_or_default();
+        assert!(bytes.len() <= cap, "{} > {cap}", bytes.len());
+        let file: File = serde_json::from_slice(&bytes).unwrap_or_default();
+        assert_eq!(left_out, (200 - file.facts.len(), 50));
+        // 151 entries' bytes, less the commas between them and the rest of the file.
+        assert_eq!(file.facts.len(), 150);
+        assert!(file.results.is_empty());
+        // The newest watched are kept; the oldest left out.
+        let kept: Vec<&str> = file.facts.iter().map(|i| i.uuid.as_str()).collect();
+        assert_eq!(kept.first().copied(), Some("ins-199"));
+        assert!(!kept.contains(&"ins-000"));
+        let oldest_kept = 200 - file.facts.len();
+        assert_eq!(
+            kept.last().copied(),
+            Some(format!("ins-{oldest_kept:03}").as_str())
+        );
+        // With room for everything, nothing is left out.
+        let (_, none) = s.within(usize::MAX / 2).unwrap_or_default();
+        assert_eq!(none, (0, 0));
     }
 
     #[test]

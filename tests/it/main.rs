@@ -6,6 +6,7 @@
 
 mod describe;
 mod exporter;
+mod facts;
 mod faults;
 mod golden;
 mod hardening;

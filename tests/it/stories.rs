@@ -130,7 +130,8 @@ async fn an_instance_gone_from_discovery_is_reported_vanished_then_forgotten() {
 }
 
 /// The last good backup purged by retention while attempts fail: the shard stays,
-/// with 0 finished backups, instead of disappearing.
+/// with 0 finished backups, instead of disappearing, and with its last success time:
+/// the remembered EndTime of the purged backup, a fact that keeps ageing (issue 18).
 #[tokio::test]
 async fn a_shard_whose_last_finished_backup_is_purged_reports_zero() {
     let mut i = FakeInstance::new("ins", "ins", "redis-cluster");
@@ -149,6 +150,13 @@ async fn a_shard_whose_last_finished_backup_is_purged_reports_zero() {
     let first = driver.cycle().await;
     assert_eq!(shard_value(&first, name, "ins", "shard-a"), 2.0);
     assert_eq!(shard_value(&first, name, "ins", "shard-b"), 1.0);
+    let b0_end = i
+        .backups
+        .iter()
+        .find(|b| b.id == "b-0")
+        .unwrap()
+        .end
+        .unwrap();
     i.backups.retain(|b| b.id != "b-0");
     let mut s = Scenario::new("AK", "SK");
     s.instances = vec![i];
@@ -157,7 +165,11 @@ async fn a_shard_whose_last_finished_backup_is_purged_reports_zero() {
     assert_eq!(shard_value(&second, name, "ins", "shard-a"), 2.0);
     assert_eq!(shard_value(&second, name, "ins", "shard-b"), 0.0);
     let last = "cds_redis_backup_last_success_timestamp_seconds";
-    assert!(select(&second, last, &[("shard_id", "shard-b")]).is_empty());
+    assert_eq!(
+        value(&second, last, &[("shard_id", "shard-b")]),
+        b0_end.timestamp() as f64
+    );
+    assert!(select(&second, "cds_redis_backup_info", &[("backup_id", "b-0")]).is_empty());
     // The failed backup of shard-b is reported although shard-a succeeded since.
     let failed = [("backup_id", "b-failed"), ("state", "failed")];
     assert_eq!(value(&second, "cds_redis_backup_state", &failed), 1.0);

@@ -16,6 +16,7 @@ mod helpers;
 mod lifecycle;
 mod probe;
 mod resilience;
+mod rules_cmd;
 mod secrets;
 mod shards;
 mod status;

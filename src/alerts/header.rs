@@ -63,10 +63,13 @@ Severity model: critical pages, warning is work for office hours. Critical means
 restorable backup within the shard's policy (Stale beyond its max_age, NoRestorable;
 Corrupt and Empty: the newest finished backup, the restore point, was read and would
 not restore the data, while CDS lists it as finished so Stale stays quiet), or the
-exporter cannot watch the backups (ExporterBlind, InstanceBlind, ExporterDown,
-ExporterAbsent, PollStalled). Everything else is a warning: a single failed backup, a
-download problem, a small backup or one not verified yet is not yet a missing backup,
-and when it becomes one, Stale, NoRestorable, Corrupt or Empty pages.
+exporter cannot watch the backups (ExporterBlind, InstanceBlind, ExporterDown: no
+healthy replica of a shard, ExporterAbsent, PollStalled). Everything else is a warning:
+a single failed backup, a download problem, a small backup or one not verified yet is
+not yet a missing backup, and when it becomes one, Stale, NoRestorable, Corrupt or
+Empty pages; one replica of a shard down or crash looping while another watches is not
+yet a blind exporter. CdsRedisBackupWatchdog (severity none) always fires: route it to
+a heartbeat receiver that alarms when it stops.
 
 "#;
 
@@ -95,8 +98,8 @@ it, while Stale, the probe alerts, Shrank, NeverBackedUp and the Blind alerts go
 most favourable (freshest) view. Each replica verifies backups itself: a verdict
 (Corrupt, Empty, VerifyInconclusive) counts as soon as one replica reports it, and
 Unverified fires only when no replica has one. The exporter's own alerts (ExporterDown,
-ExporterAbsent, PollStalled, PollFailing, ReloadFailed) keep `instance`: they are about
-one process; ApiErrors is per account, action and code.
+ReplicaDown, CrashLooping, PollStalled, PollFailing, ReloadFailed) keep `instance`: they
+are about one process; ExporterAbsent is per job, ApiErrors per account, action and code.
 
 Routing labels: every backup and instance alert carries `account`, `instance_name` and
 `tags` (the instance's CDS tags, sorted and wrapped in commas: `,prod,team-a,`), joined

@@ -11,7 +11,8 @@ an instance deleted, an account's credentials revoked) happens EVENT seconds aft
 Checks:
   - before the event, exactly the intended alerts are notified, once each although two
     replicas report them, with account, instance_name and tags labels, each at the
-    receiver the shipped routing tree names (amtool config routes test);
+    receiver the shipped routing tree names (amtool config routes test): every critical
+    alert at the pager, warnings at chat, the always-firing watchdog at the heartbeat;
   - nothing is notified for healthy instances, the on-time weekly schedule, the slow
     replica's first cycle, or the exporters themselves;
   - after the event: the blind-account alert fires; the Stale alert of the revoked
@@ -212,6 +213,16 @@ def main():
                       "instance" not in l and all(k in l for k in ("account", "instance_name", "tags")), f"{l}")
             want = expected_receiver(l)
             check(f"{key[0]} {key[1]}: notified at receiver {receiver}, as routed", want == [receiver], f"routes test says {want}")
+
+        # The always-firing watchdog reaches the heartbeat receiver, and no other.
+        watchdog = {r for r, _ in pre.get(("CdsRedisBackupWatchdog", "", ""), [])}
+        check("CdsRedisBackupWatchdog notified at the heartbeat receiver only", watchdog == {"heartbeat"}, f"{watchdog}")
+        # Every critical alert notified went to the pager, whatever its tags; every
+        # warning to chat.
+        wrong = sorted((k[0], k[1], r) for k, sent in pre.items() for r, l in sent
+                       if l.get("severity") in ("critical", "warning")
+                       and r != {"critical": "pager", "warning": "chat"}[l["severity"]])
+        check("critical alerts notified at the pager, warnings at chat", not wrong, f"{wrong}")
 
         # After the event and poll.stale_after: blind, still stale, inhibited; purged; vanished.
         remaining = started + EVENT + STALE_AFTER + 10 - time.time()

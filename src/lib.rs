@@ -4,6 +4,7 @@
 //! [`run`] wires it together from a validated [`config::Config`], a bound listener and
 //! a shutdown signal, so tests and `main` start it the same way.
 
+pub mod alerts;
 pub mod cds;
 pub mod check;
 pub mod config;

@@ -98,6 +98,16 @@ enum Command {
     /// 0 all healthy, 1 a backup problem found, 2 a usage or configuration error,
     /// 3 CDS unreachable or credentials refused. The server is not started.
     Check(CheckArgs),
+    /// Print the Prometheus rule file (prometheus/alerts.yml) generated from the alerts
+    /// declared in the binary, or write it to a file.
+    Rules(RulesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RulesArgs {
+    /// Write the rules to this file instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    write: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -402,6 +412,24 @@ async fn start(
     run_with(config, web, control, listener, shutdown_signal()).await
 }
 
+/// `rules`: the generated rule file to stdout or `--write PATH`.
+fn rules(r: &RulesArgs) -> ExitCode {
+    let text = cds_redis_backup_exporter::alerts::rules_yaml();
+    match &r.write {
+        None => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Some(path) => match std::fs::write(path, text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: writing {}: {e}", path.display());
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
 /// How long exit waits for work that cannot be cancelled (a DNS lookup on a blocking
 /// thread) after the server and the poll loop stopped.
 const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -409,8 +437,10 @@ const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 fn main() -> ExitCode {
     let matches = Args::command().get_matches();
     let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    if let Some(Command::Check(c)) = &args.command {
-        return main_check::run(&args, c);
+    match &args.command {
+        Some(Command::Check(c)) => return main_check::run(&args, c),
+        Some(Command::Rules(r)) => return rules(r),
+        None => {}
     }
     if args.config_check {
         return check(&args.config_file, args.web_config_file.as_deref());

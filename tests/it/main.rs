@@ -19,6 +19,7 @@ mod lifecycle;
 mod light_keys;
 mod probe;
 mod resilience;
+mod rules_cmd;
 mod secrets;
 mod shards;
 mod status;

@@ -1,0 +1,150 @@
+//! Backups as CDS lists them and their download URLs: each a warning that explains,
+//! while the restore point still holds.
+
+use super::{Alert, Section, Severity};
+
+pub(super) const SECTION: Section = Section {
+    comment: "",
+    alerts: ALERTS,
+};
+
+const ALERTS: &[Alert] = &[
+    Alert {
+        name: "CdsRedisBackupFailed",
+        severity: Severity::Warning,
+        window: "-",
+        for_: "10m",
+        condition: r#"a backup newer than its shard's newest finished one failed"#,
+        comment: r#"
+            CDS reports a backup as failed. The exporter exports, per shard, only backups
+            newer than the shard's newest finished one, so this resolves once a newer
+            backup of that shard finishes. Warning: the shard's newest finished backup is
+            still there; when it becomes too old, CdsRedisBackupStale pages, and when there
+            is none, CdsRedisBackupNoRestorable does."#,
+        expr: r#"
+            (max without (instance, pod) (cds_redis_backup_state{state="failed"}) == 1)
+              * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
+        summary: r#"
+            CDS Redis backup {{ $labels.backup_id }} failed on {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }}"#,
+        description: r#"
+            Backup {{ $labels.backup_id }}{{ with printf "cds_redis_backup_info{backup_id=%q}" $labels.backup_id | query }} ({{ . | first | label "backup_type" }}, {{ . | first | label "backup_mode" }}){{ end }}
+            of Redis instance {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }}
+            has status failed{{ with printf "time() - max(cds_redis_backup_start_timestamp_seconds{backup_id=%q})" $labels.backup_id | query }}
+            (it started {{ . | first | value | humanizeDuration }} ago){{ end }}, and no newer backup has finished.{{ with printf "time() - max(cds_redis_backup_last_success_timestamp_seconds{instance_uuid=%q,shard_id=%q})" $labels.instance_uuid $labels.shard_id | query }}
+            The newest finished backup ended {{ . | first | value | humanizeDuration }} ago.{{ end }}"#,
+    },
+    Alert {
+        name: "CdsRedisBackupStatusUnknown",
+        severity: Severity::Warning,
+        window: "20m",
+        for_: "1h",
+        condition: r#"backup in state other (unknown raw Status)"#,
+        comment: r#"
+            A Status the exporter does not know (not finished, running or failed) for an hour."#,
+        expr: r#"
+            (max without (instance, pod) (min_over_time(cds_redis_backup_state{state="other"}[20m])) == 1)
+              * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
+        summary: r#"
+            CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} has an unknown status"#,
+        description: r#"
+            Backup {{ $labels.backup_id }}{{ with printf "cds_redis_backup_info{backup_id=%q}" $labels.backup_id | query }} ({{ . | first | label "backup_type" }}, {{ . | first | label "backup_mode" }}){{ end }}
+            of Redis instance {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }}
+            has had CDS Status {{ with printf "cds_redis_backup_status_info{backup_id=%q}" $labels.backup_id | query }}"{{ . | first | label "status" }}"{{ else }}(unknown){{ end }}
+            for more than an hour; it is neither finished, running nor failed.{{ with printf "time() - max(cds_redis_backup_start_timestamp_seconds{backup_id=%q})" $labels.backup_id | query }}
+            It started {{ . | first | value | humanizeDuration }} ago.{{ end }}"#,
+    },
+    Alert {
+        name: "CdsRedisBackupStuck",
+        severity: Severity::Warning,
+        window: "-",
+        for_: "15m",
+        condition: r#"backup running and started > 6h ago"#,
+        comment: r#"
+            Warning, not critical: a stuck backup loses no data by itself (the previous
+            backup is still there) and only CDS support can end it, so it is work for office
+            hours. When the missing backup becomes a real gap, CdsRedisBackupStale (critical)
+            pages."#,
+        expr: r#"
+            (
+                (time() - max without (instance, pod) (cds_redis_backup_start_timestamp_seconds) > 6 * 3600)
+                  and on (instance_uuid, backup_id)
+                (max without (instance, pod) (cds_redis_backup_state{state="running"}) == 1)
+            )
+              * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
+        summary: r#"
+            CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} has been running for {{ $value | humanizeDuration }}"#,
+        description: r#"
+            Backup {{ $labels.backup_id }}{{ with printf "cds_redis_backup_info{backup_id=%q}" $labels.backup_id | query }} ({{ . | first | label "backup_type" }}, {{ . | first | label "backup_mode" }}){{ end }}
+            of Redis instance {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }}
+            started {{ $value | humanizeDuration }} ago and is still running (threshold 6h)."#,
+    },
+    Alert {
+        name: "CdsRedisBackupDownloadUnreachable",
+        severity: Severity::Warning,
+        window: "20m",
+        for_: "10m",
+        condition: r#"download URL failed every probe in the window"#,
+        comment: r#"
+            The newest finished backup (or a configured `backups` entry) cannot be
+            downloaded: no probe in 20 minutes answered 2xx. Warning: the backup is still
+            listed (a restore from the console may work) and a newer one replaces it within
+            the backup cadence; if none does, Stale pages."#,
+        expr: r#"
+            (max without (instance, pod) (max_over_time(cds_redis_backup_download_url_reachable[20m])) == 0)
+              * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
+        summary: r#"
+            CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} cannot be downloaded ({{ $labels.url_type }} URL)"#,
+        description: r#"
+            Every probe of the {{ $labels.url_type }} download URL of backup {{ $labels.backup_id }}
+            of Redis instance {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }}
+            failed for at least 20 minutes{{ with printf "cds_redis_backup_download_url_status_code{backup_id=%q,url_type=%q}" $labels.backup_id $labels.url_type | query }};
+            the last probe got HTTP status {{ . | first | value }} (0 = no answer or no URL){{ end }}.
+            This backup cannot be restored from its download URL."#,
+    },
+    Alert {
+        name: "CdsRedisBackupSizeMismatch",
+        severity: Severity::Warning,
+        window: "20m",
+        for_: "10m",
+        condition: r#"object size != BackupSize on every probe"#,
+        comment: r#"
+            The object behind the download URL is not the size CDS reports (a truncated or
+            replaced object), on every probe for 20 minutes. Warning, as DownloadUnreachable."#,
+        expr: r#"
+            (max without (instance, pod) (max_over_time(cds_redis_backup_download_size_matches[20m])) == 0)
+              * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
+        summary: r#"
+            CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} is not the size CDS reports"#,
+        description: r#"
+            The object behind the {{ $labels.url_type }} download URL of backup {{ $labels.backup_id }}
+            of Redis instance {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }}
+            has had a different size from the BackupSize CDS reports
+            ({{ with printf "max(cds_redis_backup_size_bytes{backup_id=%q})" $labels.backup_id | query }}{{ . | first | value | humanize1024 }}B{{ else }}unknown{{ end }})
+            on every probe for at least 20 minutes. The file is probably truncated or incomplete."#,
+    },
+    Alert {
+        name: "CdsRedisBackupShrank",
+        severity: Severity::Warning,
+        window: "7d",
+        for_: "15m",
+        condition: r#"newest finished backup < 0.5 x largest of 7 days (hourly maxima; floor >= 0 bytes as shipped)"#,
+        comment: r#"
+            An empty or partial dump: the newest finished backup is less than half the
+            largest newest-finished backup of the last 7 days.
+            The floor (0 bytes as shipped) ignores shards whose largest backup of the week is
+            below it: raise it, e.g. to 1024 * 1024, if small caches that halve are noise."#,
+        expr: r#"
+            (
+                max without (instance, pod) (cds_redis_backup_last_success_size_bytes)
+                  < 0.5 * (max without (instance, pod) (instance_uuid_shard_id:cds_redis_backup_last_success_size_bytes:max_over_time7d) >= 0)
+            )
+              * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
+        summary: r#"
+            Newest CDS Redis backup of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} shrank to {{ $value | humanize1024 }}B"#,
+        description: r#"
+            The newest finished backup of Redis instance {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }}
+            is {{ $value | humanize1024 }}B, less than half of the largest in the last 7 days
+            ({{ with printf "max(instance_uuid_shard_id:cds_redis_backup_last_success_size_bytes:max_over_time7d{instance_uuid=%q,shard_id=%q})" $labels.instance_uuid $labels.shard_id | query }}{{ . | first | value | humanize1024 }}B{{ end }}).
+            It may be an empty or partial dump, or the data set really shrank."#,
+    },
+];

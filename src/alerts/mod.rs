@@ -1,0 +1,170 @@
+//! Every alert and recording rule, declared once. `prometheus/alerts.yml` is generated
+//! from these declarations (`cds-redis-backup-exporter rules --write
+//! prometheus/alerts.yml`) and checked in; a test fails while the file and the
+//! declarations differ, and the Kubernetes copies follow the file (`scripts/gen-k8s.py`).
+//!
+//! An alert is one [`Alert`] value in the slice of its section (the files of this
+//! module, one theme each); adding or removing one is an edit of that slice, plus its
+//! runbook sections (English and Chinese), which a test requires. The groups of the
+//! rule file and their order are in [`groups`]; the YAML writer is `render.rs`.
+
+mod backups;
+mod exporter;
+mod header;
+mod records;
+mod render;
+mod restore;
+mod verify;
+mod visibility;
+
+#[cfg(test)]
+mod promql;
+#[cfg(test)]
+mod tests;
+
+pub use render::rules_yaml;
+
+/// Where the runbook lives: every alert's `runbook_url` is this plus `#` and the
+/// alert's anchor. The English runbook; `docs/runbook.zh-CN.md` has the same anchors.
+pub const RUNBOOK_URL: &str =
+    "https://github.com/cds-redis-backup-exporter/cds-redis-backup-exporter/blob/main/docs/runbook.md";
+
+/// The scrape job the exporter's own alerts select (`job="cds-redis-backup"`): the
+/// `job_name` of deploy/prometheus.yml and the Kubernetes ServiceMonitor.
+pub const JOB: &str = "cds-redis-backup";
+
+/// Who is told, and when (the severity model of the rule file's header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// No restore point within the policy, or nobody watching: pages.
+    Critical,
+    /// Work for office hours.
+    Warning,
+    /// Not a problem: the always-firing heartbeat, routed to a dead man's switch.
+    None,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::Warning => "warning",
+            Self::None => "none",
+        }
+    }
+}
+
+/// One alerting rule. Text fields may be written indented in the source: the writer
+/// removes their common indentation and the blank first and last lines.
+#[derive(Debug)]
+pub struct Alert {
+    pub name: &'static str,
+    pub severity: Severity,
+    /// The `for:` duration; empty for none.
+    pub for_: &'static str,
+    /// The range window of the condition, for the header's table ("-" for none).
+    pub window: &'static str,
+    /// One line for the header's table: what fires it.
+    pub condition: &'static str,
+    /// Why the rule is as it is: the comment written above it in the rule file.
+    pub comment: &'static str,
+    pub expr: &'static str,
+    /// Folded (`>-`) annotation templates: their lines are joined by spaces.
+    pub summary: &'static str,
+    pub description: &'static str,
+}
+
+impl Alert {
+    /// The anchor of the alert's section in the runbooks (GitHub's anchor of a
+    /// `## <name>` heading).
+    pub fn runbook_anchor(&self) -> String {
+        self.name.to_ascii_lowercase()
+    }
+
+    pub fn runbook_url(&self) -> String {
+        format!("{RUNBOOK_URL}#{}", self.runbook_anchor())
+    }
+}
+
+/// A recording rule.
+#[derive(Debug)]
+pub struct Record {
+    pub name: &'static str,
+    pub comment: &'static str,
+    pub expr: &'static str,
+}
+
+/// Alerts of one theme, written together under a comment of their own.
+#[derive(Debug)]
+pub struct Section {
+    /// A comment standing before the section's alerts; empty for none.
+    pub comment: &'static str,
+    pub alerts: &'static [Alert],
+}
+
+/// One rule group of the file.
+#[derive(Debug)]
+pub struct Group {
+    pub name: &'static str,
+    /// The group's evaluation interval; empty for Prometheus's global one.
+    pub interval: &'static str,
+    /// A comment standing before the group; empty for none.
+    pub comment: &'static str,
+    pub records: &'static [Record],
+    pub sections: &'static [Section],
+}
+
+/// The sections of alerts, in the order of the file.
+pub const SECTIONS: &[Section] = &[
+    restore::SECTION,
+    backups::SECTION,
+    verify::SECTION,
+    visibility::SECTION,
+    exporter::SECTION,
+];
+
+/// The rule file's groups, in order. The routing-label record comes first in the
+/// alerts' group: rules of one group run in order, so a new instance's alerts join it
+/// at the same evaluation.
+pub fn groups() -> [Group; 3] {
+    [
+        Group {
+            name: "cds-redis-backup.rules",
+            interval: "",
+            comment: "",
+            records: records::BASELINES,
+            sections: &[],
+        },
+        Group {
+            name: "cds-redis-backup.hourly",
+            interval: "1h",
+            comment: "Evaluated once an hour: each run records the past hour's maximum, one sample an hour.",
+            records: records::HOURLY,
+            sections: &[],
+        },
+        Group {
+            name: "cds-redis-backup.alerts",
+            interval: "",
+            comment: "",
+            records: records::LABELS,
+            sections: SECTIONS,
+        },
+    ]
+}
+
+/// Every declared alert, in the order of the file.
+pub fn alerts() -> impl Iterator<Item = &'static Alert> {
+    SECTIONS.iter().flat_map(|s| s.alerts.iter())
+}
+
+/// The declared alert of that name.
+pub fn find(name: &str) -> Option<&'static Alert> {
+    alerts().find(|a| a.name == name)
+}
+
+/// Every recording rule's name (metric names the rules themselves produce).
+pub fn record_names() -> impl Iterator<Item = &'static str> {
+    [records::BASELINES, records::HOURLY, records::LABELS]
+        .into_iter()
+        .flat_map(|r| r.iter().map(|r| r.name))
+}

@@ -41,12 +41,112 @@ pub struct InstanceFacts {
     #[serde(with = "chrono::serde::ts_seconds")]
     pub last_seen: DateTime<Utc>,
     /// shard_id → what is known of it; every shard that has had a finished backup.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub shards: BTreeMap<String, ShardMemory>,
+    #[serde(default, skip_serializing_if = "ShardMap::is_empty")]
+    pub shards: ShardMap,
     /// backup_id → shard_id for listed backups, so a cluster's shards need no new
     /// lookups after a restart. For a single-shard instance one entry says it all.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub backup_shards: BTreeMap<String, String>,
+}
+
+/// shard_id → [`ShardMemory`], sorted, written as a JSON object. A vector, not a
+/// `BTreeMap`: almost every instance has one shard, and a map's first node holds room
+/// for eleven, which cost 2.7 MB at 2,000 instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(
+    from = "BTreeMap<String, ShardMemory>",
+    into = "BTreeMap<String, ShardMemory>"
+)]
+pub struct ShardMap(Vec<(String, ShardMemory)>);
+
+impl From<BTreeMap<String, ShardMemory>> for ShardMap {
+    fn from(m: BTreeMap<String, ShardMemory>) -> Self {
+        let mut v: Vec<_> = m.into_iter().collect();
+        v.shrink_to_fit();
+        Self(v)
+    }
+}
+
+impl From<ShardMap> for BTreeMap<String, ShardMemory> {
+    fn from(m: ShardMap) -> Self {
+        m.0.into_iter().collect()
+    }
+}
+
+impl ShardMap {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn get(&self, shard: &str) -> Option<&ShardMemory> {
+        let i = self
+            .0
+            .binary_search_by(|(k, _)| k.as_str().cmp(shard))
+            .ok()?;
+        self.0.get(i).map(|(_, m)| m)
+    }
+
+    /// The shard's memory, created empty if new (as `BTreeMap::entry(..).or_default()`).
+    pub fn entry(&mut self, shard: String) -> ShardEntry<'_> {
+        ShardEntry { map: self, shard }
+    }
+
+    pub fn insert(&mut self, shard: String, memory: ShardMemory) {
+        *self.entry(shard).or_default() = memory;
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut ShardMemory> {
+        self.0.iter_mut().map(|(_, m)| m)
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&String, &mut ShardMemory)> {
+        self.0.iter_mut().map(|(k, m)| (&*k, m))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &ShardMemory)> {
+        self.0.iter().map(|(k, m)| (k, m))
+    }
+}
+
+impl<'a> IntoIterator for &'a ShardMap {
+    type Item = (&'a String, &'a ShardMemory);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, ShardMemory)>,
+        fn(&'a (String, ShardMemory)) -> (&'a String, &'a ShardMemory),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, m)| (k, m))
+    }
+}
+
+/// A shard's place in a [`ShardMap`], to be filled.
+#[derive(Debug)]
+pub struct ShardEntry<'a> {
+    map: &'a mut ShardMap,
+    shard: String,
+}
+
+impl<'a> ShardEntry<'a> {
+    pub fn or_default(self) -> &'a mut ShardMemory {
+        let v = &mut self.map.0;
+        let i = match v.binary_search_by(|(k, _)| k.as_str().cmp(&self.shard)) {
+            Ok(i) => i,
+            Err(i) => {
+                v.insert(i, (self.shard, ShardMemory::default()));
+                i
+            }
+        };
+        &mut v[i].1
+    }
 }
 
 /// One shard's past.
@@ -85,7 +185,7 @@ impl InstanceFacts {
             account: account.to_owned(),
             first_seen: now,
             last_seen: to_the_hour(now),
-            shards: BTreeMap::new(),
+            shards: ShardMap::default(),
             backup_shards: BTreeMap::new(),
         }
     }

@@ -198,15 +198,17 @@ impl Poller {
         }
         let mut mem = self.memory();
         let mem = &mut *mem;
-        let seen = mem.shards_seen.entry(uuid.to_owned()).or_default();
-        seen.extend(finished.keys().map(|s| (*s).to_owned()));
         let remembered = mem
             .facts
             .instances
             .entry(uuid.to_owned())
             .or_insert_with(|| InstanceFacts::new(uuid, &a.account.name, Utc::now()));
-        for shard in seen.iter() {
-            let m = remembered.shards.entry(shard.clone()).or_default();
+        // Every shard that has had a finished backup is in the facts: that is how one
+        // whose backups were all purged is still reported.
+        for shard in finished.keys() {
+            remembered.shards.entry((*shard).to_owned()).or_default();
+        }
+        for (shard, m) in remembered.shards.iter_mut() {
             if let Some(b) = newest.get(shard.as_str()) {
                 m.remember(b);
             }

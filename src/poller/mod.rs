@@ -56,8 +56,6 @@ struct Memory {
     discovered: HashMap<String, Vec<Instance>>,
     /// account → instance_uuid → an instance its discovery stopped listing
     vanished: HashMap<String, BTreeMap<String, Vanished>>,
-    /// instance_uuid → the shards that have had a finished backup
-    shards_seen: HashMap<String, BTreeSet<String>>,
     /// account → the descriptions of its `instances:` ([`describe`])
     described: HashMap<String, describe::Described>,
     /// cycles started, to spread the refresh of those descriptions

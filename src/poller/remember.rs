@@ -20,11 +20,7 @@ pub(super) fn restore(facts: Facts) -> Memory {
     }
     let mut shards = 0;
     for (uuid, mut i) in facts.instances {
-        if !i.shards.is_empty() {
-            shards += i.shards.len();
-            m.shards_seen
-                .insert(uuid.clone(), i.shards.keys().cloned().collect());
-        }
+        shards += i.shards.len();
         let known = std::mem::take(&mut i.backup_shards);
         if !known.is_empty() {
             m.shards.insert(uuid.clone(), known.into_iter().collect());
@@ -75,7 +71,6 @@ impl Poller {
             .collect();
         for uuid in gone {
             mem.facts.instances.remove(&uuid);
-            mem.shards_seen.remove(&uuid);
             mem.shards.remove(&uuid);
         }
         captured(&mut mem.facts, snap);

@@ -54,6 +54,38 @@ const ALERTS: &[Alert] = &[
             It started {{ . | first | value | humanizeDuration }} ago.{{ end }}"#,
     },
     Alert {
+        name: "CdsRedisBackupTimesInFuture",
+        severity: Severity::Warning,
+        window: "-",
+        for_: "15m",
+        condition: r#"a backup of the account starts or ends more than 10 minutes in the future (a wrong accounts[].timezone)"#,
+        comment: r#"
+            CDS gives times without a zone; the exporter reads them in the account's
+            `timezone` (+08:00 by default). A wrong one shifts every time of the account
+            by whole hours: backups seem to end in the future, and ages, staleness and
+            schedules are all off. One alert per account, naming the key to fix."#,
+        expr: r#"
+            max by (job, account) (
+                (
+                    max by (job, instance_uuid) (
+                        max without (instance, pod) (cds_redis_backup_end_timestamp_seconds)
+                      or
+                        max without (instance, pod) (cds_redis_backup_start_timestamp_seconds)
+                    ) - time() > 600
+                )
+                  * on (instance_uuid) group_left (account) cds_redis_instance:labels
+            )"#,
+        summary: r#"
+            CDS Redis backup times of account {{ $labels.account }} are {{ $value | humanizeDuration }} in the future: check its timezone"#,
+        description: r#"
+            A backup of account {{ $labels.account }} starts or ends {{ $value | humanizeDuration }}
+            after now. CDS gives times without a zone and the exporter reads them in the
+            account's `timezone` key of config.yaml (accounts[].timezone, +08:00 unless set);
+            a wrong value shifts every time of the account by whole hours, so ages,
+            staleness and learned schedules are wrong too. Set it to the zone of the CDS
+            console's times (usually +08:00) and reload."#,
+    },
+    Alert {
         name: "CdsRedisBackupStuck",
         severity: Severity::Warning,
         window: "-",

@@ -363,7 +363,7 @@ fn instance_findings(snap: &Snapshot, v: &mut InstanceView, account: &str) {
             Severity::Critical,
             format!("the exporter cannot see account {account} (credentials refused or API down): what is shown is as of its last answer"),
         ));
-    } else if snap.targets_up.get(&TargetKey::instance(&v.instance_uuid)) == Some(&false) {
+    } else if snap.up_of(&TargetKey::instance(&v.instance_uuid)) == Some(false) {
         v.findings.push(finding(
             Severity::Critical,
             "DescribeBackups fails for this instance: what is shown is as of its last answer",

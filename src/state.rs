@@ -61,17 +61,16 @@ pub struct Snapshot {
     /// Shared with the previous snapshot where unchanged: a final backup's state is
     /// reused cycle after cycle, and copying 10,000 of them per cycle doubled the heap.
     pub backups: BTreeMap<BackupKey, Arc<BackupState>>,
-    /// target → its last call succeeded
-    pub targets_up: BTreeMap<TargetKey, bool>,
+    /// target → whether its last call succeeded and when its values were last
+    /// fetched; one map for both, as each holds a key per backup (12,000 at 2,000
+    /// instances), read through [`Snapshot::targets_up`] and [`Snapshot::last_good`]
+    pub targets: BTreeMap<TargetKey, TargetState>,
     /// instance_uuid → number of backups DescribeBackups listed
     pub instance_backups: BTreeMap<String, u64>,
     /// instance_uuid → (account, instance) for instances found by DescribeDBInstances
     pub instances: BTreeMap<String, (String, Instance)>,
     /// account → last DescribeDBInstances succeeded (accounts with discovery only)
     pub discovery_up: BTreeMap<String, bool>,
-    /// target key (as in `targets_up`) → when its values were last fetched: now for a
-    /// target that answered, older for one whose values are carried over
-    pub last_good: BTreeMap<TargetKey, DateTime<Utc>>,
     /// (instance_uuid, shard_id) → what is known of the shard
     pub shards: BTreeMap<(String, String), ShardFacts>,
     /// account → its discovery (if any) and at least one other call (if any) succeeded
@@ -109,6 +108,28 @@ pub struct ShardFacts {
     /// How old its newest finished backup may be ([`crate::policy::max_age`] from that
     /// backup's EndTime).
     pub max_age: Duration,
+}
+
+/// What is known of one target (a CDS call's subject) this cycle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TargetState {
+    /// Its last call succeeded; `None` until a call was made.
+    pub up: Option<bool>,
+    /// When its values were last fetched: now for a target that answered, older for
+    /// one whose values are carried over.
+    pub last_good: Option<DateTime<Utc>>,
+}
+
+impl TargetState {
+    /// A target reached twice is up only if both calls succeeded, and was fetched
+    /// when the later of them was.
+    fn join(&mut self, other: TargetState) {
+        self.up = match (self.up, other.up) {
+            (Some(a), Some(b)) => Some(a && b),
+            (a, b) => a.or(b),
+        };
+        self.last_good = self.last_good.max(other.last_good);
+    }
 }
 
 /// An instance a successful `DescribeDBInstances` no longer lists.
@@ -160,13 +181,7 @@ impl Snapshot {
                 *kept = b;
             }
         });
-        // A target reached twice is up only if both calls succeeded.
-        join(&mut self.targets_up, other.targets_up, |up, other| {
-            *up &= other
-        });
-        join(&mut self.last_good, other.last_good, |t, other| {
-            *t = (*t).max(other)
-        });
+        join(&mut self.targets, other.targets, TargetState::join);
         join(&mut self.instance_backups, other.instance_backups, replace);
         join(&mut self.instances, other.instances, replace);
         join(&mut self.discovery_up, other.discovery_up, replace);
@@ -177,6 +192,34 @@ impl Snapshot {
         join(&mut self.owned, other.owned, replace);
         join(&mut self.remembered, other.remembered, replace);
         join(&mut self.first_seen, other.first_seen, replace);
+    }
+
+    pub fn set_up(&mut self, target: TargetKey, up: bool) {
+        self.targets.entry(target).or_default().up = Some(up);
+    }
+
+    pub fn set_last_good(&mut self, target: TargetKey, at: DateTime<Utc>) {
+        self.targets.entry(target).or_default().last_good = Some(at);
+    }
+
+    pub fn up_of(&self, target: &TargetKey) -> Option<bool> {
+        self.targets.get(target).and_then(|t| t.up)
+    }
+
+    pub fn last_good_of(&self, target: &TargetKey) -> Option<DateTime<Utc>> {
+        self.targets.get(target).and_then(|t| t.last_good)
+    }
+
+    /// Every target called, with whether its last call succeeded.
+    pub fn targets_up(&self) -> impl Iterator<Item = (&TargetKey, bool)> {
+        self.targets.iter().filter_map(|(k, t)| Some((k, t.up?)))
+    }
+
+    /// Every target with values, with when they were last fetched.
+    pub fn last_good(&self) -> impl Iterator<Item = (&TargetKey, DateTime<Utc>)> {
+        self.targets
+            .iter()
+            .filter_map(|(k, t)| Some((k, t.last_good?)))
     }
 
     /// Keyed by (instance_uuid, shard_id): the newest finished backup exported, else the
@@ -210,7 +253,7 @@ impl Snapshot {
     }
 
     pub fn all_up(&self) -> bool {
-        self.targets_up.values().all(|up| *up) && self.discovery_up.values().all(|up| *up)
+        self.targets_up().all(|(_, up)| up) && self.discovery_up.values().all(|up| *up)
     }
 }
 

@@ -70,7 +70,7 @@ impl Poller {
     pub(super) fn judge_account(&self, a: &AccountPoller, snap: &mut Snapshot) {
         let name = a.account.name.as_str();
         let discovery_ok = snap.discovery_up.get(name).copied().unwrap_or(true);
-        let any_call_ok = snap.targets_up.is_empty() || snap.targets_up.values().any(|up| *up);
+        let any_call_ok = snap.targets_up().next().is_none() || snap.targets_up().any(|(_, up)| up);
         snap.account_up
             .insert(name.to_owned(), discovery_ok && any_call_ok);
         let newest = snap.last_success();
@@ -121,7 +121,7 @@ impl Poller {
             .filter(|(k, b)| {
                 b.urls.is_some()
                     && b.backup.is_finished()
-                    && snap.targets_up.get(&TargetKey::from(*k)) == Some(&true)
+                    && snap.up_of(&TargetKey::from(*k)) == Some(true)
             })
             .filter_map(|(k, b)| {
                 let level = match snap.verify_levels.get(&k.0) {

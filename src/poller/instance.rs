@@ -29,12 +29,12 @@ impl Poller {
             })
             .await;
         let instance = TargetKey::instance(uuid);
-        snap.targets_up.insert(instance.clone(), listed.is_ok());
+        snap.set_up(instance.clone(), listed.is_ok());
         let Ok(list) = listed else {
             self.carry_over_instance(&mut snap, uuid);
             return snap;
         };
-        snap.last_good.insert(instance, Utc::now());
+        snap.set_last_good(instance, Utc::now());
         let sorted = self.take_listing(a, uuid, list, &mut snap);
         let mut fetched = self.learn_shards(a, uuid, &sorted, &mut snap).await;
         let shards = self.memory().shards.get(uuid).cloned().unwrap_or_default();
@@ -77,10 +77,10 @@ impl Poller {
         .await;
         for (key, state) in states {
             let target = TargetKey::from(&key);
-            snap.targets_up.insert(target.clone(), state.is_some());
+            snap.set_up(target.clone(), state.is_some());
             match state {
                 Some(s) => {
-                    snap.last_good.insert(target, Utc::now());
+                    snap.set_last_good(target, Utc::now());
                     snap.backups.insert(key, s);
                 }
                 None => self.carry_over(&mut snap, &key),
@@ -105,7 +105,7 @@ impl Poller {
         for bad in &list.invalid {
             warn!(account = %a.account.name, instance_uuid = uuid, backup_id = bad.id.as_deref().unwrap_or("?"), error = %bad.error, "DescribeBackups listed a backup that cannot be decoded");
             if let Some(id) = &bad.id {
-                snap.targets_up.insert(TargetKey::backup(uuid, id), false);
+                snap.set_up(TargetKey::backup(uuid, id), false);
             }
         }
         let mut sorted = list.backups;
@@ -118,13 +118,13 @@ impl Poller {
     fn carry_over_instance(&self, snap: &mut Snapshot, uuid: &str) {
         let prev = Arc::clone(&self.memory().previous);
         let instance = TargetKey::instance(uuid);
-        let Some(at) = prev.last_good.get(&instance) else {
+        let Some(at) = prev.last_good_of(&instance) else {
             // Nothing from a previous cycle (the first since a restart): what the state
             // file remembers of its shards' last finished backups still holds.
             self.remembered_only(snap, uuid);
             return;
         };
-        snap.last_good.insert(instance, *at);
+        snap.set_last_good(instance, at);
         for k in prev.backups.keys().filter(|k| k.0 == uuid) {
             self.carry_over(snap, k);
         }
@@ -277,7 +277,7 @@ impl Poller {
             for (id, answer) in unknown.into_iter().zip(answers) {
                 any_ok |= answer.is_ok();
                 if answer.is_err() {
-                    snap.targets_up.insert(TargetKey::backup(uuid, id), false);
+                    snap.set_up(TargetKey::backup(uuid, id), false);
                 }
                 fetched.insert(id.to_owned(), answer);
             }

@@ -293,13 +293,12 @@ impl Poller {
         let mut snap = Snapshot::default();
         let key = (t.instance_uuid.clone(), t.backup_id.clone());
         let detail = self.download(a, &t.instance_uuid, &t.backup_id).await;
-        snap.targets_up
-            .insert(TargetKey::from(&key), detail.is_ok());
+        snap.set_up(TargetKey::from(&key), detail.is_ok());
         match detail {
             Ok(d) => {
                 let probe = d.backup.is_finished();
                 let state = self.backup_state(&t.instance_uuid, d, probe).await;
-                snap.last_good.insert(TargetKey::from(&key), Utc::now());
+                snap.set_last_good(TargetKey::from(&key), Utc::now());
                 snap.backups.insert(key, Arc::new(state));
             }
             Err(_) => self.carry_over(&mut snap, &key),
@@ -316,12 +315,12 @@ impl Poller {
         let target = TargetKey::from(key);
         let (Some(state), Some(at)) = (
             mem.previous.backups.get(key),
-            mem.previous.last_good.get(&target),
+            mem.previous.last_good_of(&target),
         ) else {
             return;
         };
         let mut state = Arc::clone(state);
-        if !self.fresh(*at) {
+        if !self.fresh(at) {
             if !state.backup.is_final() {
                 debug!(instance_uuid = %key.0, backup_id = %key.1, "dropping an unfinished backup not fetched for longer than poll.stale_after");
                 return;
@@ -333,7 +332,7 @@ impl Poller {
             }
         }
         snap.backups.insert(key.clone(), state);
-        snap.last_good.insert(target, *at);
+        snap.set_last_good(target, at);
     }
 
     fn fresh(&self, fetched: DateTime<Utc>) -> bool {

@@ -343,12 +343,12 @@ fn targets(w: &mut Writer<'_>, snap: &Snapshot) {
         }
     }
     w.family("cds_redis_backup_up", "1 if the last CDS call for the target succeeded (backup_id is empty for instance-level calls).");
-    for (target, up) in &snap.targets_up {
+    for (target, up) in snap.targets_up() {
         let labels = [
             ("instance_uuid", target.instance_uuid.as_str()),
             ("backup_id", target.backup_label()),
         ];
-        w.sample(&labels, *up);
+        w.sample(&labels, up);
     }
     w.family(
         "cds_redis_instance_backups",
@@ -383,7 +383,7 @@ fn targets(w: &mut Writer<'_>, snap: &Snapshot) {
         "cds_redis_backup_exporter_target_last_refresh_timestamp_seconds",
         "When the target's values were last fetched from CDS, as Unix time (backup_id is empty for instance-level calls).",
     );
-    for (target, at) in &snap.last_good {
+    for (target, at) in snap.last_good() {
         let labels = [
             ("instance_uuid", target.instance_uuid.as_str()),
             ("backup_id", target.backup_label()),

@@ -22,7 +22,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Critical,
         window: "-",
         for_: "10m",
-        condition: r#"time() past the shard's cds_redis_backup_restore_deadline_timestamp_seconds: no backup would restore within its allowed age"#,
+        condition: r#"time() past the shard's restore deadline (cds_redis_backup_restore_deadline_timestamp_seconds), so no backup would restore within its allowed age"#,
         comment: r#"
             The page of the policy: the shard (the instance, outside clusters) has no restore
             point within its allowed age. The exporter computes the deadline from facts only:

@@ -540,6 +540,15 @@ fn judge_newest(snap: &Snapshot, v: &mut ShardView, b: &BackupState) {
                     ),
                 )
             }
+            // An alert only when an earlier backup of the shard held keys, as the
+            // verdict and the rule have it; else it may be an empty data set.
+            Outcome::Empty if !had_keys(snap, b) => {
+                v.findings.push(finding(
+                    Severity::Warning,
+                    "the dump holds no keys (no earlier backup of the shard is known to have held any)",
+                ));
+                (None, String::new())
+            }
             Outcome::Empty => (
                 Some(("CdsRedisBackupEmpty", Severity::Warning)),
                 "the dump holds no keys".to_owned(),
@@ -562,6 +571,13 @@ fn judge_newest(snap: &Snapshot, v: &mut ShardView, b: &BackupState) {
             v.findings.push(alerted(severity, what, alert));
         }
     }
+}
+
+/// The shard's newest backup verified ok is another one and held keys.
+fn had_keys(snap: &Snapshot, b: &BackupState) -> bool {
+    snap.verified
+        .get(&(b.instance_uuid.clone(), b.shard_id.clone()))
+        .is_some_and(|l| l.backup_id != b.backup.id && l.keys.is_some_and(|k| k > 0))
 }
 
 fn url_problem(url_type: &str, p: &ProbeResult) -> String {
@@ -590,6 +606,92 @@ fn judge_restore_point(v: &mut ShardView, verdict: &crate::verdict::ShardVerdict
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One instance whose newest backup `b1` (ended 2 h ago) verified as `outcome`, with
+    /// an older listed backup `b0` ended `older_h` hours ago.
+    fn one_instance(outcome: Outcome, older_h: i64) -> (Snapshot, DateTime<Utc>) {
+        use crate::cds::{Backup, Instance};
+        use crate::state::ShardFacts;
+        let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let h = |n: i64| now - chrono::Duration::hours(n);
+        let mut snap = Snapshot::default();
+        let instance = Instance {
+            uuid: "u".into(),
+            name: "orders".into(),
+            ..Instance::default()
+        };
+        snap.instances.insert("u".into(), ("main".into(), instance));
+        snap.instance_backups.insert("u".into(), 2);
+        let backup = Backup {
+            id: "b1".into(),
+            status: "finished".into(),
+            backup_type: "RDB".into(),
+            mode: "auto".into(),
+            size: Some(1000),
+            start: Some(h(3)),
+            end: Some(h(2)),
+        };
+        let state = BackupState {
+            instance_uuid: "u".into(),
+            shard_id: String::new(),
+            backup,
+            probes: Vec::new(),
+            urls: None,
+        };
+        snap.backups
+            .insert(("u".into(), "b1".into()), std::sync::Arc::new(state));
+        snap.shards.insert(
+            ("u".into(), String::new()),
+            ShardFacts {
+                finished: Some(2),
+                expected_interval: None,
+                schedule: None,
+                max_age: crate::policy::DEFAULT_MAX_AGE,
+                rule_max_age: None,
+                listed_finished: vec![("b1".into(), h(2)), ("b0".into(), h(older_h))],
+            },
+        );
+        let v = crate::verify::Verification {
+            outcome,
+            level: crate::config::VerifyLevel::Light,
+            ..Default::default()
+        };
+        snap.verifications
+            .insert(("u".into(), "b1".into()), vec![v]);
+        (snap, now)
+    }
+
+    fn findings(snap: &Snapshot, now: DateTime<Utc>) -> Vec<(Severity, Option<&'static str>)> {
+        let f = fleet(snap, now);
+        f.instances[0]
+            .all_findings()
+            .map(|f| (f.severity, f.alert))
+            .collect()
+    }
+
+    #[test]
+    fn a_corrupt_newest_warns_and_pages_only_when_nothing_older_restores_in_time() {
+        let (snap, now) = one_instance(Outcome::Corrupt, 20);
+        assert_eq!(
+            findings(&snap, now),
+            [
+                (Severity::Warning, Some("CdsRedisBackupCorrupt")),
+                (Severity::Warning, Some("CdsRedisBackupNewestUnusable")),
+            ]
+        );
+        let (snap, now) = one_instance(Outcome::Corrupt, 30);
+        assert_eq!(
+            findings(&snap, now),
+            [
+                (Severity::Warning, Some("CdsRedisBackupCorrupt")),
+                (Severity::Critical, Some("CdsRedisBackupNoRestorePoint")),
+                (Severity::Warning, Some("CdsRedisBackupNewestUnusable")),
+            ]
+        );
+        // Empty without an earlier backup known to hold keys: a warning, no alert.
+        let (snap, now) = one_instance(Outcome::Empty, 30);
+        assert_eq!(findings(&snap, now), [(Severity::Warning, None)]);
+    }
 
     #[test]
     fn ages_and_sizes_read_like_people_write_them() {

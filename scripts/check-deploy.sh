@@ -52,8 +52,11 @@ if command -v amtool >/dev/null 2>&1; then
   job=job=cds-redis-backup
   uuid=instance_uuid=8a1b7c2e-0d4f-4e5a-9b6c-1f2e3d4c5b02
   # Backup alerts: critical pages, warning does not, whatever the tags.
-  route pager alertname=CdsRedisBackupStale severity=critical $job $uuid account=main instance_name=orders tags=,production,team-a,
-  route pager alertname=CdsRedisBackupNoRestorable severity=critical $job $uuid shard_id=shard-a account=main tags=,production,
+  route pager alertname=CdsRedisBackupNoRestorePoint severity=critical $job $uuid account=main instance_name=orders tags=,production,team-a,
+  route pager alertname=CdsRedisBackupNoRestorePoint severity=critical $job $uuid shard_id=shard-a account=main tags=,production,
+  route chat alertname=CdsRedisBackupNewestUnusable severity=warning $job $uuid account=main tags=,production,
+  route chat alertname=CdsRedisBackupOldSnapshot severity=warning $job $uuid account=main tags=,production,
+  route chat alertname=CdsRedisBackupNeverBackedUp severity=warning $job $uuid account=main tags=,production,
   route pager alertname=CdsRedisBackupInstanceBlind severity=critical $job $uuid account=main tags=,db,production,
   route chat alertname=CdsRedisBackupFailed severity=warning $job $uuid account=main tags=,production,team-a,
   route chat alertname=CdsRedisBackupDownloadUnreachable severity=warning $job $uuid account=main tags=,production,
@@ -61,9 +64,9 @@ if command -v amtool >/dev/null 2>&1; then
   route chat alertname=CdsRedisInstanceVanished severity=warning $job $uuid account=main tags=,production,
   # Other instances page too: paging is on policy, not on a tag (narrowing to a tag is
   # an option shown in the file's comments).
-  route pager alertname=CdsRedisBackupStale severity=critical $job $uuid account=main tags=,team-b,
-  route pager alertname=CdsRedisBackupStale severity=critical $job $uuid account=main
-  route pager alertname=CdsRedisBackupNoRestorable severity=critical $job $uuid account=main tags=,preprod,staging,
+  route pager alertname=CdsRedisBackupNoRestorePoint severity=critical $job $uuid account=main tags=,team-b,
+  route pager alertname=CdsRedisBackupNoRestorePoint severity=critical $job $uuid account=main
+  route pager alertname=CdsRedisBackupNoRestorePoint severity=critical $job $uuid account=main tags=,preprod,staging,
   # The exporter cannot watch: pages. One replica of a shard down while another watches,
   # or a crash loop by itself, is a warning.
   route pager alertname=CdsRedisBackupExporterBlind severity=critical $job account=legacy
@@ -74,11 +77,12 @@ if command -v amtool >/dev/null 2>&1; then
   route chat alertname=CdsRedisBackupExporterCrashLooping severity=warning $job instance=exporter:9755
   route chat alertname=CdsRedisBackupExporterPollFailing severity=warning $job instance=exporter:9755
   route chat alertname=CdsRedisBackupApiErrors severity=warning account=main action=DescribeBackups code=InternalError
-  # Backup verification: a restore point that would not restore pages like Stale; not
-  # knowing, or fewer keys, is office hours.
-  route pager alertname=CdsRedisBackupCorrupt severity=critical $job $uuid backup_id=b1 result=truncated account=main tags=,production,
-  route pager alertname=CdsRedisBackupEmpty severity=critical $job $uuid backup_id=b1 result=empty account=main tags=,production,team-a,
-  route pager alertname=CdsRedisBackupCorrupt severity=critical $job $uuid backup_id=b1 result=not_rdb account=main tags=,team-b,
+  # Backup verification: a newest backup that would not restore explains (warning);
+  # NoRestorePoint pages when nothing older restores. Not knowing, or fewer keys, is
+  # office hours too.
+  route chat alertname=CdsRedisBackupCorrupt severity=warning $job $uuid backup_id=b1 result=truncated account=main tags=,production,
+  route chat alertname=CdsRedisBackupEmpty severity=warning $job $uuid backup_id=b1 result=empty account=main tags=,production,team-a,
+  route chat alertname=CdsRedisBackupCorrupt severity=warning $job $uuid backup_id=b1 result=not_rdb account=main tags=,team-b,
   route chat alertname=CdsRedisBackupKeysDropped severity=warning $job $uuid account=main tags=,production,
   route chat alertname=CdsRedisBackupUnverified severity=warning $job $uuid backup_id=b1 account=main tags=,production,
   route chat alertname=CdsRedisBackupVerifyInconclusive severity=warning $job $uuid backup_id=b1 result=too_large account=main tags=,production,
@@ -119,11 +123,20 @@ uuid = "instance_uuid=8a1b7c2e-0d4f-4e5a-9b6c-1f2e3d4c5b02"
 other = "instance_uuid=8a1b7c2e-0d4f-4e5a-9b6c-1f2e3d4c5b03"
 cases = [  # (inhibited?, source, target)
     (True, f"alertname=CdsRedisBackupExporterBlind {job} account=main",
-           f"alertname=CdsRedisBackupStale {job} {uuid} account=main"),
-    (True, f"alertname=CdsRedisBackupNoRestorable {job} {uuid} shard_id=s1",
+           f"alertname=CdsRedisBackupNoRestorePoint {job} {uuid} account=main"),
+    (True, f"alertname=CdsRedisBackupNoRestorePoint {job} {uuid} shard_id=s1",
            f"alertname=CdsRedisBackupFailed {job} {uuid} shard_id=s1 backup_id=b1"),
-    (False, f"alertname=CdsRedisBackupNoRestorable {job} {uuid} shard_id=s1",
-            f"alertname=CdsRedisBackupStale {job} {uuid} shard_id=s2"),
+    (True, f"alertname=CdsRedisBackupNoRestorePoint {job} {uuid} shard_id=s1",
+           f"alertname=CdsRedisBackupNewestUnusable {job} {uuid} shard_id=s1"),
+    (True, f"alertname=CdsRedisBackupNoRestorePoint {job} {uuid}",
+           f"alertname=CdsRedisBackupNeverBackedUp {job} {uuid}"),
+    (False, f"alertname=CdsRedisBackupNoRestorePoint {job} {uuid} shard_id=s1",
+            f"alertname=CdsRedisBackupNewestUnusable {job} {uuid} shard_id=s2"),
+    # The page does not hide why: Corrupt, Empty and OldSnapshot stay.
+    (False, f"alertname=CdsRedisBackupNoRestorePoint {job} {uuid} shard_id=s1",
+            f"alertname=CdsRedisBackupCorrupt {job} {uuid} shard_id=s1 backup_id=b1 result=truncated"),
+    (True, f"alertname=CdsRedisBackupCorrupt {job} {uuid} shard_id=s1 backup_id=b1 result=truncated",
+           f"alertname=CdsRedisBackupNewestUnusable {job} {uuid} shard_id=s1"),
     (True, f"alertname=CdsRedisBackupInstanceBlind {job} {uuid}",
            f"alertname=CdsRedisBackupTargetDown {job} {uuid} backup_id=b1"),
     (True, f"alertname=CdsRedisBackupInstanceBlind {job} {uuid}",
@@ -132,9 +145,9 @@ cases = [  # (inhibited?, source, target)
            f"alertname=CdsRedisBackupKeysDropped {job} {uuid}"),
     # Facts keep paging while the instance is blind.
     (False, f"alertname=CdsRedisBackupInstanceBlind {job} {uuid}",
-            f"alertname=CdsRedisBackupStale {job} {uuid}"),
+            f"alertname=CdsRedisBackupNoRestorePoint {job} {uuid}"),
     (False, f"alertname=CdsRedisBackupInstanceBlind {job} {uuid}",
-            f"alertname=CdsRedisBackupNoRestorable {job} {uuid}"),
+            f"alertname=CdsRedisBackupNewestUnusable {job} {uuid}"),
     (False, f"alertname=CdsRedisBackupInstanceBlind {job} {uuid}",
             f"alertname=CdsRedisBackupCorrupt {job} {uuid} backup_id=b1 result=truncated"),
     (False, f"alertname=CdsRedisBackupInstanceBlind {job} {uuid}",

@@ -24,6 +24,7 @@ pub mod shard;
 pub mod state;
 pub mod status;
 mod sync;
+pub mod verdict;
 pub mod verify;
 pub mod web_config;
 

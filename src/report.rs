@@ -2,9 +2,10 @@
 //! and the status page shows. Built from a [`Snapshot`] and a clock, nothing else, so
 //! both say exactly what `/metrics` says, problems first.
 //!
-//! The findings follow the alert rules' policy (see `prometheus/alerts.yml`): critical
-//! for "no backup you could restore from within the allowed age" and for not being able
-//! to see; warning for the rest.
+//! The restore point and its findings are the policy engine's ([`crate::verdict`], the
+//! same verdicts `/metrics` exports and the alert rules read): critical for "no backup
+//! you could restore from within the allowed age" and for not being able to see;
+//! warning for the rest. Each finding names the alert that fires for it.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,9 @@ pub enum Severity {
 pub struct Finding {
     pub severity: Severity,
     pub what: String,
+    /// The alert that fires for it, where one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -193,6 +197,16 @@ fn finding(severity: Severity, what: impl Into<String>) -> Finding {
     Finding {
         severity,
         what: what.into(),
+        alert: None,
+    }
+}
+
+/// A finding with the alert that fires for it, named at the end of its text too.
+fn alerted(severity: Severity, what: impl Into<String>, alert: &'static str) -> Finding {
+    Finding {
+        severity,
+        what: format!("{} ({alert})", what.into()),
+        alert: Some(alert),
     }
 }
 
@@ -283,6 +297,7 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
         })
         .collect();
     let last_success = snap.last_success();
+    let verdicts = crate::verdict::judge(snap, now);
     let mut by_instance: BTreeMap<&str, Vec<&BackupState>> = BTreeMap::new();
     for b in snap.backups.values() {
         by_instance.entry(&b.instance_uuid).or_default().push(b);
@@ -292,7 +307,7 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
         .iter()
         .map(|(uuid, (account, i))| {
             let backups = by_instance.get(uuid.as_str()).cloned().unwrap_or_default();
-            let mut shards = shards(snap, uuid, &backups, &last_success, now);
+            let mut shards = shards(snap, uuid, &backups, &last_success, &verdicts, now);
             // The shards with problems first, as the instances are.
             shards.sort_by_cached_key(|s| {
                 let worst = s.findings.iter().map(|f| f.severity).max();
@@ -359,20 +374,16 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
 
 fn instance_findings(snap: &Snapshot, v: &mut InstanceView, account: &str) {
     if snap.account_up.get(account) == Some(&false) {
-        v.findings.push(finding(
+        v.findings.push(alerted(
             Severity::Critical,
             format!("the exporter cannot see account {account} (credentials refused or API down): what is shown is as of its last answer"),
+            "CdsRedisBackupExporterBlind",
         ));
     } else if snap.up_of(&TargetKey::instance(&v.instance_uuid)) == Some(false) {
-        v.findings.push(finding(
+        v.findings.push(alerted(
             Severity::Critical,
             "DescribeBackups fails for this instance: what is shown is as of its last answer",
-        ));
-    }
-    if v.backups_listed == Some(0) {
-        v.findings.push(finding(
-            Severity::Warning,
-            "CDS lists no backup: never backed up",
+            "CdsRedisBackupInstanceBlind",
         ));
     }
 }
@@ -382,12 +393,20 @@ fn shards(
     uuid: &str,
     backups: &[&BackupState],
     last_success: &BTreeMap<(String, String), crate::state::LastSuccess>,
+    verdicts: &BTreeMap<(String, String), crate::verdict::ShardVerdict>,
     now: DateTime<Utc>,
 ) -> Vec<ShardView> {
     let mut ids: Vec<String> = backups.iter().map(|b| b.shard_id.clone()).collect();
     // A range, not a scan: thousands of instances each look up their own shards.
     ids.extend(
         snap.shards
+            .range((uuid.to_owned(), String::new())..)
+            .take_while(|((u, _), _)| u == uuid)
+            .map(|((_, s), _)| s.clone()),
+    );
+    // An instance never backed up has a verdict for shard "" and nothing else.
+    ids.extend(
+        verdicts
             .range((uuid.to_owned(), String::new())..)
             .take_while(|((u, _), _)| u == uuid)
             .map(|((_, s), _)| s.clone()),
@@ -436,7 +455,9 @@ fn shards(
             if let Some(b) = newest {
                 judge_newest(snap, &mut v, b);
             }
-            judge_age(&mut v, facts.and_then(|f| f.finished));
+            if let Some(verdict) = verdicts.get(&key) {
+                judge_restore_point(&mut v, verdict);
+            }
             v
         })
         .collect()
@@ -444,29 +465,32 @@ fn shards(
 
 fn judge_unfinished(v: &mut ShardView, b: &BackupState, now: DateTime<Utc>) {
     match b.backup.status.as_str() {
-        "failed" => v.findings.push(finding(
+        "failed" => v.findings.push(alerted(
             Severity::Warning,
             format!("backup {} failed", short(&b.backup.id)),
+            "CdsRedisBackupFailed",
         )),
         "running" => {
             let running = b.backup.start.map_or(0, |s| (now - s).num_seconds());
             if running > STUCK_AFTER_SECS {
-                v.findings.push(finding(
+                v.findings.push(alerted(
                     Severity::Warning,
                     format!(
                         "backup {} has been running for {}",
                         short(&b.backup.id),
                         human_age(running)
                     ),
+                    "CdsRedisBackupStuck",
                 ));
             }
         }
-        other => v.findings.push(finding(
+        other => v.findings.push(alerted(
             Severity::Warning,
             format!(
                 "backup {} has an unknown status {other:?}",
                 short(&b.backup.id)
             ),
+            "CdsRedisBackupStatusUnknown",
         )),
     }
 }
@@ -476,16 +500,20 @@ fn judge_newest(snap: &Snapshot, v: &mut ShardView, b: &BackupState) {
         v.urls
             .push((t.as_str().to_owned(), p.status, p.reachable()));
         if !p.reachable() {
-            v.findings
-                .push(finding(Severity::Warning, url_problem(t.as_str(), p)));
+            v.findings.push(alerted(
+                Severity::Warning,
+                url_problem(t.as_str(), p),
+                "CdsRedisBackupDownloadUnreachable",
+            ));
         } else if let (Some(total), Some(size)) = (p.total_size, b.backup.size) {
             if total != size {
-                v.findings.push(finding(
+                v.findings.push(alerted(
                     Severity::Warning,
                     format!(
                         "the {} download is {total} bytes, CDS says {size}",
                         t.as_str()
                     ),
+                    "CdsRedisBackupSizeMismatch",
                 ));
             }
         }
@@ -504,7 +532,7 @@ fn judge_newest(snap: &Snapshot, v: &mut ShardView, b: &BackupState) {
         let (severity, what) = match ver.outcome {
             Outcome::Truncated | Outcome::ChecksumMismatch | Outcome::Corrupt | Outcome::NotRdb => {
                 (
-                    Some(Severity::Critical),
+                    Some(("CdsRedisBackupCorrupt", Severity::Warning)),
                     format!(
                         "the backup is not a sound dump ({}): {}",
                         ver.outcome.as_str(),
@@ -512,18 +540,44 @@ fn judge_newest(snap: &Snapshot, v: &mut ShardView, b: &BackupState) {
                     ),
                 )
             }
-            Outcome::Empty => (Some(Severity::Warning), "the dump holds no keys".to_owned()),
-            Outcome::NeedsDatabases => (Some(Severity::Warning), ver.detail.clone()),
-            Outcome::UnsupportedVersion | Outcome::TooLarge | Outcome::DownloadFailed => (
-                Some(Severity::Warning),
+            // An alert only when an earlier backup of the shard held keys, as the
+            // verdict and the rule have it; else it may be an empty data set.
+            Outcome::Empty if !had_keys(snap, b) => {
+                v.findings.push(finding(
+                    Severity::Warning,
+                    "the dump holds no keys (no earlier backup of the shard is known to have held any)",
+                ));
+                (None, String::new())
+            }
+            Outcome::Empty => (
+                Some(("CdsRedisBackupEmpty", Severity::Warning)),
+                "the dump holds no keys".to_owned(),
+            ),
+            Outcome::NeedsDatabases => (
+                Some(("CdsRedisBackupNeedsDatabases", Severity::Warning)),
+                ver.detail.clone(),
+            ),
+            Outcome::UnsupportedVersion | Outcome::TooLarge => (
+                Some(("CdsRedisBackupVerifyInconclusive", Severity::Warning)),
+                format!("not verified ({}): {}", ver.outcome.as_str(), ver.detail),
+            ),
+            Outcome::DownloadFailed => (
+                Some(("CdsRedisBackupUnverified", Severity::Warning)),
                 format!("not verified ({}): {}", ver.outcome.as_str(), ver.detail),
             ),
             Outcome::Ok | Outcome::Skipped => (None, String::new()),
         };
-        if let Some(severity) = severity {
-            v.findings.push(finding(severity, what));
+        if let Some((alert, severity)) = severity {
+            v.findings.push(alerted(severity, what, alert));
         }
     }
+}
+
+/// The shard's newest backup verified ok is another one and held keys.
+fn had_keys(snap: &Snapshot, b: &BackupState) -> bool {
+    snap.verified
+        .get(&(b.instance_uuid.clone(), b.shard_id.clone()))
+        .is_some_and(|l| l.backup_id != b.backup.id && l.keys.is_some_and(|k| k > 0))
 }
 
 fn url_problem(url_type: &str, p: &ProbeResult) -> String {
@@ -536,29 +590,108 @@ fn url_problem(url_type: &str, p: &ProbeResult) -> String {
     }
 }
 
-fn judge_age(v: &mut ShardView, finished: Option<u64>) {
-    match (&v.newest, v.max_age_seconds) {
-        (Some(n), Some(max)) if n.age_seconds > i64::try_from(max).unwrap_or(i64::MAX) => {
-            v.findings.push(finding(
-                Severity::Critical,
-                format!(
-                    "the newest finished backup is {} old, more than the {} allowed",
-                    human_age(n.age_seconds),
-                    human_age(i64::try_from(max).unwrap_or(i64::MAX))
-                ),
-            ));
-        }
-        (None, _) if finished == Some(0) || !v.newer.is_empty() => v.findings.push(finding(
-            Severity::Critical,
-            "no finished backup to restore from",
-        )),
-        _ => {}
+/// The policy engine's verdict on the shard: whether it has a restore point within
+/// its allowed age, and what explains it.
+fn judge_restore_point(v: &mut ShardView, verdict: &crate::verdict::ShardVerdict) {
+    for f in &verdict.findings {
+        let severity = match f.reason.severity() {
+            crate::verdict::Severity::Critical => Severity::Critical,
+            crate::verdict::Severity::Warning => Severity::Warning,
+        };
+        v.findings
+            .push(alerted(severity, f.detail.clone(), f.reason.alert()));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One instance whose newest backup `b1` (ended 2 h ago) verified as `outcome`, with
+    /// an older listed backup `b0` ended `older_h` hours ago.
+    fn one_instance(outcome: Outcome, older_h: i64) -> (Snapshot, DateTime<Utc>) {
+        use crate::cds::{Backup, Instance};
+        use crate::state::ShardFacts;
+        let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let h = |n: i64| now - chrono::Duration::hours(n);
+        let mut snap = Snapshot::default();
+        let instance = Instance {
+            uuid: "u".into(),
+            name: "orders".into(),
+            ..Instance::default()
+        };
+        snap.instances.insert("u".into(), ("main".into(), instance));
+        snap.instance_backups.insert("u".into(), 2);
+        let backup = Backup {
+            id: "b1".into(),
+            status: "finished".into(),
+            backup_type: "RDB".into(),
+            mode: "auto".into(),
+            size: Some(1000),
+            start: Some(h(3)),
+            end: Some(h(2)),
+        };
+        let state = BackupState {
+            instance_uuid: "u".into(),
+            shard_id: String::new(),
+            backup,
+            probes: Vec::new(),
+            urls: None,
+        };
+        snap.backups
+            .insert(("u".into(), "b1".into()), std::sync::Arc::new(state));
+        snap.shards.insert(
+            ("u".into(), String::new()),
+            ShardFacts {
+                finished: Some(2),
+                expected_interval: None,
+                schedule: None,
+                max_age: crate::policy::DEFAULT_MAX_AGE,
+                rule_max_age: None,
+                listed_finished: vec![("b1".into(), h(2)), ("b0".into(), h(older_h))],
+            },
+        );
+        let v = crate::verify::Verification {
+            outcome,
+            level: crate::config::VerifyLevel::Light,
+            ..Default::default()
+        };
+        snap.verifications
+            .insert(("u".into(), "b1".into()), vec![v]);
+        (snap, now)
+    }
+
+    fn findings(snap: &Snapshot, now: DateTime<Utc>) -> Vec<(Severity, Option<&'static str>)> {
+        let f = fleet(snap, now);
+        f.instances[0]
+            .all_findings()
+            .map(|f| (f.severity, f.alert))
+            .collect()
+    }
+
+    #[test]
+    fn a_corrupt_newest_warns_and_pages_only_when_nothing_older_restores_in_time() {
+        let (snap, now) = one_instance(Outcome::Corrupt, 20);
+        assert_eq!(
+            findings(&snap, now),
+            [
+                (Severity::Warning, Some("CdsRedisBackupCorrupt")),
+                (Severity::Warning, Some("CdsRedisBackupNewestUnusable")),
+            ]
+        );
+        let (snap, now) = one_instance(Outcome::Corrupt, 30);
+        assert_eq!(
+            findings(&snap, now),
+            [
+                (Severity::Warning, Some("CdsRedisBackupCorrupt")),
+                (Severity::Critical, Some("CdsRedisBackupNoRestorePoint")),
+                (Severity::Warning, Some("CdsRedisBackupNewestUnusable")),
+            ]
+        );
+        // Empty without an earlier backup known to hold keys: a warning, no alert.
+        let (snap, now) = one_instance(Outcome::Empty, 30);
+        assert_eq!(findings(&snap, now), [(Severity::Warning, None)]);
+    }
 
     #[test]
     fn ages_and_sizes_read_like_people_write_them() {

@@ -91,6 +91,9 @@ pub struct Snapshot {
     pub remembered: BTreeMap<(String, String), LastFinished>,
     /// instance_uuid → when this exporter first watched it (kept in the state file)
     pub first_seen: BTreeMap<String, DateTime<Utc>>,
+    /// instance_uuid → the fixed age of the first `staleness:` rule that matched it,
+    /// for instances with one (the grace of an instance never backed up)
+    pub rule_max_age: BTreeMap<String, Duration>,
     pub cycle: Option<CycleInfo>,
 }
 
@@ -108,6 +111,12 @@ pub struct ShardFacts {
     /// How old its newest finished backup may be ([`crate::policy::max_age`] from that
     /// backup's EndTime).
     pub max_age: Duration,
+    /// The fixed age of the first `staleness:` rule that matched its instance, if one
+    /// did: the restore point's allowed age regardless of the schedule.
+    pub rule_max_age: Option<Duration>,
+    /// (backup_id, EndTime) of its listed finished backups, newest first, at most
+    /// [`LISTED_FINISHED`]: the restore point candidates that are not exported.
+    pub listed_finished: Vec<(String, DateTime<Utc>)>,
 }
 
 /// What is known of one target (a CDS call's subject) this cycle.
@@ -131,6 +140,10 @@ impl TargetState {
         self.last_good = self.last_good.max(other.last_good);
     }
 }
+
+/// How many listed finished backups of a shard [`ShardFacts::listed_finished`] keeps: a
+/// restore point further back than that is too old to matter.
+pub const LISTED_FINISHED: usize = 4;
 
 /// An instance a successful `DescribeDBInstances` no longer lists.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,6 +205,7 @@ impl Snapshot {
         join(&mut self.owned, other.owned, replace);
         join(&mut self.remembered, other.remembered, replace);
         join(&mut self.first_seen, other.first_seen, replace);
+        join(&mut self.rule_max_age, other.rule_max_age, replace);
     }
 
     pub fn set_up(&mut self, target: TargetKey, up: bool) {

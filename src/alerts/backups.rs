@@ -19,8 +19,8 @@ const ALERTS: &[Alert] = &[
             CDS reports a backup as failed. The exporter exports, per shard, only backups
             newer than the shard's newest finished one, so this resolves once a newer
             backup of that shard finishes. Warning: the shard's newest finished backup is
-            still there; when it becomes too old, CdsRedisBackupStale pages, and when there
-            is none, CdsRedisBackupNoRestorable does."#,
+            still there; when it becomes too old, or there is none,
+            CdsRedisBackupNoRestorePoint pages."#,
         expr: r#"
             (max without (instance, pod) (cds_redis_backup_state{state="failed"}) == 1)
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
@@ -94,7 +94,7 @@ const ALERTS: &[Alert] = &[
         comment: r#"
             Warning, not critical: a stuck backup loses no data by itself (the previous
             backup is still there) and only CDS support can end it, so it is work for office
-            hours. When the missing backup becomes a real gap, CdsRedisBackupStale (critical)
+            hours. When the missing backup becomes a real gap, CdsRedisBackupNoRestorePoint (critical)
             pages."#,
         expr: r#"
             (
@@ -120,7 +120,7 @@ const ALERTS: &[Alert] = &[
             The newest finished backup (or a configured `backups` entry) cannot be
             downloaded: no probe in 20 minutes answered 2xx. Warning: the backup is still
             listed (a restore from the console may work) and a newer one replaces it within
-            the backup cadence; if none does, Stale pages."#,
+            the backup cadence; if none does, NoRestorePoint pages."#,
         expr: r#"
             (max without (instance, pod) (max_over_time(cds_redis_backup_download_url_reachable[20m])) == 0)
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,

@@ -57,18 +57,22 @@ of 20m covers four polls. If you change poll.interval, keep every window at leas
 three poll intervals long. While a target's calls keep failing its values are kept
 whole for poll.stale_after (1h); then its observations (probes, running backups) go
 and its facts (the newest finished backup of each shard, final backups, shard counts)
-stay, so Stale and NoRestorable keep working while the exporter is blind.
+stay, so NoRestorePoint keeps working while the exporter is blind.
 
-Severity model: critical pages, warning is work for office hours. Critical means no
-restorable backup within the shard's policy (Stale beyond its max_age, NoRestorable;
-Corrupt and Empty: the newest finished backup, the restore point, was read and would
-not restore the data, while CDS lists it as finished so Stale stays quiet), or the
-exporter cannot watch the backups (ExporterBlind, InstanceBlind, ExporterDown: no
-healthy replica of a shard, ExporterAbsent, PollStalled). Everything else is a warning:
-a single failed backup, a download problem, a small backup or one not verified yet is
-not yet a missing backup, and when it becomes one, Stale, NoRestorable, Corrupt or
-Empty pages; one replica of a shard down or crash looping while another watches is not
-yet a blind exporter. CdsRedisBackupWatchdog (severity none) always fires: route it to
+Severity model: critical pages, warning is work for office hours. The exporter's
+policy engine decides, per shard, the restore point (the newest finished backup not
+known to be gone or to fail verification; its time is the dump's ctime, else EndTime)
+and the deadline after which it is older than its allowed age; it serves both as
+series, and the rules read them. Critical means no restore point within the shard's
+allowed age (NoRestorePoint: stale, purged, gone, corrupt or empty with nothing older,
+an old snapshot, never backed up past the grace), or the exporter cannot watch the
+backups (ExporterBlind, InstanceBlind, ExporterDown: no healthy replica of a shard,
+ExporterAbsent, PollStalled). Everything else is a warning that explains: a failed,
+corrupt, empty or gone newest backup while an older one still restores (Corrupt, Empty,
+NewestUnusable, DownloadUnreachable), an old snapshot, a new instance within its grace
+(NeverBackedUp), a small backup or one not verified yet; when it leaves no restore
+point, NoRestorePoint pages. One replica of a shard down or crash looping while another
+watches is not yet a blind exporter. CdsRedisBackupWatchdog (severity none) always fires: route it to
 a heartbeat receiver that alarms when it stops.
 
 "#;
@@ -94,8 +98,8 @@ Backup alerts aggregate the exporter's own `instance` and `pod` labels away (`ma
 without (instance, pod)`), so two replicas polling the same account raise one alert per
 problem, not two. Replicas poll the same API, so their views differ only by when they
 last polled: a failed, unknown or stuck backup counts as soon as one replica reports
-it, while Stale, the probe alerts, Shrank, NeverBackedUp and the Blind alerts go by the
-most favourable (freshest) view. Each replica verifies backups itself: a verdict
+it, while NoRestorePoint (the latest deadline), the probe alerts, Shrank, the findings and
+the Blind alerts go by the most favourable (freshest) view. Each replica verifies backups itself: a verdict
 (Corrupt, Empty, VerifyInconclusive) counts as soon as one replica reports it, and
 Unverified fires only when no replica has one. The exporter's own alerts (ExporterDown,
 ReplicaDown, CrashLooping, PollStalled, PollFailing, ReloadFailed) keep `instance`: they

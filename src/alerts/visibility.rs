@@ -19,7 +19,7 @@ const ALERTS: &[Alert] = &[
             The exporter cannot see an account: in every cycle for 30 minutes its
             DescribeDBInstances failed, or every other call of it did (credentials revoked,
             the API down). Its facts (last success per shard, final backups) are still
-            served, so Stale keeps firing for its instances; the observations are not.
+            served, so NoRestorePoint keeps firing for its instances; the observations are not.
             account_up is absent until the first cycle completes (PollStalled covers that)."#,
         expr: r#"
             max without (instance, pod) (cds_redis_backup_exporter_account_up) == 0"#,
@@ -31,7 +31,7 @@ const ALERTS: &[Alert] = &[
             (revoked or wrong credentials, missing permissions, the CDS API down or
             unreachable): the exporter cannot see the account's backups.{{ with printf "count(count by (instance_uuid) (cds_redis_instance_info{account=%q}))" $labels.account | query }}
             It watches {{ . | first | value }} instance(s) of the account.{{ end }}
-            Their last known facts are still served, so CdsRedisBackupStale fires when a
+            Their last known facts are still served, so CdsRedisBackupNoRestorePoint fires when a
             backup becomes overdue, but no new failure, backup or download problem can be seen."#,
     },
     Alert {
@@ -43,7 +43,7 @@ const ALERTS: &[Alert] = &[
         comment: r#"
             Every DescribeBackups call for one instance failed for 30 minutes (the 20m window
             plus `for: 10m`, as the header explains), on every replica. Facts are still
-            served, so Stale and NoRestorable still fire; failures, running backups and
+            served, so NoRestorePoint still fires; failures, running backups and
             download problems of the instance cannot be seen."#,
         expr: r#"
             (max without (instance, pod) (max_over_time(cds_redis_backup_up{backup_id=""}[20m])) == 0)
@@ -54,8 +54,8 @@ const ALERTS: &[Alert] = &[
             Every DescribeBackups call for Redis instance {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.account }}
             (account {{ . }}){{ end }} failed for at least 30 minutes, on every exporter replica.{{ with printf "time() - max(cds_redis_backup_exporter_target_last_refresh_timestamp_seconds{instance_uuid=%q,backup_id=\"\"})" $labels.instance_uuid | query }}
             Its backup data was last refreshed {{ . | first | value | humanizeDuration }} ago.{{ end }}
-            Its last known facts are still served, so CdsRedisBackupStale and
-            CdsRedisBackupNoRestorable still fire when due, but new failures, running backups
+            Its last known facts are still served, so
+            CdsRedisBackupNoRestorePoint still fires when due, but new failures, running backups
             and download problems cannot be seen."#,
     },
     Alert {

@@ -80,6 +80,8 @@ impl Poller {
                 expected_interval: None,
                 schedule: None,
                 max_age: policy::DEFAULT_MAX_AGE,
+                rule_max_age: None,
+                listed_finished: Vec::new(),
             });
         }
         for (key, facts) in &mut snap.shards {
@@ -96,7 +98,7 @@ impl Poller {
                 }
             };
             let point = newest.get(key).map(|n| n.end);
-            let (max_age, _) = policy::max_age(
+            let (max_age, source) = policy::max_age(
                 &self.staleness,
                 name,
                 instance,
@@ -104,6 +106,32 @@ impl Poller {
                 point,
             );
             facts.max_age = max_age;
+            facts.rule_max_age = matches!(source, policy::Source::Rule(_)).then_some(max_age);
+        }
+        // Instances without a shard too: their rule is the grace of never backed up.
+        let uuids: std::collections::BTreeSet<String> = snap
+            .instance_backups
+            .keys()
+            .chain(snap.shards.keys().map(|(u, _)| u))
+            .cloned()
+            .collect();
+        for uuid in uuids {
+            let bare;
+            let instance = match snap.instances.get(&uuid) {
+                Some((_, i)) => i,
+                None => {
+                    bare = Instance {
+                        uuid: uuid.clone(),
+                        ..Instance::default()
+                    };
+                    &bare
+                }
+            };
+            if let (age, policy::Source::Rule(_)) =
+                policy::max_age(&self.staleness, name, instance, None, None)
+            {
+                snap.rule_max_age.insert(uuid, age);
+            }
         }
         for (uuid, (_, instance)) in &snap.instances {
             let level = self.verify_config.level_for(name, instance);

@@ -86,6 +86,16 @@ impl Poller {
                 None => self.carry_over(&mut snap, &key),
             }
         }
+        // The exported backups are candidates through `snap.backups`: keep only the
+        // others, so exporting every backup (`poll.extra_backups`) costs no copy of ids.
+        let Snapshot {
+            shards, backups, ..
+        } = &mut snap;
+        for ((u, _), f) in shards.iter_mut() {
+            f.listed_finished
+                .retain(|(id, _)| !backups.contains_key(&(u.clone(), id.clone())));
+            f.listed_finished.shrink_to_fit();
+        }
         snap
     }
 
@@ -181,11 +191,15 @@ impl Poller {
         let mut finished: BTreeMap<&str, u64> = BTreeMap::new();
         let mut ends: BTreeMap<&str, Vec<DateTime<Utc>>> = BTreeMap::new();
         let mut newest: BTreeMap<&str, &Backup> = BTreeMap::new();
+        let mut listed: BTreeMap<&str, Vec<(String, DateTime<Utc>)>> = BTreeMap::new();
         for b in sorted.iter().filter(|b| b.is_finished()) {
             let Some(shard) = shard_of.get(&b.id) else {
                 continue;
             };
             *finished.entry(shard).or_default() += 1;
+            if let Some(end) = b.end {
+                listed.entry(shard).or_default().push((b.id.clone(), end));
+            }
             // Manual runs are not the schedule's.
             if let (true, Some(end)) = (b.mode.eq_ignore_ascii_case("auto"), b.end) {
                 ends.entry(shard).or_default().push(end);
@@ -196,6 +210,7 @@ impl Poller {
                 *n = b;
             }
         }
+        let mut listed_of = listed;
         let mut mem = self.memory();
         let mem = &mut *mem;
         let remembered = mem
@@ -215,11 +230,18 @@ impl Poller {
             m.add_auto_ends(&ends.remove(shard.as_str()).unwrap_or_default());
             let listed = finished.get(shard.as_str()).copied().unwrap_or(0);
             let schedule = policy::Schedule::learn(m.ends(), a.account.timezone);
+            let mut candidates = listed_of.remove(shard.as_str()).unwrap_or_default();
+            // Newest EndTime first; only the newest few can be a restore point in time.
+            candidates.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+            candidates.truncate(state::LISTED_FINISHED);
+            candidates.shrink_to_fit();
             let facts = ShardFacts {
                 finished: Some(listed),
                 expected_interval: schedule.as_ref().map(policy::Schedule::interval),
                 schedule,
                 max_age: policy::DEFAULT_MAX_AGE,
+                rule_max_age: None,
+                listed_finished: candidates,
             };
             let key = (uuid.to_owned(), shard.clone());
             if let (0, Some(last)) = (listed, &m.last) {

@@ -34,21 +34,36 @@ RESULTS = []
 DEMO_ALERTS = {
     ("CdsRedisBackupFailed", "demo-failed", ""),
     ("CdsRedisBackupStuck", "demo-stuck", ""),
-    ("CdsRedisBackupStale", "demo-stale", ""),
+    # Stale: the restore point is past its allowed age. Its newest backup's object also
+    # answers 404 (gone), so the restore point is the one before it.
+    ("CdsRedisBackupNoRestorePoint", "demo-stale", ""),
+    ("CdsRedisBackupNewestUnusable", "demo-stale", ""),
     ("CdsRedisBackupDownloadUnreachable", "demo-stale", ""),
     ("CdsRedisBackupDownloadUnreachable", "demo-cluster", "shard-2c3d"),
     ("CdsRedisBackupSizeMismatch", "demo-truncated", ""),
     ("CdsRedisBackupNeverBackedUp", "demo-empty", ""),
-    ("CdsRedisBackupStale", "demo-6hourly-overdue", ""),
-    ("CdsRedisBackupStale", "demo-purged", ""),
+    ("CdsRedisBackupNoRestorePoint", "demo-6hourly-overdue", ""),
+    # Purged: no finished backup listed any more; the deadline is the last one's EndTime.
+    ("CdsRedisBackupNoRestorePoint", "demo-purged", ""),
     ("CdsRedisBackupFailed", "demo-purged", ""),
     ("CdsRedisBackupFailed", "demo-cluster-shard", "shard-b"),
-    ("CdsRedisBackupStale", "demo-revoked-stale", ""),
+    ("CdsRedisBackupNoRestorePoint", "demo-revoked-stale", ""),
     ("CdsRedisBackupDownloadUnreachable", "demo-verify-nourl", ""),
+    # The newest backup fails verification (a warning that explains); the restore point
+    # falls back to the daily backup before it, which is past its allowed age (26h from
+    # its own EndTime, the newest being a day later and hours old), so the page is due.
     ("CdsRedisBackupCorrupt", "demo-truncated", ""),
+    ("CdsRedisBackupNewestUnusable", "demo-truncated", ""),
+    ("CdsRedisBackupNoRestorePoint", "demo-truncated", ""),
     ("CdsRedisBackupCorrupt", "demo-verify-corrupt", ""),
+    ("CdsRedisBackupNewestUnusable", "demo-verify-corrupt", ""),
+    ("CdsRedisBackupNoRestorePoint", "demo-verify-corrupt", ""),
     ("CdsRedisBackupCorrupt", "demo-verify-cut", ""),
+    ("CdsRedisBackupNewestUnusable", "demo-verify-cut", ""),
+    ("CdsRedisBackupNoRestorePoint", "demo-verify-cut", ""),
     ("CdsRedisBackupCorrupt", "demo-verify-html", ""),
+    ("CdsRedisBackupNewestUnusable", "demo-verify-html", ""),
+    ("CdsRedisBackupNoRestorePoint", "demo-verify-html", ""),
     ("CdsRedisBackupVerifyInconclusive", "demo-verify-future", ""),
     ("CdsRedisBackupVerifyInconclusive", "demo-verify-large", ""),
     # The heartbeat of the alerting path: always firing, about no instance.

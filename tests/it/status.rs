@@ -60,7 +60,15 @@ async fn the_status_page_lists_problems_first_and_escapes_names() {
     let carts = page.find(">carts<").unwrap();
     let orders = page.find(">orders<").unwrap();
     assert!(carts < orders, "the stale instance comes first");
-    assert!(page.contains("the newest finished backup is 2d 1h old, more than the 1d 2h allowed"));
+    // The policy engine's verdict, naming the alert that fires for it.
+    let stale = page
+        .find("the restore point old (data of ")
+        .unwrap_or_else(|| panic!("{page}"));
+    assert!(
+        page[stale..].contains("is older than its allowed age 26h since ")
+            && page[stale..].contains("(CdsRedisBackupNoRestorePoint)"),
+        "{page}"
+    );
     assert!(page.contains("href=\"/instance/ins%2Dstale\""));
     let (status, instance) = exporter.get("/instance/ins%2Dstale").await;
     assert_eq!(status, 200);

@@ -7,6 +7,7 @@
 //! memory, the text itself, for one pass of CPU per cycle. The README's metrics table is
 //! the contract for the names, labels and help texts here.
 
+mod verdict;
 mod verify;
 
 use std::fmt::Write as _;
@@ -213,6 +214,7 @@ pub fn render_to(snap: &Snapshot, sink: &mut dyn FnMut(&[u8])) {
     probe_results(&mut w, snap);
     targets(&mut w, snap);
     verify::verification(&mut w, snap);
+    verdict::verdicts(&mut w, snap);
     cycle(&mut w, snap);
     w.flush();
 }
@@ -538,19 +540,32 @@ mod tests {
         let whole = render(&s);
         assert_eq!(chunks.concat(), whole.as_bytes());
         assert!(
-            whole.ends_with("cds_redis_instance_backups{instance_uuid=\"instance-04999\"} 4999\n")
+            whole.contains("cds_redis_instance_backups{instance_uuid=\"instance-04999\"} 4999\n")
         );
+        // Without a shard or a finished backup, each is "never backed up" (verdicts last).
+        assert!(whole.ends_with(
+            "cds_redis_backup_finding{instance_uuid=\"instance-04999\",shard_id=\"\",reason=\"never_backed_up\",severity=\"warning\"} 1\n"
+        ));
     }
 
     #[test]
     fn label_values_are_escaped_and_empty_families_omitted() {
         let mut s = Snapshot::default();
         s.instance_backups.insert("a\"b\\c\nd".to_owned(), 3);
-        assert_eq!(
-            render(&s),
-            "# HELP cds_redis_instance_backups Number of backups DescribeBackups lists for the instance.\n\
-             # TYPE cds_redis_instance_backups gauge\n\
-             cds_redis_instance_backups{instance_uuid=\"a\\\"b\\\\c\\nd\"} 3\n"
+        let text = render(&s);
+        assert!(
+            text.starts_with(
+                "# HELP cds_redis_instance_backups Number of backups DescribeBackups lists for the instance.\n\
+                 # TYPE cds_redis_instance_backups gauge\n\
+                 cds_redis_instance_backups{instance_uuid=\"a\\\"b\\\\c\\nd\"} 3\n\
+                 # HELP cds_redis_backup_finding "
+            ),
+            "{text}"
         );
+        // The verdict's series (an instance without a finished backup) escape alike.
+        assert!(text.ends_with(
+            "cds_redis_backup_finding{instance_uuid=\"a\\\"b\\\\c\\nd\",shard_id=\"\",reason=\"never_backed_up\",severity=\"warning\"} 1\n"
+        ));
+        assert_eq!(text.lines().count(), 6, "{text}");
     }
 }

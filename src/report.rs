@@ -620,7 +620,8 @@ mod tests {
             name: "orders".into(),
             ..Instance::default()
         };
-        snap.instances.insert("u".into(), ("main".into(), instance));
+        snap.instances
+            .insert("u".into(), ("main".into(), instance.into()));
         snap.instance_backups.insert("u".into(), 2);
         let backup = Backup {
             id: "b1".into(),

@@ -68,7 +68,7 @@ pub struct Snapshot {
     /// instance_uuid → number of backups DescribeBackups listed
     pub instance_backups: BTreeMap<String, u64>,
     /// instance_uuid → (account, instance) for instances found by DescribeDBInstances
-    pub instances: BTreeMap<String, (String, Instance)>,
+    pub instances: BTreeMap<String, (String, Arc<Instance>)>,
     /// account → last DescribeDBInstances succeeded (accounts with discovery only)
     pub discovery_up: BTreeMap<String, bool>,
     /// (instance_uuid, shard_id) → what is known of the shard

@@ -412,7 +412,8 @@ mod tests {
             name: "orders".into(),
             ..Default::default()
         };
-        s.instances.insert("ins-a".into(), ("acct".into(), i));
+        s.instances
+            .insert("ins-a".into(), ("acct".into(), i.into()));
         s.account_up.insert("acct".into(), true);
         Arc::new(s)
     }

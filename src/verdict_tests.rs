@@ -155,7 +155,9 @@ impl Story {
             created: Some(t(h)),
             ..Instance::default()
         };
-        self.snap.instances.insert(U.into(), ("main".into(), i));
+        self.snap
+            .instances
+            .insert(U.into(), ("main".into(), i.into()));
         self
     }
 

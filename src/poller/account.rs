@@ -4,6 +4,7 @@
 //! learned schedule, on when its newest finished backup ended.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tracing::warn;
@@ -18,7 +19,11 @@ impl Poller {
     /// The instances discovery lists that this replica owns. When the call fails, what the last successful one
     /// listed, however long ago: those instances' facts stay served (with `up` 0)
     /// rather than vanish, since losing sight of them must not look like recovery.
-    pub(super) async fn discover(&self, a: &AccountPoller, snap: &mut Snapshot) -> Vec<Instance> {
+    pub(super) async fn discover(
+        &self,
+        a: &AccountPoller,
+        snap: &mut Snapshot,
+    ) -> Vec<Arc<Instance>> {
         let Some(filter) = &a.account.discovery else {
             return Vec::new();
         };
@@ -37,6 +42,8 @@ impl Poller {
         let mut mem = self.memory();
         let list = match found {
             Ok(list) => {
+                // Shared with every snapshot that serves them, not copied per cycle.
+                let list: Vec<Arc<Instance>> = list.into_iter().map(Arc::new).collect();
                 let before = mem.discovered.insert(name.to_owned(), list.clone());
                 let vanished = mem.vanished.entry(name.to_owned()).or_default();
                 note_vanished(vanished, name, before.as_deref(), &list, now);
@@ -175,8 +182,8 @@ impl Poller {
 fn note_vanished(
     vanished: &mut BTreeMap<String, Vanished>,
     account: &str,
-    before: Option<&[Instance]>,
-    now_listed: &[Instance],
+    before: Option<&[Arc<Instance>]>,
+    now_listed: &[Arc<Instance>],
     now: DateTime<Utc>,
 ) {
     // A set: discovery may list tens of thousands of instances.

@@ -14,6 +14,7 @@
 //! last known: losing sight of an instance must not look like a rename or a tag change.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
@@ -50,12 +51,14 @@ impl Poller {
         &self,
         a: &AccountPoller,
         listed: &BTreeSet<String>,
-        discovered: &[Instance],
+        discovered: &[Arc<Instance>],
         cycle: u64,
     ) -> Vec<Instance> {
         let name = a.account.name.as_str();
-        let by_discovery: HashMap<&str, &Instance> =
-            discovered.iter().map(|i| (i.uuid.as_str(), i)).collect();
+        let by_discovery: HashMap<&str, &Instance> = discovered
+            .iter()
+            .map(|i| (i.uuid.as_str(), i.as_ref()))
+            .collect();
         let every = refresh_cycles(self.interval);
         let asked: Vec<&str> = {
             let mut mem = self.memory();

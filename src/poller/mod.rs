@@ -53,7 +53,7 @@ struct Memory {
     shards: HashMap<String, HashMap<String, String>>,
     /// account → what its last successful discovery found; used, however old, while
     /// discovery fails, so the instances' facts keep being served
-    discovered: HashMap<String, Vec<Instance>>,
+    discovered: HashMap<String, Vec<Arc<Instance>>>,
     /// account → instance_uuid → an instance its discovery stopped listing
     vanished: HashMap<String, BTreeMap<String, Vanished>>,
     /// account → the descriptions of its `instances:` ([`describe`])
@@ -235,7 +235,7 @@ impl Poller {
         let discovered = self.discover(a, &mut snap).await;
         for i in self.describe_listed(a, &uuids, &discovered, cycle).await {
             snap.instances
-                .insert(i.uuid.clone(), (a.account.name.clone(), i));
+                .insert(i.uuid.clone(), (a.account.name.clone(), Arc::new(i)));
         }
         for i in discovered {
             if !owns(&i.uuid) {
@@ -253,7 +253,7 @@ impl Poller {
                     uuid: uuid.clone(),
                     ..Instance::default()
                 };
-                (a.account.name.clone(), bare)
+                (a.account.name.clone(), Arc::new(bare))
             });
         }
         // Enough targets in flight to keep every permit busy, few enough that thousands

@@ -92,23 +92,12 @@ impl Poller {
             });
         }
         for (key, facts) in &mut snap.shards {
-            let uuid = &key.0;
-            let bare;
-            let instance = match snap.instances.get(uuid) {
-                Some((_, i)) => i,
-                None => {
-                    bare = Instance {
-                        uuid: uuid.clone(),
-                        ..Instance::default()
-                    };
-                    &bare
-                }
-            };
+            let instance = described(&snap.instances, &key.0);
             let point = newest.get(key).map(|n| n.end);
             let (max_age, source) = policy::max_age(
                 &self.staleness,
                 name,
-                instance,
+                &instance,
                 facts.schedule.as_ref(),
                 point,
             );
@@ -123,19 +112,9 @@ impl Poller {
             .cloned()
             .collect();
         for uuid in uuids {
-            let bare;
-            let instance = match snap.instances.get(&uuid) {
-                Some((_, i)) => i,
-                None => {
-                    bare = Instance {
-                        uuid: uuid.clone(),
-                        ..Instance::default()
-                    };
-                    &bare
-                }
-            };
+            let instance = described(&snap.instances, &uuid);
             if let (age, policy::Source::Rule(_)) =
-                policy::max_age(&self.staleness, name, instance, None, None)
+                policy::max_age(&self.staleness, name, &instance, None, None)
             {
                 snap.rule_max_age.insert(uuid, age);
             }
@@ -179,6 +158,21 @@ impl Poller {
 
 /// Records the instances `before` listed and `now_listed` does not (with the time they
 /// were first missed), and forgets the ones listed again.
+/// What CDS told of an instance, or only its UUID when it told nothing (rules then match
+/// by account and UUID alone).
+fn described<'a>(
+    instances: &'a BTreeMap<String, (String, Arc<Instance>)>,
+    uuid: &str,
+) -> std::borrow::Cow<'a, Instance> {
+    match instances.get(uuid) {
+        Some((_, i)) => std::borrow::Cow::Borrowed(i),
+        None => std::borrow::Cow::Owned(Instance {
+            uuid: uuid.to_owned(),
+            ..Instance::default()
+        }),
+    }
+}
+
 fn note_vanished(
     vanished: &mut BTreeMap<String, Vanished>,
     account: &str,

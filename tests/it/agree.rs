@@ -123,24 +123,21 @@ async fn the_status_page_check_and_metrics_agree_on_every_demo_instance() {
 /// results arrive between cycles, and a backup found unusable can make an older one a
 /// candidate. Bounded: a demo that never settles fails.
 async fn settled(driver: &Driver) -> std::sync::Arc<cds_redis_backup_exporter::state::Snapshot> {
-    let mut previous: Option<String> = None;
+    let mut previous: Option<BTreeMap<String, f64>> = None;
     for _ in 0..20 {
         let snap = driver.poller.cycle().await;
         driver.metrics.publish(&snap);
-        let results = format!(
-            "{:?}",
-            select(
-                &driver.metrics.encode(),
-                "cds_redis_backup_verify_result",
-                &[]
-            )
+        let results = select(
+            &driver.metrics.encode(),
+            "cds_redis_backup_verify_result",
+            &[],
         );
         let until = Instant::now() + Duration::from_secs(60);
         while !driver.metrics.verify_idle() {
             assert!(Instant::now() < until, "verification still busy after 60 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        if previous.as_deref() == Some(results.as_str()) && !results.is_empty() {
+        if previous.as_ref() == Some(&results) && !results.is_empty() {
             return snap;
         }
         previous = Some(results);

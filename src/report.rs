@@ -86,7 +86,18 @@ pub struct ShardView {
     /// Verification of the newest: (level, result).
     pub verification: Option<(String, String)>,
     pub keys: Option<u64>,
+    /// The policy engine's restore point (as `/metrics` exports it); `None`: none.
+    pub restore_point: Option<RestorePointView>,
+    /// After it nothing restores within policy (as `/metrics` exports it).
+    pub restore_deadline: Option<DateTime<Utc>>,
     pub findings: Vec<Finding>,
+}
+
+/// The newest backup that would restore, and when its data was captured.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestorePointView {
+    pub backup_id: String,
+    pub point: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -441,6 +452,8 @@ fn shards(
                 urls: Vec::new(),
                 verification: None,
                 keys: None,
+                restore_point: None,
+                restore_deadline: None,
                 findings: Vec::new(),
             };
             let mut newer: Vec<&&BackupState> = backups
@@ -593,6 +606,11 @@ fn url_problem(url_type: &str, p: &ProbeResult) -> String {
 /// The policy engine's verdict on the shard: whether it has a restore point within
 /// its allowed age, and what explains it.
 fn judge_restore_point(v: &mut ShardView, verdict: &crate::verdict::ShardVerdict) {
+    v.restore_point = verdict.restore_point.as_ref().map(|r| RestorePointView {
+        backup_id: r.backup_id.clone(),
+        point: r.point,
+    });
+    v.restore_deadline = verdict.deadline;
     for f in &verdict.findings {
         let severity = match f.reason.severity() {
             crate::verdict::Severity::Critical => Severity::Critical,

@@ -263,7 +263,7 @@ pub fn fleet_page(fleet: &Fleet, telemetry_path: &str, dashboards: Option<&str>)
             escape(&a.name)
         );
     }
-    out.push_str("<h2>Instances</h2>\n<table>\n<thead><tr><th>account</th><th>instance</th><th>shard</th><th>newest finished</th><th>age / max</th><th>size</th><th>newer</th><th>download</th><th>verified</th><th>problem</th></tr></thead>\n<tbody>\n");
+    out.push_str("<h2>Instances</h2>\n<table>\n<thead><tr><th>account</th><th>instance</th><th>shard</th><th>newest finished</th><th>age / max</th><th>restore point</th><th>deadline</th><th>size</th><th>newer</th><th>download</th><th>verified</th><th>problem</th></tr></thead>\n<tbody>\n");
     for i in &fleet.instances {
         instance_rows(&mut out, i, true);
     }
@@ -278,7 +278,16 @@ fn instance_rows(out: &mut String, i: &InstanceView, link: bool) {
             |v| escape(&v),
         )
     };
-    for r in report::rows(i) {
+    for (n, r) in report::rows(i).into_iter().enumerate() {
+        // Rows are the shards in order (one row when there is none).
+        let shard = i.shards.get(n);
+        let restore = shard.and_then(|s| s.restore_point.as_ref()).map_or_else(
+            || "<span class=\"muted\">none</span>".to_owned(),
+            |p| format!("<code>{}</code><br>{}", escape(&p.backup_id), time(p.point)),
+        );
+        let deadline = shard
+            .and_then(|s| s.restore_deadline)
+            .map_or_else(|| "<span class=\"muted\">-</span>".to_owned(), time);
         let name = if link {
             format!(
                 "<a href=\"/instance/{}\">{}</a>",
@@ -293,7 +302,7 @@ fn instance_rows(out: &mut String, i: &InstanceView, link: bool) {
         } else {
             r.findings
                 .iter()
-                .map(|f| escape(&f.what))
+                .map(|f| finding(f))
                 .collect::<Vec<_>>()
                 .join("<br>")
         };
@@ -305,13 +314,17 @@ fn instance_rows(out: &mut String, i: &InstanceView, link: bool) {
             .join("<br>");
         let _ = writeln!(
             out,
-            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"problem\">{}</td></tr>",
+            "<tr class=\"{}\" data-instance=\"{}\" data-shard=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"restore\">{}</td><td class=\"deadline\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"problem\">{}</td></tr>",
             row_class(r.worst),
+            escape(&i.instance_uuid),
+            escape(r.shard),
             escape(r.account),
             name,
             escape(r.shard),
             dash(r.newest),
             dash(r.age),
+            restore,
+            deadline,
             dash(r.size),
             escape(&r.newer),
             downloads,
@@ -319,6 +332,31 @@ fn instance_rows(out: &mut String, i: &InstanceView, link: bool) {
             problem,
         );
     }
+}
+
+/// A time for people, to the minute, with the exact instant for machines.
+fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "<time datetime=\"{}\">{}</time>",
+        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        t.format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
+/// One finding, its severity and alert readable by scripts (and the agreement test).
+fn finding(f: &report::Finding) -> String {
+    let severity = match f.severity {
+        Severity::Critical => "critical",
+        Severity::Warning => "warning",
+    };
+    let alert = f
+        .alert
+        .map(|a| format!(" data-alert=\"{}\"", escape(a)))
+        .unwrap_or_default();
+    format!(
+        "<span class=\"finding\" data-severity=\"{severity}\"{alert}>{}</span>",
+        escape(&f.what)
+    )
 }
 
 /// One instance: its shards, and every backup the exporter knows of it. `None` if the
@@ -358,7 +396,7 @@ fn instance_page_of(
         i.backups_listed.map_or_else(|| "?".to_owned(), |n| n.to_string()),
     );
     nav(&mut out, telemetry_path, dashboards, Some(uuid));
-    out.push_str("<h2>Shards</h2>\n<table>\n<thead><tr><th>account</th><th>instance</th><th>shard</th><th>newest finished</th><th>age / max</th><th>size</th><th>newer</th><th>download</th><th>verified</th><th>problem</th></tr></thead>\n<tbody>\n");
+    out.push_str("<h2>Shards</h2>\n<table>\n<thead><tr><th>account</th><th>instance</th><th>shard</th><th>newest finished</th><th>age / max</th><th>restore point</th><th>deadline</th><th>size</th><th>newer</th><th>download</th><th>verified</th><th>problem</th></tr></thead>\n<tbody>\n");
     instance_rows(&mut out, i, false);
     out.push_str("</tbody>\n</table>\n<h2>Backups</h2>\n<table>\n<thead><tr><th>backup</th><th>shard</th><th>state</th><th>type / mode</th><th>start</th><th>end</th><th>size</th><th>verification</th></tr></thead>\n<tbody>\n");
     // Backups are keyed by (instance, backup): this instance's are one range.

@@ -689,8 +689,9 @@ def check_fleet_dom(dom, doc, dashboards):
              if r.find("a") is not None and RANK.get(c, 9) != worst_of[k]]
     if mixed:
         print(f"     note: rows classed better than their instance's worst row (shards of one instance): {mixed}")
-    check("status page: exactly one td.problem per row, ten cells",
-          all(len(r.find_all("td", "problem")) == 1 and len(r.find_all("td")) == 10 for r in rows))
+    check("status page: exactly one td.problem, td.restore and td.deadline per row, twelve cells",
+          all(len(r.find_all("td", "problem")) == 1 and len(r.find_all("td", "restore")) == 1
+              and len(r.find_all("td", "deadline")) == 1 and len(r.find_all("td")) == 12 for r in rows))
     bad_ok = [r.find("td", "problem").text() for r, c in zip(rows, classes) if r.find("td", "problem")
               and (c == "healthy") != (r.find("td", "problem").text().strip() == "ok")]
     check("status page: problem cells say ok exactly in healthy rows", not bad_ok, f"{bad_ok[:3]}")

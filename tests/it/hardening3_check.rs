@@ -135,6 +135,8 @@ fn fleet_named(name: String) -> Fleet {
                 urls: Vec::new(),
                 verification: None,
                 keys: None,
+                restore_point: None,
+                restore_deadline: None,
                 findings: Vec::new(),
             }],
             findings: Vec::new(),

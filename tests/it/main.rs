@@ -4,6 +4,7 @@
 // functions, so it is allowed here once for the whole test binary.
 #![allow(clippy::unwrap_used)]
 
+mod agree;
 mod describe;
 mod exporter;
 mod facts;

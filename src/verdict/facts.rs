@@ -72,13 +72,15 @@ fn of_backup(b: &BackupState, now: DateTime<Utc>) -> Vec<Finding> {
                 );
             }
         }
-        other => out.push(
-            Finding::new(
+        other => {
+            let mut f = Finding::new(
                 Reason::StatusUnknown,
                 format!("backup {id} has an unknown status {other:?}"),
             )
-            .backup(id),
-        ),
+            .backup(id);
+            f.state = Some("other");
+            out.push(f);
+        }
     }
     if all_gone(b) {
         // One finding for the object, not one per URL type that says the same.
@@ -180,15 +182,15 @@ pub(super) fn verification(
                             .is_ok_and(|w| now.timestamp() - l.end < w)
                 });
                 out.push(match earlier {
-                    Some(l) => Finding::new(
+                    Some(l) => with_result(
                         Reason::Empty,
                         format!(
                             "backup {id} holds no keys while {} held {}",
                             l.backup_id,
                             l.keys.unwrap_or(0)
                         ),
-                    )
-                    .backup(id),
+                        o,
+                    ),
                     None => Finding::new(
                         Reason::EmptyNoHistory,
                         format!(
@@ -198,13 +200,14 @@ pub(super) fn verification(
                     .backup(id),
                 });
             }
-            Outcome::NeedsDatabases => out.push(
-                Finding::new(
-                    Reason::NeedsDatabases,
-                    format!("backup {id} holds keys in a database past the 16 of a default redis-server{}", detail_of(o)),
-                )
-                .backup(id),
-            ),
+            Outcome::NeedsDatabases => out.push(with_result(
+                Reason::NeedsDatabases,
+                format!(
+                    "backup {id} holds keys in a database past the 16 of a default redis-server{}",
+                    detail_of(o)
+                ),
+                o,
+            )),
             _ => {}
         }
     }

@@ -164,7 +164,10 @@ fn verification_findings_of_the_newest_backup() {
     use VerifyLevel::*;
     let cases: &[(&[(VerifyLevel, Outcome)], &[(&str, Option<&str>)])] = &[
         (&[(Light, Ok)], &[]),
-        (&[(Full, NeedsDatabases)], &[("needs_databases", None)]),
+        (
+            &[(Full, NeedsDatabases)],
+            &[("needs_databases", Some("needs_databases"))],
+        ),
         (
             &[(Full, TooLarge)],
             &[("verify_inconclusive", Some("too_large"))],

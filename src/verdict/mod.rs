@@ -37,6 +37,9 @@ pub struct Finding {
     pub url_type: Option<&'static str>,
     /// The verification result it is about, when one: a label of its series.
     pub result: Option<&'static str>,
+    /// The `state` label of the backup it is about (`failed`, `other`), as
+    /// `cds_redis_backup_state` has it: the label its alert always carried.
+    pub state: Option<&'static str>,
 }
 
 impl Finding {
@@ -48,6 +51,7 @@ impl Finding {
             backup_id: None,
             url_type: None,
             result: None,
+            state: None,
         }
     }
 

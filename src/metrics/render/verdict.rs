@@ -62,6 +62,9 @@ pub(super) fn verdicts(w: &mut Writer<'_>, snap: &Snapshot) {
             if let Some(r) = f.result {
                 labels.push(("result", r));
             }
+            if let Some(st) = f.state {
+                labels.push(("state", st));
+            }
             labels.push(("reason", f.reason.as_str()));
             labels.push(("severity", f.reason.severity().as_str()));
             w.sample(&labels, 1i64);

@@ -54,8 +54,16 @@ fn with(snap: &mut Snapshot, b: Backup, probes: Vec<(UrlType, ProbeResult)>) {
         .insert((U.into(), state.backup.id.clone()), Arc::new(state));
 }
 
-/// (reason, backup_id, url_type, result) of every finding of the instance's shard "".
-fn found(snap: &Snapshot) -> Vec<(&'static str, Option<String>, Option<&str>, Option<&str>)> {
+/// (reason, backup_id, url_type, result) of a finding.
+type Found = (
+    &'static str,
+    Option<String>,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+/// Every finding of the instance's shard "".
+fn found(snap: &Snapshot) -> Vec<Found> {
     judge(snap, t(0.0))
         .remove(&(U.to_owned(), String::new()))
         .map(|v| {
@@ -162,7 +170,11 @@ fn verified(snap: &mut Snapshot, outcomes: &[(VerifyLevel, Outcome)]) {
 fn verification_findings_of_the_newest_backup() {
     use Outcome::*;
     use VerifyLevel::*;
-    let cases: &[(&[(VerifyLevel, Outcome)], &[(&str, Option<&str>)])] = &[
+    type Case = (
+        &'static [(VerifyLevel, Outcome)],
+        &'static [(&'static str, Option<&'static str>)],
+    );
+    let cases: &[Case] = &[
         (&[(Light, Ok)], &[]),
         (
             &[(Full, NeedsDatabases)],

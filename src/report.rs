@@ -2,22 +2,18 @@
 //! and the status page shows. Built from a [`Snapshot`] and a clock, nothing else, so
 //! both say exactly what `/metrics` says, problems first.
 //!
-//! The restore point and its findings are the policy engine's ([`crate::verdict`], the
-//! same verdicts `/metrics` exports and the alert rules read): critical for "no backup
-//! you could restore from within the allowed age" and for not being able to see;
-//! warning for the rest. Each finding names the alert that fires for it.
+//! Every finding is the policy engine's ([`crate::verdict`], the same verdicts `/metrics`
+//! exports and the alert rules read): this module only renders them, with no threshold
+//! or judgement of its own. Critical for "no backup you could restore from within the
+//! allowed age" and for not being able to see; warning for the rest. Each finding names
+//! the alert that fires for it.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::probe::ProbeResult;
-use crate::state::{BackupState, Snapshot, TargetKey};
-use crate::verify::Outcome;
-
-/// Running longer than this is stuck, as in CdsRedisBackupStuck.
-const STUCK_AFTER_SECS: i64 = 6 * 3600;
+use crate::state::{BackupState, Snapshot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -204,20 +200,20 @@ pub fn rows(i: &InstanceView) -> Vec<Row<'_>> {
         .collect()
 }
 
-fn finding(severity: Severity, what: impl Into<String>) -> Finding {
+/// The engine's finding in words, with the alert that fires for it named at the end.
+fn rendered(f: &crate::verdict::Finding) -> Finding {
+    let severity = match f.reason.severity() {
+        crate::verdict::Severity::Critical => Severity::Critical,
+        crate::verdict::Severity::Warning => Severity::Warning,
+    };
+    let alert = f.reason.alert();
     Finding {
         severity,
-        what: what.into(),
-        alert: None,
-    }
-}
-
-/// A finding with the alert that fires for it, named at the end of its text too.
-fn alerted(severity: Severity, what: impl Into<String>, alert: &'static str) -> Finding {
-    Finding {
-        severity,
-        what: format!("{} ({alert})", what.into()),
-        alert: Some(alert),
+        what: match alert {
+            Some(a) => format!("{} ({a})", f.detail),
+            None => f.detail.clone(),
+        },
+        alert,
     }
 }
 
@@ -230,11 +226,6 @@ pub fn human_age(secs: i64) -> String {
         s if s >= 60 => format!("{}m", s / 60),
         s => format!("{s}s"),
     }
-}
-
-/// The first 8 characters of a backup id: enough to tell backups of one shard apart.
-fn short(id: &str) -> &str {
-    id.char_indices().nth(8).map_or(id, |(i, _)| &id[..i])
 }
 
 /// The most characters of one CDS-derived text a terminal cell shows; longer text ends
@@ -324,17 +315,18 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
                 let worst = s.findings.iter().map(|f| f.severity).max();
                 (std::cmp::Reverse(worst), s.shard_id.clone())
             });
-            let mut v = InstanceView {
+            InstanceView {
                 account: account.clone(),
                 instance_uuid: uuid.clone(),
                 instance_name: i.name.clone(),
                 tags: i.tags.clone(),
                 backups_listed: snap.instance_backups.get(uuid).copied(),
                 shards,
-                findings: Vec::new(),
-            };
-            instance_findings(snap, &mut v, account);
-            v
+                findings: crate::verdict::instance_findings(snap, uuid, account)
+                    .iter()
+                    .map(rendered)
+                    .collect(),
+            }
         })
         .collect();
     for (uuid, gone) in &snap.vanished {
@@ -345,13 +337,10 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
             tags: Vec::new(),
             backups_listed: None,
             shards: Vec::new(),
-            findings: vec![finding(
-                Severity::Warning,
-                format!(
-                    "no longer listed by DescribeDBInstances ({} ago); deleted on purpose?",
-                    human_age((now - gone.since).num_seconds())
-                ),
-            )],
+            findings: crate::verdict::vanished_finding(snap, uuid, now)
+                .iter()
+                .map(rendered)
+                .collect(),
         });
     }
     instances.sort_by_cached_key(|v| {
@@ -380,22 +369,6 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
         accounts,
         instances,
         summary,
-    }
-}
-
-fn instance_findings(snap: &Snapshot, v: &mut InstanceView, account: &str) {
-    if snap.account_up.get(account) == Some(&false) {
-        v.findings.push(alerted(
-            Severity::Critical,
-            format!("the exporter cannot see account {account} (credentials refused or API down): what is shown is as of its last answer"),
-            "CdsRedisBackupExporterBlind",
-        ));
-    } else if snap.up_of(&TargetKey::instance(&v.instance_uuid)) == Some(false) {
-        v.findings.push(alerted(
-            Severity::Critical,
-            "DescribeBackups fails for this instance: what is shown is as of its last answer",
-            "CdsRedisBackupInstanceBlind",
-        ));
     }
 }
 
@@ -463,73 +436,28 @@ fn shards(
             newer.sort_by_key(|b| std::cmp::Reverse(b.backup.start));
             for b in newer {
                 v.newer.push((b.backup.id.clone(), b.backup.status.clone()));
-                judge_unfinished(&mut v, b, now);
             }
             if let Some(b) = newest {
-                judge_newest(snap, &mut v, b);
+                newest_facts(snap, &mut v, b);
             }
             if let Some(verdict) = verdicts.get(&key) {
-                judge_restore_point(&mut v, verdict);
+                v.restore_point = verdict.restore_point.as_ref().map(|r| RestorePointView {
+                    backup_id: r.backup_id.clone(),
+                    point: r.point,
+                });
+                v.restore_deadline = verdict.deadline;
+                v.findings.extend(verdict.findings.iter().map(rendered));
             }
             v
         })
         .collect()
 }
 
-fn judge_unfinished(v: &mut ShardView, b: &BackupState, now: DateTime<Utc>) {
-    match b.backup.status.as_str() {
-        "failed" => v.findings.push(alerted(
-            Severity::Warning,
-            format!("backup {} failed", short(&b.backup.id)),
-            "CdsRedisBackupFailed",
-        )),
-        "running" => {
-            let running = b.backup.start.map_or(0, |s| (now - s).num_seconds());
-            if running > STUCK_AFTER_SECS {
-                v.findings.push(alerted(
-                    Severity::Warning,
-                    format!(
-                        "backup {} has been running for {}",
-                        short(&b.backup.id),
-                        human_age(running)
-                    ),
-                    "CdsRedisBackupStuck",
-                ));
-            }
-        }
-        other => v.findings.push(alerted(
-            Severity::Warning,
-            format!(
-                "backup {} has an unknown status {other:?}",
-                short(&b.backup.id)
-            ),
-            "CdsRedisBackupStatusUnknown",
-        )),
-    }
-}
-
-fn judge_newest(snap: &Snapshot, v: &mut ShardView, b: &BackupState) {
+/// What the probes and the verification saw of the newest finished backup, as facts.
+fn newest_facts(snap: &Snapshot, v: &mut ShardView, b: &BackupState) {
     for (t, p) in &b.probes {
         v.urls
             .push((t.as_str().to_owned(), p.status, p.reachable()));
-        if !p.reachable() {
-            v.findings.push(alerted(
-                Severity::Warning,
-                url_problem(t.as_str(), p),
-                "CdsRedisBackupDownloadUnreachable",
-            ));
-        } else if let (Some(total), Some(size)) = (p.total_size, b.backup.size) {
-            if total != size {
-                v.findings.push(alerted(
-                    Severity::Warning,
-                    format!(
-                        "the {} download is {total} bytes, CDS says {size}",
-                        t.as_str()
-                    ),
-                    "CdsRedisBackupSizeMismatch",
-                ));
-            }
-        }
     }
     let key = (b.instance_uuid.clone(), b.backup.id.clone());
     let best = snap
@@ -542,88 +470,13 @@ fn judge_newest(snap: &Snapshot, v: &mut ShardView, b: &BackupState) {
             ver.outcome.as_str().to_owned(),
         ));
         v.keys = ver.keys;
-        let (severity, what) = match ver.outcome {
-            Outcome::Truncated | Outcome::ChecksumMismatch | Outcome::Corrupt | Outcome::NotRdb => {
-                (
-                    Some(("CdsRedisBackupCorrupt", Severity::Warning)),
-                    format!(
-                        "the backup is not a sound dump ({}): {}",
-                        ver.outcome.as_str(),
-                        ver.detail
-                    ),
-                )
-            }
-            // An alert only when an earlier backup of the shard held keys, as the
-            // verdict and the rule have it; else it may be an empty data set.
-            Outcome::Empty if !had_keys(snap, b) => {
-                v.findings.push(finding(
-                    Severity::Warning,
-                    "the dump holds no keys (no earlier backup of the shard is known to have held any)",
-                ));
-                (None, String::new())
-            }
-            Outcome::Empty => (
-                Some(("CdsRedisBackupEmpty", Severity::Warning)),
-                "the dump holds no keys".to_owned(),
-            ),
-            Outcome::NeedsDatabases => (
-                Some(("CdsRedisBackupNeedsDatabases", Severity::Warning)),
-                ver.detail.clone(),
-            ),
-            Outcome::UnsupportedVersion | Outcome::TooLarge => (
-                Some(("CdsRedisBackupVerifyInconclusive", Severity::Warning)),
-                format!("not verified ({}): {}", ver.outcome.as_str(), ver.detail),
-            ),
-            Outcome::DownloadFailed => (
-                Some(("CdsRedisBackupUnverified", Severity::Warning)),
-                format!("not verified ({}): {}", ver.outcome.as_str(), ver.detail),
-            ),
-            Outcome::Ok | Outcome::Skipped => (None, String::new()),
-        };
-        if let Some((alert, severity)) = severity {
-            v.findings.push(alerted(severity, what, alert));
-        }
-    }
-}
-
-/// The shard's newest backup verified ok is another one and held keys.
-fn had_keys(snap: &Snapshot, b: &BackupState) -> bool {
-    snap.verified
-        .get(&(b.instance_uuid.clone(), b.shard_id.clone()))
-        .is_some_and(|l| l.backup_id != b.backup.id && l.keys.is_some_and(|k| k > 0))
-}
-
-fn url_problem(url_type: &str, p: &ProbeResult) -> String {
-    match p.failure {
-        Some(f) => format!(
-            "the {url_type} download URL cannot be reached ({})",
-            f.as_str()
-        ),
-        None => format!("the {url_type} download URL answers HTTP {}", p.status),
-    }
-}
-
-/// The policy engine's verdict on the shard: whether it has a restore point within
-/// its allowed age, and what explains it.
-fn judge_restore_point(v: &mut ShardView, verdict: &crate::verdict::ShardVerdict) {
-    v.restore_point = verdict.restore_point.as_ref().map(|r| RestorePointView {
-        backup_id: r.backup_id.clone(),
-        point: r.point,
-    });
-    v.restore_deadline = verdict.deadline;
-    for f in &verdict.findings {
-        let severity = match f.reason.severity() {
-            crate::verdict::Severity::Critical => Severity::Critical,
-            crate::verdict::Severity::Warning => Severity::Warning,
-        };
-        v.findings
-            .push(alerted(severity, f.detail.clone(), f.reason.alert()));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::Outcome;
 
     /// One instance whose newest backup `b1` (ended 2 h ago) verified as `outcome`, with
     /// an older listed backup `b0` ended `older_h` hours ago.
@@ -694,17 +547,17 @@ mod tests {
         assert_eq!(
             findings(&snap, now),
             [
-                (Severity::Warning, Some("CdsRedisBackupCorrupt")),
                 (Severity::Warning, Some("CdsRedisBackupNewestUnusable")),
+                (Severity::Warning, Some("CdsRedisBackupCorrupt")),
             ]
         );
         let (snap, now) = one_instance(Outcome::Corrupt, 30);
         assert_eq!(
             findings(&snap, now),
             [
-                (Severity::Warning, Some("CdsRedisBackupCorrupt")),
                 (Severity::Critical, Some("CdsRedisBackupNoRestorePoint")),
                 (Severity::Warning, Some("CdsRedisBackupNewestUnusable")),
+                (Severity::Warning, Some("CdsRedisBackupCorrupt")),
             ]
         );
         // Empty without an earlier backup known to hold keys: a warning, no alert.

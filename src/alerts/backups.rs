@@ -14,7 +14,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "10m",
-        condition: r#"a backup newer than its shard's newest finished one failed"#,
+        condition: r#"the exporter's finding failed: a backup newer than its shard's newest finished one failed"#,
         comment: r#"
             CDS reports a backup as failed. The exporter exports, per shard, only backups
             newer than the shard's newest finished one, so this resolves once a newer
@@ -22,7 +22,7 @@ const ALERTS: &[Alert] = &[
             still there; when it becomes too old, or there is none,
             CdsRedisBackupNoRestorePoint pages."#,
         expr: r#"
-            (max without (instance, pod) (cds_redis_backup_state{state="failed"}) == 1)
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="failed"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             CDS Redis backup {{ $labels.backup_id }} failed on {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }}"#,
@@ -36,13 +36,13 @@ const ALERTS: &[Alert] = &[
     Alert {
         name: "CdsRedisBackupStatusUnknown",
         severity: Severity::Warning,
-        window: "20m",
+        window: "-",
         for_: "1h",
-        condition: r#"backup in state other (unknown raw Status)"#,
+        condition: r#"the exporter's finding status_unknown (a raw Status it does not know) for an hour"#,
         comment: r#"
             A Status the exporter does not know (not finished, running or failed) for an hour."#,
         expr: r#"
-            (max without (instance, pod) (min_over_time(cds_redis_backup_state{state="other"}[20m])) == 1)
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="status_unknown"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} has an unknown status"#,
@@ -90,7 +90,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "15m",
-        condition: r#"backup running and started > 6h ago"#,
+        condition: r#"the exporter's finding stuck: a backup running longer than 6h (verdict::STUCK_AFTER)"#,
         comment: r#"
             Warning, not critical: a stuck backup loses no data by itself (the previous
             backup is still there) and only CDS support can end it, so it is work for office
@@ -98,9 +98,9 @@ const ALERTS: &[Alert] = &[
             pages."#,
         expr: r#"
             (
-                (time() - max without (instance, pod) (cds_redis_backup_start_timestamp_seconds) > 6 * 3600)
-                  and on (instance_uuid, backup_id)
-                (max without (instance, pod) (cds_redis_backup_state{state="running"}) == 1)
+                time() - max without (instance, pod) (cds_redis_backup_start_timestamp_seconds)
+                  and on (job, instance_uuid, shard_id, backup_id)
+                max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="stuck"})
             )
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
@@ -113,16 +113,16 @@ const ALERTS: &[Alert] = &[
     Alert {
         name: "CdsRedisBackupDownloadUnreachable",
         severity: Severity::Warning,
-        window: "20m",
-        for_: "10m",
-        condition: r#"download URL failed every probe in the window"#,
+        window: "-",
+        for_: "30m",
+        condition: r#"the exporter's finding download_unreachable (a URL type not answering 2xx) or object_gone (404 on every URL type) for 30 minutes"#,
         comment: r#"
             The newest finished backup (or a configured `backups` entry) cannot be
             downloaded: no probe in 20 minutes answered 2xx. Warning: the backup is still
             listed (a restore from the console may work) and a newer one replaces it within
             the backup cadence; if none does, NoRestorePoint pages."#,
         expr: r#"
-            (max without (instance, pod) (max_over_time(cds_redis_backup_download_url_reachable[20m])) == 0)
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason=~"download_unreachable|object_gone"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} cannot be downloaded ({{ $labels.url_type }} URL)"#,
@@ -136,14 +136,14 @@ const ALERTS: &[Alert] = &[
     Alert {
         name: "CdsRedisBackupSizeMismatch",
         severity: Severity::Warning,
-        window: "20m",
-        for_: "10m",
-        condition: r#"object size != BackupSize on every probe"#,
+        window: "-",
+        for_: "30m",
+        condition: r#"the exporter's finding size_mismatch (object size != BackupSize) for 30 minutes"#,
         comment: r#"
             The object behind the download URL is not the size CDS reports (a truncated or
             replaced object), on every probe for 20 minutes. Warning, as DownloadUnreachable."#,
         expr: r#"
-            (max without (instance, pod) (max_over_time(cds_redis_backup_download_size_matches[20m])) == 0)
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="size_mismatch"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} is not the size CDS reports"#,

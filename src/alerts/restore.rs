@@ -140,7 +140,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "10m",
-        condition: r#"the newest finished backup's verification result is truncated, checksum_mismatch, corrupt or not_rdb (any level)"#,
+        condition: r#"the exporter's finding corrupt: the newest finished backup's verification result is truncated, checksum_mismatch, corrupt or not_rdb (any level)"#,
         comment: r#"
             The newest finished backup was read and is broken: a restore from it fails or
             loses data. A warning that explains: the exporter's restore point moves back to
@@ -150,17 +150,7 @@ const ALERTS: &[Alert] = &[
             The level is aggregated away (an instance whose level changed may have a result
             at both)."#,
         expr: r#"
-            (
-                max without (instance, pod, level) (
-                  cds_redis_backup_verify_result{result=~"truncated|checksum_mismatch|corrupt|not_rdb"} == 1
-                )
-                  and on (job, instance_uuid, backup_id, shard_id)
-                (
-                    cds_redis_backup_end_timestamp_seconds
-                      == on (job, instance_uuid, shard_id) group_left ()
-                    max without (instance, pod) (cds_redis_backup_last_success_timestamp_seconds)
-                )
-            )
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="corrupt"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             Newest CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} would not restore ({{ $labels.result }})"#,
@@ -177,7 +167,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "10m",
-        condition: r#"the newest finished backup holds no key, while the shard's newest backup verified ok held keys and ended less than 2 x its max_age ago"#,
+        condition: r#"the exporter's finding empty: the newest finished backup holds no key while the shard's newest backup verified ok held keys and ended less than 2 x its max age ago"#,
         comment: r#"
             The newest finished backup is a sound dump without a single key, while the
             shard's newest backup verified ok held keys and ended less than two max ages ago
@@ -188,25 +178,7 @@ const ALERTS: &[Alert] = &[
             on purpose (every later backup is empty too). cds_redis_backup_last_verified_keys
             is a count of the whole dump at full, the RESIZEDB hint of its head at light."#,
         expr: r#"
-            (
-                max without (instance, pod, level) (cds_redis_backup_verify_result{result="empty"} == 1)
-                  and on (job, instance_uuid, backup_id, shard_id)
-                (
-                    cds_redis_backup_end_timestamp_seconds
-                      == on (job, instance_uuid, shard_id) group_left ()
-                    max without (instance, pod) (cds_redis_backup_last_success_timestamp_seconds)
-                )
-                  and on (job, instance_uuid, shard_id)
-                (
-                    max without (instance, pod) (cds_redis_backup_last_verified_keys) > 0
-                      and on (job, instance_uuid, shard_id)
-                    (
-                        time() - max without (instance, pod) (cds_redis_backup_last_verified_timestamp_seconds)
-                          < on (job, instance_uuid, shard_id)
-                        2 * max without (instance, pod) (cds_redis_backup_max_age_seconds)
-                    )
-                )
-            )
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="empty"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             Newest CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} is empty"#,

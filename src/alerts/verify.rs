@@ -54,7 +54,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "15m",
-        condition: r#"verify level not off, and no replica has a final result for the restore point 6h after its EndTime (none, download_failed, skipped); replicas up for less than 1h do not count"#,
+        condition: r#"the exporter's finding unverified (verify level not off, no final result 6h after EndTime: verdict::UNVERIFIED_AFTER) on a replica up for 1h, and no replica has a final result"#,
         comment: r#"
             The restore point of an instance whose verify level is not off has no verdict 6h
             after its EndTime: no result at all (the verifier never got to it: a backlog, a
@@ -67,17 +67,9 @@ const ALERTS: &[Alert] = &[
         expr: r#"
             (
                 max without (instance, pod) (
-                    (
-                        time()
-                          -
-                        (
-                            cds_redis_backup_end_timestamp_seconds
-                              == on (job, instance_uuid, shard_id) group_left ()
-                            max without (instance, pod) (cds_redis_backup_last_success_timestamp_seconds)
-                        )
-                      > 6 * 3600
-                    )
-                      and on (job, instance, instance_uuid) cds_redis_instance_verify_level{level!="off"}
+                    (time() - cds_redis_backup_end_timestamp_seconds)
+                      and on (job, instance, instance_uuid, shard_id, backup_id)
+                    cds_redis_backup_finding{reason="unverified"}
                       and on (job, instance) (time() - process_start_time_seconds > 3600)
                 )
                   unless on (job, instance_uuid, backup_id, shard_id)
@@ -99,7 +91,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "15m",
-        condition: r#"the restore point's only final results are unsupported_version or too_large"#,
+        condition: r#"the exporter's finding verify_inconclusive: the newest finished backup's only final results are unsupported_version or too_large"#,
         comment: r#"
             The restore point's verification ended with a result the exporter cannot judge,
             and no other level has a verdict: too_large (BackupSize above verify.max_size, so
@@ -108,17 +100,7 @@ const ALERTS: &[Alert] = &[
             configuration (a larger verify.max_size, or the light level for the instance) or
             by upgrading the exporter, and check the backup by hand meanwhile."#,
         expr: r#"
-            (
-                max without (instance, pod, level) (cds_redis_backup_verify_result{result=~"unsupported_version|too_large"} == 1)
-                  and on (job, instance_uuid, backup_id, shard_id)
-                (
-                    cds_redis_backup_end_timestamp_seconds
-                      == on (job, instance_uuid, shard_id) group_left ()
-                    max without (instance, pod) (cds_redis_backup_last_success_timestamp_seconds)
-                )
-                  unless on (job, instance_uuid, backup_id, shard_id)
-                (cds_redis_backup_verify_result{result=~"ok|empty|needs_databases|truncated|checksum_mismatch|corrupt|not_rdb"} == 1)
-            )
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="verify_inconclusive"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             The exporter cannot verify the newest CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} ({{ $labels.result }})"#,
@@ -134,7 +116,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "15m",
-        condition: r#"the restore point holds keys in a database past the 16 of a default redis-server"#,
+        condition: r#"the exporter's finding needs_databases: the restore point holds keys in a database past the 16 of a default redis-server"#,
         comment: r#"
             The restore point is a sound dump with keys in a database numbered 16 or more: a
             redis-server left at the default `databases 16` exits on it ("FATAL: Data file was
@@ -142,15 +124,7 @@ const ALERTS: &[Alert] = &[
             with a larger `databases` loads it. Not a page: the data is there, and a restore
             target configured like the source restores it."#,
         expr: r#"
-            (
-                max without (instance, pod, level) (cds_redis_backup_verify_result{result="needs_databases"} == 1)
-                  and on (job, instance_uuid, backup_id, shard_id)
-                (
-                    cds_redis_backup_end_timestamp_seconds
-                      == on (job, instance_uuid, shard_id) group_left ()
-                    max without (instance, pod) (cds_redis_backup_last_success_timestamp_seconds)
-                )
-            )
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="needs_databases"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             Newest CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} restores only into a Redis with more than 16 databases"#,

@@ -75,11 +75,6 @@ DEMO_ALERTS = {
 }
 
 
-# The finding reasons the engine exports today; a count stat is held to the demo's alerts
-# only when all its reasons are here.
-# TODO(merge): drop when the remaining warnings come from the engine (every stat checked).
-ENGINE_REASONS_TODAY = {"never_backed_up", "newest_unusable", "object_gone", "old_snapshot"}
-
 SERIES = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+)$')
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
@@ -147,9 +142,8 @@ def check_engine_panels(prom_port, ex_port, boards):
              ("Inconclusive verifications", {"verify_inconclusive"}, alerted("CdsRedisBackupVerifyInconclusive"))]
     for title, reasons, demo in stats:
         counts[title] = len({(u, s) for u, s, r, _ in findings if r in reasons})
-        if reasons <= ENGINE_REASONS_TODAY:
-            check(f"overview / {title}: the demo's {demo} shards", counts[title] == demo,
-                  f"{counts[title]} in /metrics")
+        check(f"overview / {title}: the demo's {demo} shards", counts[title] == demo,
+              f"{counts[title]} in /metrics")
     for title, want in counts.items():
         got = stat(overview, title)
         check(f"overview / {title} is {want}, as /metrics says", got == want, f"{got}")

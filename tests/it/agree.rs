@@ -29,16 +29,6 @@ type View = BTreeMap<(String, String), Says>;
 /// deadline in the past rather than as a finding series.
 const NO_RESTORE_POINT: &str = "CdsRedisBackupNoRestorePoint";
 
-/// Whether a finding of the page or `check` is the policy engine's today: an alert one
-/// of its reasons names, and of DownloadUnreachable (which `report.rs` also raises
-/// itself for a URL that fails) only the engine's "object is gone".
-/// TODO(merge): drop when the remaining warnings come from the engine — then every
-/// finding the page and `check` show must agree with `/metrics`, alert-less ones too.
-fn from_engine_today(alert: &str, what: &str) -> bool {
-    Reason::ALL.iter().any(|r| r.alert().name() == alert)
-        && (alert != Reason::ObjectGone.alert().name() || what.contains("its object is gone"))
-}
-
 /// The alert a reason names, as the page and `check` write it ("-" for none), whether
 /// `Reason::alert` gives a name or an optional one.
 trait AlertName {
@@ -308,11 +298,8 @@ fn page_view(html: &str) -> (View, BTreeSet<String>) {
             .skip(1)
         {
             let tag = &span[..span.find('>').unwrap()];
-            let what = unescape(&span[tag.len() + 1..span.find("</span>").unwrap()]);
             let alert = attr(tag, "data-alert").unwrap_or_else(|| "-".to_owned());
-            if from_engine_today(&alert, &what) {
-                findings.push((alert, attr(tag, "data-severity").unwrap()));
-            }
+            findings.push((alert, attr(tag, "data-severity").unwrap()));
         }
         findings.sort();
         let fresh = view.insert(
@@ -343,11 +330,8 @@ fn check_view(json: &str) -> (View, BTreeSet<String>) {
             .iter()
             .map(|f| {
                 let alert = f["alert"].as_str().unwrap_or("-").to_owned();
-                let what = f["what"].as_str().unwrap();
-                (alert, what, f["severity"].as_str().unwrap().to_owned())
+                (alert, f["severity"].as_str().unwrap().to_owned())
             })
-            .filter(|(alert, what, _)| from_engine_today(alert, what))
-            .map(|(alert, _, severity)| (alert, severity))
             .collect()
     };
     let mut view = View::new();

@@ -44,7 +44,7 @@ pub(super) fn verdicts(w: &mut Writer<'_>, snap: &Snapshot) {
     }
     w.family(
         "cds_redis_backup_finding",
-        "A problem the policy engine found with the shard (reason: never_backed_up, newest_unusable, object_gone, old_snapshot), with its severity; always 1. No restore point is read from the deadline instead.",
+        "A problem the policy engine found, with its reason and severity (the table in docs/runbook.md); always 1. Per shard, with backup_id, url_type or result where it is about one backup, one download URL type or one verification result; instance_blind, account_blind and vanished per instance, without shard_id. No restore point is read from the deadline instead.",
     );
     for ((instance, shard), v) in &verdicts {
         for f in v
@@ -52,15 +52,43 @@ pub(super) fn verdicts(w: &mut Writer<'_>, snap: &Snapshot) {
             .iter()
             .filter(|f| f.reason != Reason::NoRestorePoint)
         {
-            w.sample(
-                &[
-                    ("instance_uuid", instance),
-                    ("shard_id", shard),
-                    ("reason", f.reason.as_str()),
-                    ("severity", f.reason.severity().as_str()),
-                ],
-                1i64,
-            );
+            let mut labels = vec![("instance_uuid", instance.as_str()), ("shard_id", shard)];
+            if let Some(id) = &f.backup_id {
+                labels.push(("backup_id", id));
+            }
+            if let Some(t) = f.url_type {
+                labels.push(("url_type", t));
+            }
+            if let Some(r) = f.result {
+                labels.push(("result", r));
+            }
+            if let Some(st) = f.state {
+                labels.push(("state", st));
+            }
+            labels.push(("reason", f.reason.as_str()));
+            labels.push(("severity", f.reason.severity().as_str()));
+            w.sample(&labels, 1i64);
         }
+    }
+    let instance_level = snap
+        .instances
+        .iter()
+        .flat_map(|(uuid, (account, _))| {
+            crate::verdict::instance_findings(snap, uuid, account)
+                .into_iter()
+                .map(move |f| (uuid, f))
+        })
+        .chain(snap.vanished.keys().filter_map(|uuid| {
+            crate::verdict::vanished_finding(snap, uuid, now).map(|f| (uuid, f))
+        }));
+    for (uuid, f) in instance_level {
+        w.sample(
+            &[
+                ("instance_uuid", uuid.as_str()),
+                ("reason", f.reason.as_str()),
+                ("severity", f.reason.severity().as_str()),
+            ],
+            1i64,
+        );
     }
 }

@@ -20,80 +20,45 @@ use crate::policy;
 use crate::state::{BackupState, ShardFacts, Snapshot};
 use crate::verify::{Outcome, Verification};
 
-/// How a finding is routed: a critical one pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    Critical,
-    Warning,
-}
+mod facts;
+mod reason;
 
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::Warning => "warning",
-        }
-    }
-}
-
-/// Why a shard is reported; `as_str` is the `reason` label, stable across releases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Reason {
-    /// No backup restores within its allowed age (or since a backup was last seen).
-    NoRestorePoint,
-    /// No backup yet, within the grace of a new instance.
-    NeverBackedUp,
-    /// The newest finished backup would not restore: the restore point is older.
-    NewestUnusable,
-    /// The newest finished backup's object answers 404 on every URL type tried.
-    ObjectGone,
-    /// The restore point's dump was captured long before the backup ran.
-    OldSnapshot,
-}
-
-impl Reason {
-    pub const ALL: [Reason; 5] = [
-        Reason::NoRestorePoint,
-        Reason::NeverBackedUp,
-        Reason::NewestUnusable,
-        Reason::ObjectGone,
-        Reason::OldSnapshot,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::NoRestorePoint => "no_restore_point",
-            Reason::NeverBackedUp => "never_backed_up",
-            Reason::NewestUnusable => "newest_unusable",
-            Reason::ObjectGone => "object_gone",
-            Reason::OldSnapshot => "old_snapshot",
-        }
-    }
-
-    pub fn severity(self) -> Severity {
-        match self {
-            Reason::NoRestorePoint => Severity::Critical,
-            _ => Severity::Warning,
-        }
-    }
-
-    /// The alert that fires for it.
-    pub fn alert(self) -> &'static str {
-        match self {
-            Reason::NoRestorePoint => "CdsRedisBackupNoRestorePoint",
-            Reason::NeverBackedUp => "CdsRedisBackupNeverBackedUp",
-            Reason::NewestUnusable => "CdsRedisBackupNewestUnusable",
-            Reason::ObjectGone => "CdsRedisBackupDownloadUnreachable",
-            Reason::OldSnapshot => "CdsRedisBackupOldSnapshot",
-        }
-    }
-}
+pub use facts::{instance_findings, vanished_finding, STUCK_AFTER, UNVERIFIED_AFTER};
+pub use reason::{Reason, Severity};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub reason: Reason,
     /// In words, for the status page and `check` (never a URL).
     pub detail: String,
+    /// The backup it is about, when one: a label of its series.
+    pub backup_id: Option<String>,
+    /// The download URL type it is about, when one: a label of its series.
+    pub url_type: Option<&'static str>,
+    /// The verification result it is about, when one: a label of its series.
+    pub result: Option<&'static str>,
+    /// The `state` label of the backup it is about (`failed`, `other`), as
+    /// `cds_redis_backup_state` has it: the label its alert always carried.
+    pub state: Option<&'static str>,
+}
+
+impl Finding {
+    /// A finding about the shard as a whole.
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        Finding {
+            reason,
+            detail: detail.into(),
+            backup_id: None,
+            url_type: None,
+            result: None,
+            state: None,
+        }
+    }
+
+    fn backup(mut self, id: &str) -> Self {
+        self.backup_id = Some(id.to_owned());
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +130,7 @@ pub fn judge(snap: &Snapshot, now: DateTime<Utc>) -> BTreeMap<(String, String), 
         let v = judge_shard(snap, &key, snap.shards.get(&key), states, now);
         out.insert(key, v);
     }
+    facts::backups(snap, now, &mut out);
     out
 }
 
@@ -241,19 +207,10 @@ fn judge_shard(
             Some((r, _, _)) => format!("the restore point is the older backup {}", r.backup_id),
             None => "no older backup restores".to_owned(),
         };
-        findings.push(Finding {
-            reason: Reason::NewestUnusable,
-            detail: format!("the newest finished backup {} {why}; {behind}", first.id),
-        });
-        if first.state.is_some_and(all_gone) {
-            findings.push(Finding {
-                reason: Reason::ObjectGone,
-                detail: format!(
-                    "the newest finished backup {} answers 404 on every URL: its object is gone",
-                    first.id
-                ),
-            });
-        }
+        findings.push(Finding::new(
+            Reason::NewestUnusable,
+            format!("the newest finished backup {} {why}; {behind}", first.id),
+        ));
     }
 
     let rule = facts
@@ -303,13 +260,10 @@ fn judge_shard(
             }
             None => "no finished backup would restore".to_owned(),
         };
-        findings.insert(
-            0,
-            Finding {
-                reason: Reason::NoRestorePoint,
-                detail,
-            },
-        );
+        findings.insert(0, Finding::new(Reason::NoRestorePoint, detail));
+    }
+    if let Some(b) = candidates.first().and_then(|c| c.state) {
+        findings.extend(facts::verification(snap, key, facts, b, now));
     }
     ShardVerdict {
         restore_point: restore.map(|(r, _, _)| r),
@@ -338,17 +292,17 @@ fn never_backed_up(snap: &Snapshot, uuid: &str, now: DateTime<Utc>) -> ShardVerd
         |s| s.format("%Y-%m-%d %H:%M UTC").to_string(),
     );
     let finding = match deadline {
-        Some(d) if now > d => Finding {
-            reason: Reason::NoRestorePoint,
-            detail: format!(
+        Some(d) if now > d => Finding::new(
+            Reason::NoRestorePoint,
+            format!(
                 "never backed up since {since_words}, longer than the allowed age {}",
                 hours(age)
             ),
-        },
-        _ => Finding {
-            reason: Reason::NeverBackedUp,
-            detail: format!("no finished backup yet (watched since {since_words})"),
-        },
+        ),
+        _ => Finding::new(
+            Reason::NeverBackedUp,
+            format!("no finished backup yet (watched since {since_words})"),
+        ),
     };
     ShardVerdict {
         restore_point: None,
@@ -399,7 +353,7 @@ fn unusable(
 }
 
 /// Every URL probed answered "no such object".
-fn all_gone(b: &BackupState) -> bool {
+pub(crate) fn all_gone(b: &BackupState) -> bool {
     !b.probes.is_empty() && b.probes.iter().all(|(_, p)| matches!(p.status, 404 | 410))
 }
 
@@ -410,13 +364,16 @@ fn old_snapshot(r: &RestorePoint, best: Option<&Verification>, c: &Candidate) ->
         Some(s) => (s.timestamp(), OLD_SNAPSHOT_BEFORE_START, "started"),
         None => (c.end.timestamp(), OLD_SNAPSHOT_BEFORE_END, "ended"),
     };
-    (reference - ctime > margin).then(|| Finding {
-        reason: Reason::OldSnapshot,
-        detail: format!(
-            "the dump of {} was captured {} before the backup {what}: an old snapshot",
-            r.backup_id,
-            hours(Duration::from_secs((reference - ctime).unsigned_abs()))
-        ),
+    (reference - ctime > margin).then(|| {
+        Finding::new(
+            Reason::OldSnapshot,
+            format!(
+                "the dump of {} was captured {} before the backup {what}: an old snapshot",
+                r.backup_id,
+                hours(Duration::from_secs((reference - ctime).unsigned_abs()))
+            ),
+        )
+        .backup(&r.backup_id)
     })
 }
 
@@ -435,5 +392,6 @@ fn hours(d: Duration) -> String {
 }
 
 #[cfg(test)]
-#[path = "verdict_tests.rs"]
+mod facts_tests;
+#[cfg(test)]
 mod tests;

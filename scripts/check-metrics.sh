@@ -2,7 +2,7 @@
 # Starts the exporter in --demo mode on a free loopback port, waits for its first poll
 # cycle, lets promtool lint the /metrics output, and checks that there is something to
 # lint: promtool passes an empty page, so the page must also carry every family below
-# with at least one sample, exactly the demo's 24 instances in cds_redis_instance_info,
+# with at least one sample, exactly the demo's 28 instances in cds_redis_instance_info,
 # and at least MIN_SERIES cds_redis_* series. Usage: check-metrics.sh BINARY
 set -euo pipefail
 bin=${1:?usage: check-metrics.sh path/to/cds-redis-backup-exporter}
@@ -24,8 +24,8 @@ cds_redis_backup_last_success_timestamp_seconds
 cds_redis_backup_download_url_reachable
 process_resident_memory_bytes
 "
-DEMO_INSTANCES=24
-# The demo's first cycle serves 869 cds_redis_* series (1256 once verification results
+DEMO_INSTANCES=28
+# The demo's first cycle serves 1109 cds_redis_* series (1590 once verification results
 # are in, as in tests/golden/metrics.txt); well under that, families or instances went
 # missing.
 MIN_SERIES=700

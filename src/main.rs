@@ -86,6 +86,11 @@ struct Args {
     /// first cycle).
     #[arg(long = "demo.latency", env = "CDS_DEMO_LATENCY", default_value = "0s", value_parser = humantime::parse_duration)]
     demo_latency: std::time::Duration,
+    /// With --demo: keep the state (verify.state_file) in this file, so that a
+    /// restarted demo remembers what it had seen (an --demo.events-after of 0s starts
+    /// it after the event).
+    #[arg(long = "demo.state-file", env = "CDS_DEMO_STATE_FILE")]
+    demo_state_file: Option<std::path::PathBuf>,
     /// Validate --config.file (and --web.config.file if given), print a report and exit:
     /// 0 if valid, 1 if not.
     #[arg(long = "config.check", conflicts_with = "demo")]
@@ -385,6 +390,7 @@ async fn start(
                 .await
                 .context("starting the demo's fake CDS API")?;
             config.shard = shard;
+            config.verify.state_file = args.demo_state_file.clone();
             info!(fake_api = %fake.base_url(), "demo mode: polling a built-in fake CDS API");
             (Some(fake), config, None)
         }

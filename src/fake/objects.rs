@@ -215,11 +215,20 @@ mod tests {
         let h = Harness::new(s).await;
         let (_, v) = h.call("DescribeDBInstances", &[("TagName", "demo")]).await;
         let list = v["Data"].as_array().unwrap().clone();
-        assert_eq!(list.len(), 22);
+        assert_eq!(list.len(), 25);
         let (_, v) = h
             .call("DescribeDBInstances", &[("TagName", "production")])
             .await;
-        assert_eq!(v["Data"][0]["InstanceName"], "demo-cluster");
+        let production: Vec<_> = v["Data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["InstanceName"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            production,
+            ["demo-stale", "demo-cluster", "demo-6hourly-overdue"]
+        );
 
         let mut seen = BTreeMap::new();
         for inst in &list {
@@ -262,6 +271,9 @@ mod tests {
             ("demo-weekly-ontime", 4, "200/ok"),
             ("demo-purged", 3, "failed/no-url"),
             ("demo-decommissioned", 3, "200/ok"),
+            ("demo-weekdays", 9, "200/ok"),
+            ("demo-gone", 3, "404"),
+            ("demo-gone-covered", 4, "404"),
         ];
         for (name, n, outcome) in want {
             assert_eq!(seen[name], (n, outcome.to_owned()), "{name}");

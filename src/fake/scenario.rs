@@ -278,7 +278,7 @@ impl Scenario {
     /// 8. `demo-stuck`: newest backup `running` for 7h (stuck); the one before
     ///    finished ~20h ago and is healthy.
     ///
-    /// and the stories of [`super::stories`] (instances 9 to 24). Every instance with
+    /// and the stories of [`super::stories`] (instances 9 to 27). Every instance with
     /// backups was created 30 days before its oldest listed one ([`created_before`]).
     pub fn demo(now: DateTime<Utc>) -> Self {
         let mut s = Scenario::new("AKDEMO", "SKDEMO-not-a-secret");
@@ -360,7 +360,9 @@ impl Scenario {
             .extend(history(8, "", now - h(20), m(3), 458_752));
 
         healthy.tags.push("team-a".to_owned());
-        stale.tags.extend(["prod".to_owned(), "team-a".to_owned()]);
+        stale
+            .tags
+            .extend(["production".to_owned(), "team-a".to_owned()]);
         s.instances = vec![
             healthy, failed, running, stale, cluster, truncated, empty, stuck,
         ];
@@ -427,7 +429,7 @@ mod tests {
     fn demo_shape() {
         let now = Utc::now();
         let s = Scenario::demo(now);
-        assert_eq!(s.instances.len(), 22);
+        assert_eq!(s.instances.len(), 25);
         assert_eq!(s.access_key_id, "AKDEMO");
         let ids: HashSet<_> = s
             .instances

@@ -13,9 +13,34 @@
 //! 13. `demo-decommissioned`: healthy; deleted (gone from discovery) at the event.
 //! 14. to 24.: the `demo-verify-*` instances, one per verification outcome (see
 //!     [`verification`]).
+//! 25. `demo-weekdays`: three runs a week on the days of a Mon/Wed/Fri schedule turned
+//!     so that `now` falls in its long gap: the newest run ended 62 hours ago, on the
+//!     "Friday", and the runs before it 2, 4, 7, 9, ... days earlier, all at the same
+//!     local time of day in the account's zone (+08:00), three weeks of them. The
+//!     median gap is 48 h, so a median alone would have paged since 52 h; the learned
+//!     days put the next run at 72 h (allowed until 78 h): no page.
+//! 26. `demo-gone`: daily; the newest backup (4 hours old) is "finished" but its object
+//!     answers 404 NoSuchKey on every URL, and the one before it (28 hours old) is past
+//!     its allowed age (26 h): no restore point within age, a page
+//!     (DownloadUnreachable says why, NewestUnusable is inhibited by the page).
+//! 27. `demo-gone-covered`: daily automatic backups, the newest 6 hours old, and a
+//!     manual backup 2 hours old whose object is gone (404): the restore point is the
+//!     automatic one, within its age, so only warnings (NewestUnusable,
+//!     DownloadUnreachable), no page.
 //!
 //! And the account `demo-revoked` ([`Scenario::demo_revoked`]): one healthy instance
-//! and one 30 hours stale, whose credentials are revoked at the event.
+//! and one 30 hours stale, whose credentials are revoked at the event; and the account
+//! `demo-wrong-tz` ([`Scenario::demo_wrong_tz`]), configured with `timezone: +00:00`
+//! while CDS renders its times in +08:00: its one instance (28.
+//! `demo-wrong-tz-6hourly`, a backup every 6 hours, the newest ended 1 hour ago)
+//! seems to have backups ending 7 hours in the future, which raises TimesInFuture
+//! (naming the account and its `timezone` key) and pages nobody.
+//!
+//! Stories that need the exporter itself, not the fake API, are in the Alertmanager
+//! end-to-end test (`tests/e2e/alertmanager_e2e.py`): one of two replicas down
+//! (ReplicaDown, never ExporterDown), and a restart with `verify.state_file`
+//! (`--demo.state-file`) after `demo-purged` lost its last finished backup: the
+//! restarted replica still pages NoRestorePoint for it, not NeverBackedUp.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -37,7 +62,7 @@ fn runs(no: u8, shard: &str, newest: DateTime<Utc>, every: Duration, n: u8) -> V
 pub(super) fn stories(now: DateTime<Utc>) -> Vec<FakeInstance> {
     let h = Duration::hours;
     let mut six = demo_instance(9, "demo-6hourly-overdue", "redis-replication");
-    six.tags.push("prod".to_owned());
+    six.tags.push("production".to_owned());
     six.backups = runs(9, "", now - h(9), h(6), 6);
 
     let mut weekly = demo_instance(10, "demo-weekly-ontime", "redis-replication");
@@ -74,7 +99,59 @@ pub(super) fn stories(now: DateTime<Utc>) -> Vec<FakeInstance> {
 
     let mut out = vec![six, weekly, purged, cluster, gone];
     out.extend(verification(now));
+    out.push(weekdays(now));
+    out.extend(gone_objects(now));
     out
+}
+
+/// The days of a Mon/Wed/Fri schedule, turned so that the newest run (62 hours before
+/// `now`) is its "Friday": the next run is due 3 days after it, whatever day `now` is.
+/// The gaps walk 3, 2, 2 days back from the newest.
+fn weekdays(now: DateTime<Utc>) -> FakeInstance {
+    let mut i = demo_instance(25, "demo-weekdays", "redis-replication");
+    let newest = now - Duration::hours(62);
+    i.backups = (0..21)
+        .filter(|days_back| [0, 2, 4].contains(&(days_back % 7)))
+        .enumerate()
+        .map(|(round, days_back)| {
+            let end = newest - Duration::days(days_back);
+            let round = u8::try_from(round).unwrap_or(u8::MAX);
+            let size = 600_000 + 25 * 4_096 + u64::from(round) * 512;
+            FakeBackup::finished(
+                &backup_id(25, round, ""),
+                "",
+                end - Duration::minutes(3),
+                end,
+                size,
+            )
+        })
+        .collect();
+    i
+}
+
+/// A newest backup whose object is gone (404 on every URL), with nothing else within
+/// its age (`demo-gone`) and with an older restore point still within it
+/// (`demo-gone-covered`).
+fn gone_objects(now: DateTime<Utc>) -> Vec<FakeInstance> {
+    let h = Duration::hours;
+    let mut gone = demo_instance(26, "demo-gone", "redis-replication");
+    gone.backups = runs(26, "", now - h(4), h(24), 3);
+    gone.backups[0].object = FakeObject::Missing;
+
+    let mut covered = demo_instance(27, "demo-gone-covered", "redis-replication");
+    let end = now - h(2);
+    let mut manual = FakeBackup::finished(
+        &backup_id(27, 9, ""),
+        "",
+        end - Duration::minutes(3),
+        end,
+        640_000,
+    );
+    manual.mode = "manual".to_owned();
+    manual.object = FakeObject::Missing;
+    covered.backups = vec![manual];
+    covered.backups.extend(runs(27, "", now - h(6), h(24), 3));
+    vec![gone, covered]
 }
 
 /// One instance per verification outcome the demo does not show elsewhere (a missing
@@ -135,6 +212,18 @@ impl Scenario {
         s
     }
 
+    /// The third demo account, `demo-wrong-tz` (credentials `AKWRONGTZ` /
+    /// `SKWRONGTZ-not-a-secret`): CDS renders its times in +08:00 as always; the demo
+    /// configures it with `timezone: +00:00` (`crate::demo`).
+    pub fn demo_wrong_tz(now: DateTime<Utc>) -> Self {
+        let mut s = Scenario::new("AKWRONGTZ", "SKWRONGTZ-not-a-secret");
+        let mut six = demo_instance(28, "demo-wrong-tz-6hourly", "redis-replication");
+        six.backups = runs(28, "", now - Duration::hours(1), Duration::hours(6), 6);
+        s.instances = vec![six];
+        super::scenario::created_before(&mut s.instances, now);
+        s
+    }
+
     /// This scenario after the demo's event: `demo-purged` has lost its last finished
     /// backup, `demo-decommissioned` is gone, and the `AKREVOKED` key no longer exists.
     pub fn after_events(&self) -> Self {
@@ -178,5 +267,58 @@ mod tests {
             crate::policy::expected_interval(ends).map(|d| d.as_secs()),
             Some(6 * 3600)
         );
+    }
+
+    /// Whatever the day and hour: three weekdays learned, a 48 h median, and `now` in
+    /// the long gap, past what the median alone allows (52 h) and before the next run's
+    /// allowance (78 h).
+    #[test]
+    fn the_weekday_story_is_in_its_long_gap_on_any_day() {
+        use crate::policy::cadence::{Schedule, Shape};
+        let zone = Scenario::new("k", "s").timezone;
+        let start = DateTime::from_timestamp(1_796_601_600, 0).unwrap();
+        for hours in (0..7 * 24).step_by(5) {
+            let now = start + Duration::hours(hours);
+            let i = weekdays(now);
+            let ends: Vec<_> = i.backups.iter().filter_map(|b| b.end).collect();
+            assert_eq!(ends.len(), 9);
+            let s = Schedule::learn(ends.iter().copied(), zone).unwrap();
+            assert_eq!(s.interval().as_secs(), 48 * 3600, "{now}");
+            let Shape::Days { days, .. } = s.shape() else {
+                panic!("{now}: {s}");
+            };
+            assert_eq!(days.iter().count(), 3, "{now}: {s}");
+            let newest = ends[0];
+            assert_eq!(now - newest, Duration::hours(62));
+            assert_eq!(s.allowed_age(newest).as_secs(), 78 * 3600, "{now}: {s}");
+            assert_eq!(s.typical_allowance().as_secs(), 52 * 3600);
+        }
+    }
+
+    #[test]
+    fn gone_objects_and_the_wrong_timezone_account() {
+        let now = Utc::now();
+        let gone = gone_objects(now);
+        let newest = |i: &FakeInstance| i.backups[0].clone();
+        assert_eq!(
+            (newest(&gone[0]).object, newest(&gone[0]).end),
+            (FakeObject::Missing, Some(now - Duration::hours(4)))
+        );
+        assert_eq!(gone[0].backups[1].end, Some(now - Duration::hours(28)));
+        let manual = newest(&gone[1]);
+        assert_eq!(
+            (manual.mode.as_str(), manual.object),
+            ("manual", FakeObject::Missing)
+        );
+        assert_eq!(gone[1].backups[1].end, Some(now - Duration::hours(6)));
+        assert!(matches!(gone[1].backups[1].object, FakeObject::Rdb { .. }));
+        let tz = Scenario::demo_wrong_tz(now);
+        assert_eq!(tz.timezone.local_minus_utc(), 8 * 3600);
+        assert_eq!(tz.instances.len(), 1);
+        assert_eq!(
+            tz.instances[0].backups[0].end,
+            Some(now - Duration::hours(1))
+        );
+        assert_eq!(tz.after_events().access_key_id, tz.access_key_id);
     }
 }

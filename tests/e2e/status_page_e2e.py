@@ -479,8 +479,8 @@ def check_subcommand(exporter_bin, tmp):
         check("check --demo --output json is JSON", False, str(e))
         return None
     check_json_document("check --demo --output json", doc, validator, p.returncode)
-    check("check --demo --output json: the demo's 24 instances in 2 accounts, all seen",
-          len(doc.get("instances", [])) == 24 and [a["name"] for a in doc["accounts"]] == ["demo", "demo-revoked"]
+    check("check --demo --output json: the demo's 28 instances in 3 accounts, all seen",
+          len(doc.get("instances", [])) == 28 and [a["name"] for a in doc["accounts"]] == ["demo", "demo-revoked", "demo-wrong-tz"]
           and all(a["up"] for a in doc["accounts"]), f"{len(doc.get('instances', []))} instances, {doc.get('accounts')}")
 
     # The schema is strict: broken documents are rejected.
@@ -668,7 +668,7 @@ def check_fleet_dom(dom, doc, dashboards):
     check("status page: the summary line", m is not None, text)
     table = tables_after_headings(dom).get("Instances")
     rows = body_rows(table)
-    check("status page: a table of instances", len(rows) >= 24, f"{len(rows)} rows")
+    check("status page: a table of instances", len(rows) >= 28, f"{len(rows)} rows")
     classes = [next((c for c in r.classes() if c in RANK), None) for r in rows]
     check("status page: every row is critical, warning or healthy", None not in classes, f"{classes}")
     # A cluster instance has a row per shard, each classed by its own findings, in shard

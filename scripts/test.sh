@@ -60,6 +60,9 @@ scripts/check-deploy.sh
 step "benchmark at a small scale (proves it runs; the numbers are in BENCHMARKS.md)"
 scripts/bench.sh small
 
+step "packages: .deb and .rpm from the release binary, lintian, systemd-analyze, installed into a throwaway root; release tarball"
+scripts/check-packages.sh target/release/cds-redis-backup-exporter
+
 step "RDB verifier throughput at a small size (proves it runs; the numbers are in BENCHMARKS.md)"
 target/release/examples/rdb_bench --gib 0.1
 target/release/examples/verify_bench --gib 0.1 --concurrency 2

@@ -25,4 +25,5 @@ mod shards;
 mod status;
 mod stories;
 mod verify;
+mod version;
 mod web;

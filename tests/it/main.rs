@@ -26,4 +26,5 @@ mod shards;
 mod status;
 mod stories;
 mod verify;
+mod version;
 mod web;

@@ -66,6 +66,7 @@ async fn the_status_page_check_and_metrics_agree_on_every_demo_instance() {
         .instances
         .iter()
         .chain(&Scenario::demo_revoked(start).instances)
+        .chain(&Scenario::demo_wrong_tz(start).instances)
         .map(|i| i.uuid.clone())
         .collect();
     let (from_metrics, in_metrics) = metrics_view(&metrics);

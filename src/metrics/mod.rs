@@ -228,7 +228,14 @@ impl Metrics {
 
     /// Replaces every per-cycle series with what `snap` says.
     pub fn publish(&self, snap: &Snapshot) {
-        let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        // Sized from the last cycle's output, which the next one rarely outgrows by
+        // much: growing by doubling would pass through buffers up to twice its size
+        // while the last cycle's bytes are still held, and copy at each step.
+        let last = crate::sync::read(&self.rendered).gzip.len();
+        let mut enc = GzEncoder::new(
+            Vec::with_capacity(last + last / 16 + 4096),
+            flate2::Compression::fast(),
+        );
         let mut text_len = 0;
         // Writing to a Vec cannot fail.
         render_to(snap, &mut |chunk| {

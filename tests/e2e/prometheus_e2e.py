@@ -175,12 +175,17 @@ def check_engine_panels(prom_port, ex_port, boards):
              ("Size mismatches", {"size_mismatch"}, alerted("CdsRedisBackupSizeMismatch")),
              ("Corrupt newest backups", {"corrupt"}, alerted("CdsRedisBackupCorrupt")),
              ("Empty newest backups", {"empty", "empty_no_history"}, alerted("CdsRedisBackupEmpty") + 1),
-             ("Unverified newest backups", {"unverified"}, alerted("CdsRedisBackupUnverified")),
+             # No demo count: the Unverified rule also waits for a replica up over an hour
+             # (replica health, not policy, so PromQL), which an e2e never reaches, and the
+             # finding's count depends on how far verification has got. The stat is still
+             # held to /metrics below.
+             ("Unverified newest backups", {"unverified"}, None),
              ("Inconclusive verifications", {"verify_inconclusive"}, alerted("CdsRedisBackupVerifyInconclusive"))]
     for title, reasons, demo in stats:
         counts[title] = len({(u, s) for u, s, r, _ in findings if r in reasons})
-        check(f"overview / {title}: the demo's {demo} shards", counts[title] == demo,
-              f"{counts[title]} in /metrics")
+        if demo is not None:
+            check(f"overview / {title}: the demo's {demo} shards", counts[title] == demo,
+                  f"{counts[title]} in /metrics")
     for title, want in counts.items():
         got = stat(overview, title)
         check(f"overview / {title} is {want}, as /metrics says", got == want, f"{got}")

@@ -223,15 +223,15 @@ set +e
 DEMO=$(in_root check --demo --output json 2>/dev/null)
 rc=$?
 set -e
-# The demo has backup problems by design: exit 1, 24 instances in 2 accounts.
+# The demo has backup problems by design: exit 1, 28 instances in 3 accounts.
 [ "$rc" = 1 ] || fail "check --demo exited $rc, not 1 (backup problems found)"
 python3 - "$DEMO" <<'EOF' || fail "check --demo's JSON"
 import json, sys
 d = json.loads(sys.argv[1])
 assert d["schema"] == "cds-redis-backup-exporter/check/v1", d["schema"]
 assert d["exit_code"] == 1, d["exit_code"]
-assert d["summary"]["instances"] == 24 and len(d["instances"]) == 24, d["summary"]
-assert len(d["accounts"]) == 2, d["accounts"]
+assert d["summary"]["instances"] == 28 and len(d["instances"]) == 28, d["summary"]
+assert len(d["accounts"]) == 3, d["accounts"]
 EOF
 
 say "an edited config and credentials survive a reinstall; a removal keeps them, a purge does not"

@@ -117,20 +117,24 @@ const ALERTS: &[Alert] = &[
         for_: "30m",
         condition: r#"the exporter's finding download_unreachable (a URL type not answering 2xx) or object_gone (404 on every URL type) for 30 minutes"#,
         comment: r#"
-            The newest finished backup (or a configured `backups` entry) cannot be
-            downloaded: no probe in 20 minutes answered 2xx. Warning: the backup is still
-            listed (a restore from the console may work) and a newer one replaces it within
-            the backup cadence; if none does, NoRestorePoint pages."#,
+            A probed backup (the newest finished one, or a configured `backups` entry) cannot
+            be downloaded: the exporter's finding download_unreachable (one per URL type whose
+            last probe did not answer 2xx) or object_gone (404/410 on every URL type tried,
+            said once, without url_type), on every poll for 30 minutes. Warning: a gone
+            object moves the restore point back to the backup before it, an unreachable URL
+            may work again (or from the console); when nothing restores within the allowed
+            age, NoRestorePoint pages."#,
         expr: r#"
             max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason=~"download_unreachable|object_gone"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
-            CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} cannot be downloaded ({{ $labels.url_type }} URL)"#,
+            CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} cannot be downloaded{{ with $labels.url_type }} ({{ . }} URL){{ else }}: its object is gone{{ end }}"#,
         description: r#"
-            Every probe of the {{ $labels.url_type }} download URL of backup {{ $labels.backup_id }}
+            {{ if $labels.url_type }}Every probe of the {{ $labels.url_type }} download URL{{ else }}Every download URL{{ end }} of backup {{ $labels.backup_id }}
             of Redis instance {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }}
-            failed for at least 20 minutes{{ with printf "cds_redis_backup_download_url_status_code{backup_id=%q,url_type=%q}" $labels.backup_id $labels.url_type | query }};
-            the last probe got HTTP status {{ . | first | value }} (0 = no answer or no URL){{ end }}.
+            {{ if $labels.url_type }}failed for at least 30 minutes{{ with printf "cds_redis_backup_download_url_status_code{backup_id=%q,url_type=%q}" $labels.backup_id $labels.url_type | query }};
+            the last probe got HTTP status {{ . | first | value }} (0 = no answer or no URL){{ end }}{{ else }}has answered 404 (no such object)
+            for at least 30 minutes: the object is gone, and the restore point moves back to the backup before it{{ end }}.
             This backup cannot be restored from its download URL."#,
     },
     Alert {
@@ -141,7 +145,8 @@ const ALERTS: &[Alert] = &[
         condition: r#"the exporter's finding size_mismatch (object size != BackupSize) for 30 minutes"#,
         comment: r#"
             The object behind the download URL is not the size CDS reports (a truncated or
-            replaced object), on every probe for 20 minutes. Warning, as DownloadUnreachable."#,
+            replaced object), on every poll for 30 minutes (the exporter's finding
+            size_mismatch). Warning, as DownloadUnreachable."#,
         expr: r#"
             max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="size_mismatch"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
@@ -152,7 +157,7 @@ const ALERTS: &[Alert] = &[
             of Redis instance {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }}
             has had a different size from the BackupSize CDS reports
             ({{ with printf "max(cds_redis_backup_size_bytes{backup_id=%q})" $labels.backup_id | query }}{{ . | first | value | humanize1024 }}B{{ else }}unknown{{ end }})
-            on every probe for at least 20 minutes. The file is probably truncated or incomplete."#,
+            on every probe for at least 30 minutes. The file is probably truncated or incomplete."#,
     },
     Alert {
         name: "CdsRedisBackupShrank",

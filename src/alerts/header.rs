@@ -79,11 +79,17 @@ a heartbeat receiver that alarms when it stops.
 
 /// After the table.
 const OUTRO: &str = r#"
-How windows and `for:` combine: `max_over_time(x[20m]) == 0` is true only when every
-sample of the last 20 minutes was 0, so one good probe or poll among bad ones keeps the
-alert quiet; a missed scrape does not reset `for:` either, because the range still holds
-the earlier samples. `for:` then protects series that are new (a new backup's first
-probe): their window is as short as their age. A condition that has held for a while
+Findings (cds_redis_backup_finding{reason=...}): the exporter decides each problem and
+its thresholds (a backup running 6h is stuck, a restore point without a verdict 6h
+after its EndTime is unverified; the table in docs/runbook.md), and the rule reads the
+finding with `for:` as its only delay: one good poll ends the finding and restarts
+`for:`, and so does a failed scrape (a staleness marker), e.g. DownloadUnreachable
+fires when every poll of 30 minutes found the URL failing.
+How windows and `for:` combine in the other rules: `max_over_time(x[20m]) == 0` is
+true only when every sample of the last 20 minutes was 0, so one good probe or poll
+among bad ones keeps the alert quiet; a missed scrape does not reset `for:` either,
+because the range still holds the earlier samples. `for:` then protects series that
+are new: their window is as short as their age. A condition that has held for a while
 fires after window + for (e.g. 20m + 10m = 30m, as InstanceBlind: every DescribeBackups
 call failed for 30 minutes); a new series after `for:` alone.
 
@@ -97,18 +103,18 @@ const REPLICAS: &str = r#"
 Backup alerts aggregate the exporter's own `instance` and `pod` labels away (`max
 without (instance, pod)`), so two replicas polling the same account raise one alert per
 problem, not two. Replicas poll the same API, so their views differ only by when they
-last polled: a failed, unknown or stuck backup counts as soon as one replica reports
-it, while NoRestorePoint (the latest deadline), the probe alerts, Shrank, the findings and
-the Blind alerts go by the most favourable (freshest) view. Each replica verifies backups itself: a verdict
-(Corrupt, Empty, VerifyInconclusive) counts as soon as one replica reports it, and
-Unverified fires only when no replica has one. The exporter's own alerts (ExporterDown,
+last polled: a finding (failed, unknown, stuck, a download or verification problem)
+counts as soon as one replica reports it, which `for:` absorbs when that replica is a
+poll behind, while NoRestorePoint (the latest deadline), Shrank and the Blind alerts go
+by the most favourable (freshest) view. Each replica verifies backups itself, and
+Unverified fires only when no replica has a final result. The exporter's own alerts (ExporterDown,
 ReplicaDown, CrashLooping, PollStalled, PollFailing, ReloadFailed) keep `instance`: they
 are about one process; ExporterAbsent is per job, ApiErrors per account, action and code.
 
 Routing labels: every backup and instance alert carries `account`, `instance_name` and
-`tags` (the instance's CDS tags, sorted and wrapped in commas: `,prod,team-a,`), joined
+`tags` (the instance's CDS tags, sorted and wrapped in commas: `,production,team-a,`), joined
 from the recording rule cds_redis_instance:labels, so Alertmanager can route and
-inhibit on them (`tags=~".*,prod,.*"`; see deploy/alertmanager.yml). Comparisons sit
+inhibit on them (`tags=~".*,production,.*"`; see deploy/alertmanager.yml). Comparisons sit
 inside parentheses before the join, and the joined series is 1, so an alert's value
 stays what the comparison gave (an age, a size, a timestamp).
 "#;

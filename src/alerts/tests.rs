@@ -191,6 +191,76 @@ fn every_alert_has_a_runbook_section_in_both_languages() {
     }
 }
 
+/// The rows of the findings table of a runbook (the first table after its `findings`
+/// anchor): reason, severity and the alert it links to ("—" for none).
+fn findings_table(markdown: &str) -> Vec<(String, String, String)> {
+    let mut rows = Vec::new();
+    let mut lines = markdown
+        .lines()
+        .skip_while(|l| l.trim() != r#"<a id="findings"></a>"#);
+    let Some(_) = lines.next() else {
+        return rows;
+    };
+    for line in lines
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+    {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let [reason, severity, alert, ..] = cells.as_slice() else {
+            continue;
+        };
+        let Some(reason) = reason.strip_prefix('`').and_then(|r| r.strip_suffix('`')) else {
+            continue; // the header and its rule
+        };
+        // "[Name](#anchor)": the name, and an anchor that must be the alert's.
+        let alert = match alert.strip_prefix('[').and_then(|a| a.split_once("](#")) {
+            Some((name, rest)) => {
+                assert_eq!(
+                    rest.strip_suffix(')'),
+                    Some(name.to_ascii_lowercase().as_str()),
+                    "the link of {name} in the findings table"
+                );
+                name.to_owned()
+            }
+            None => (*alert).to_owned(),
+        };
+        rows.push((reason.to_owned(), (*severity).to_owned(), alert));
+    }
+    rows
+}
+
+#[test]
+fn the_runbooks_findings_tables_follow_the_reasons() {
+    use crate::verdict::Reason;
+    let want: Vec<(String, String, String)> = Reason::ALL
+        .iter()
+        .map(|r| {
+            (
+                r.as_str().to_owned(),
+                r.severity().as_str().to_owned(),
+                r.alert().unwrap_or("—").to_owned(),
+            )
+        })
+        .collect();
+    for runbook in ["docs/runbook.md", "docs/runbook.zh-CN.md"] {
+        assert_eq!(
+            findings_table(&read(runbook)),
+            want,
+            "{runbook}: the findings table (reason, severity, alert) differs from verdict::Reason"
+        );
+    }
+    // Every alert a finding names is declared.
+    for r in Reason::ALL {
+        if let Some(name) = r.alert() {
+            assert!(
+                find(name).is_some(),
+                "{name} of {} is not declared",
+                r.as_str()
+            );
+        }
+    }
+}
+
 /// What the exporter serves, by name. The source of truth is the code that registers
 /// the families: every family name is a string literal in src/metrics/ (`w.family(...)`,
 /// `Opts::new(...)`), plus the process collector's families and Prometheus's own `up`;

@@ -7,15 +7,15 @@ use super::{Alert, Section, Severity};
 pub(super) const SECTION: Section = Section {
     comment: r#"
         Backup verification (verify: in the exporter's config.yaml). The exporter reads
-        the restore point of each shard, its newest finished backup, at the instance's
-        level: light (the head and the tail: header, AUX fields, that the dump reaches its
-        end marker) or full (every record and the CRC-64), and serves a result per backup
-        and level (cds_redis_backup_verify_result). Results of older backups it still
-        exports may linger, so every alert below (and Corrupt and Empty above) keeps only
-        the restore point: the backup whose EndTime is the shard's
-        cds_redis_backup_last_success_timestamp_seconds (the freshest replica's). Final
-        results (all but download_failed and skipped) never change; download_failed and
-        skipped are tried again every hour.
+        each shard's newest finished backup at the instance's level: light (the head and
+        the tail: header, AUX fields, the RESIZEDB key-count hint, that the dump reaches
+        its end marker) or full (every record and the CRC-64), and serves a result per
+        backup and level (cds_redis_backup_verify_result). Its policy engine judges only
+        the newest finished backup of each shard, so results of older backups it still
+        exports raise no finding: the alerts below (and Corrupt and Empty above) read the
+        findings (needs_databases, verify_inconclusive, unverified). KeysDropped compares
+        key counts. Final results (all but download_failed and skipped) never change;
+        download_failed and skipped are tried again every hour.
     "#,
     alerts: ALERTS,
 };

@@ -1,13 +1,23 @@
-//! The policy engine: from one [`Snapshot`]'s facts, each shard's restore point and what
-//! is wrong with it. The only place that decides what is a problem: `/metrics` exports
-//! its verdicts, the status page and `check` render them, the alert rules read them.
+//! The policy engine: from one [`Snapshot`]'s facts, each shard's restore point and every
+//! finding that explains what is wrong with it, and what the exporter cannot see of an
+//! instance. The only place that decides what is a problem: `/metrics` exports its
+//! verdicts (`metrics/render/verdict.rs`: the restore point, the deadline and
+//! `cds_redis_backup_finding`), the status page and `check` render them (`report.rs`),
+//! and the alert rules (`src/alerts/`) read them and add only `for:`.
 //!
-//! The restore point is the newest finished backup that, as far as the exporter knows,
-//! would restore: not known to be gone (every probe answered 404/410), no failing
-//! verification verdict. Its point in time is when its data was captured (the RDB
-//! `ctime`, bounded by EndTime), else its EndTime. The deadline is a time derived from
+//! Here, [`judge`]: the restore point is the newest finished backup that, as far as the
+//! exporter knows, would restore: not known to be gone (every probe answered 404/410), no
+//! failing verification verdict. Its point in time is when its data was captured (the
+//! RDB `ctime`, bounded by EndTime), else its EndTime. The deadline is a time derived from
 //! facts only (a point in time plus its allowed age, a last EndTime, a creation time), so
-//! the alert compares it with `time()` and `for:` alone gives anti-flapping.
+//! the alert compares it with `time()` and `for:` alone gives anti-flapping. `reason.rs`
+//! holds the typed reasons ([`Reason`]) with their label, severity and alert: the table
+//! docs/runbook.md repeats (a test holds them together). `facts.rs` decides the other
+//! findings with their thresholds ([`STUCK_AFTER`], [`UNVERIFIED_AFTER`], Empty's window of
+//! two allowed ages): of single backups (failed, unknown status, stuck, download URLs,
+//! sizes), of the newest finished backup's verification, and per instance (blind,
+//! vanished). Table tests: `tests.rs` (the stories of issue 18), `facts_tests.rs` (each
+//! threshold at and around it).
 //!
 //! Pure: `now` is only compared with the deadline, never added to it.
 

@@ -9,7 +9,10 @@
 //! facts only (a point in time plus its allowed age, a last EndTime, a creation time), so
 //! the alert compares it with `time()` and `for:` alone gives anti-flapping.
 //!
-//! Pure: `now` is only compared with the deadline, never added to it.
+//! Pure: `now` is only compared with the deadline, never added to it, with one exception:
+//! a time in the future (a wrong `timezone`, reported as `times_in_future`) counts as
+//! `now`, since a listed finished backup cannot really have ended later; so a wrong zone
+//! never pushes a deadline past `now` plus the allowed age.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,7 +26,9 @@ use crate::verify::{Outcome, Verification};
 mod facts;
 mod reason;
 
-pub use facts::{instance_findings, vanished_finding, STUCK_AFTER, UNVERIFIED_AFTER};
+pub use facts::{
+    instance_findings, vanished_finding, FUTURE_AFTER, STUCK_AFTER, UNVERIFIED_AFTER,
+};
 pub use reason::{Reason, Severity};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +136,7 @@ pub fn judge(snap: &Snapshot, now: DateTime<Utc>) -> BTreeMap<(String, String), 
         out.insert(key, v);
     }
     facts::backups(snap, now, &mut out);
+    facts::times_in_future(snap, now, &mut out);
     out
 }
 
@@ -188,7 +194,7 @@ fn judge_shard(
                 let ctime = best
                     .and_then(|v| v.snapshot_time)
                     .and_then(|t| DateTime::from_timestamp(t, 0));
-                let point = ctime.map_or(c.end, |t| t.min(c.end));
+                let point = ctime.map_or(c.end, |t| t.min(c.end)).min(now);
                 restore = Some((
                     RestorePoint {
                         backup_id: c.id.to_owned(),
@@ -236,7 +242,8 @@ fn judge_shard(
                 .map(|c| c.end)
                 .into_iter()
                 .chain(snap.remembered.get(key).map(|r| r.end))
-                .max();
+                .max()
+                .map(|e| e.min(now));
             let ever = last_end.is_some() || facts.and_then(|f| f.finished).is_some_and(|n| n > 0);
             if ever {
                 // Nothing restores already: due now, `for:` keeps it from flapping.

@@ -217,7 +217,10 @@ fn times_that_cannot_be_true_make_the_backup_invalid() {
         with("2026-01-02 11:00:01", "").unwrap_err(),
         "field StartTime: 2026-01-02 03:00:01 UTC lies more than 27 h in the future, more than any timezone explains"
     );
-    assert_eq!(super::FUTURE_BOUND, super::ZONE_ERROR_MAX + super::CLOCK_SKEW);
+    assert_eq!(
+        super::FUTURE_BOUND,
+        super::ZONE_ERROR_MAX + super::CLOCK_SKEW
+    );
     // A listing keeps the valid backups and names the invalid one.
     let list = backup_list(
         &json!([

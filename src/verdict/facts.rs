@@ -55,8 +55,7 @@ pub(super) fn times_in_future(
     now: DateTime<Utc>,
     out: &mut BTreeMap<(String, String), ShardVerdict>,
 ) {
-    let mut furthest: BTreeMap<(&str, &str), (DateTime<Utc>, &BackupState, &str)> =
-        BTreeMap::new();
+    let mut furthest: BTreeMap<(&str, &str), (DateTime<Utc>, &BackupState, &str)> = BTreeMap::new();
     for b in snap.backups.values() {
         let times = [(b.backup.end, "ends"), (b.backup.start, "starts")];
         for (t, what) in times.into_iter().filter_map(|(t, w)| Some((t?, w))) {

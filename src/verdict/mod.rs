@@ -26,9 +26,7 @@ use crate::verify::{Outcome, Verification};
 mod facts;
 mod reason;
 
-pub use facts::{
-    instance_findings, vanished_finding, FUTURE_AFTER, STUCK_AFTER, UNVERIFIED_AFTER,
-};
+pub use facts::{instance_findings, vanished_finding, FUTURE_AFTER, STUCK_AFTER, UNVERIFIED_AFTER};
 pub use reason::{Reason, Severity};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

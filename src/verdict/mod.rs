@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 
 use crate::policy;
 use crate::state::{BackupState, ShardFacts, Snapshot};
@@ -153,6 +153,8 @@ fn judge_shard(
     now: DateTime<Utc>,
 ) -> ShardVerdict {
     let uuid = &key.0;
+    // What a time in the future counts as: whole seconds, as CDS gives times.
+    let now_s = now.trunc_subsecs(0);
     let mut candidates: Vec<Candidate> = states
         .iter()
         .filter_map(|b| {
@@ -192,7 +194,7 @@ fn judge_shard(
                 let ctime = best
                     .and_then(|v| v.snapshot_time)
                     .and_then(|t| DateTime::from_timestamp(t, 0));
-                let point = ctime.map_or(c.end, |t| t.min(c.end)).min(now);
+                let point = ctime.map_or(c.end, |t| t.min(c.end)).min(now_s);
                 restore = Some((
                     RestorePoint {
                         backup_id: c.id.to_owned(),
@@ -241,7 +243,7 @@ fn judge_shard(
                 .into_iter()
                 .chain(snap.remembered.get(key).map(|r| r.end))
                 .max()
-                .map(|e| e.min(now));
+                .map(|e| e.min(now_s));
             let ever = last_end.is_some() || facts.and_then(|f| f.finished).is_some_and(|n| n > 0);
             if ever {
                 // Nothing restores already: due now, `for:` keeps it from flapping.

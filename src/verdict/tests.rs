@@ -493,4 +493,8 @@ fn times_in_future_name_the_account_and_its_timezone_key() {
     let v = judge(&story.snap, now());
     let r = v[&(U.to_owned(), S.to_owned())].restore_point.clone();
     assert_eq!(r.map(|r| (r.point, r.end)), Some((now(), t(7.0))));
+    // In whole seconds, as CDS's times are.
+    let v = judge(&story.snap, now() + chrono::Duration::milliseconds(700));
+    let r = v[&(U.to_owned(), S.to_owned())].restore_point.clone();
+    assert_eq!(r.map(|r| r.point), Some(now()));
 }

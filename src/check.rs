@@ -120,7 +120,7 @@ pub fn table(fleet: &Fleet, color: bool) -> String {
         "instance",
         "shard",
         "newest finished",
-        "age / max",
+        "restore age / allowed",
         "size",
         "took",
         "newer",

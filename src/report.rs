@@ -94,6 +94,11 @@ pub struct ShardView {
 pub struct RestorePointView {
     pub backup_id: String,
     pub point: DateTime<Utc>,
+    /// `generated_at` minus `point`: how old the data one could restore is.
+    pub age_seconds: i64,
+    /// The restore deadline minus `point`: how old it may get, as the engine judges it
+    /// (the shard's `staleness:` rule, else its learned schedule from this point).
+    pub allowed_age_seconds: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,7 +132,8 @@ pub struct Row<'a> {
     pub instance: &'a str,
     pub shard: &'a str,
     pub newest: Option<String>,
-    /// Age of the newest finished backup, and the maximum allowed.
+    /// Age of the restore point's data, and the age allowed it (deadline − point), as
+    /// the engine judges them; `None` without a restore point.
     pub age: Option<String>,
     pub size: Option<String>,
     pub took: Option<String>,
@@ -161,13 +167,12 @@ pub fn rows(i: &InstanceView) -> Vec<Row<'_>> {
                 instance,
                 shard: s.map_or("", |s| s.shard_id.as_str()),
                 newest: newest.map(|b| b.end.format("%Y-%m-%d %H:%M UTC").to_string()),
-                age: newest.map(|b| match s.and_then(|s| s.max_age_seconds) {
-                    Some(m) => format!(
+                age: s.and_then(|s| s.restore_point.as_ref()).map(|p| {
+                    format!(
                         "{} / {}",
-                        human_age(b.age_seconds),
-                        human_age(i64::try_from(m).unwrap_or(i64::MAX))
-                    ),
-                    None => human_age(b.age_seconds),
+                        human_age(p.age_seconds),
+                        human_age(p.allowed_age_seconds)
+                    )
                 }),
                 size: newest.and_then(|b| b.size_bytes).map(human_bytes),
                 took: newest.and_then(|b| b.duration_seconds).map(human_age),
@@ -444,6 +449,12 @@ fn shards(
                 v.restore_point = verdict.restore_point.as_ref().map(|r| RestorePointView {
                     backup_id: r.backup_id.clone(),
                     point: r.point,
+                    age_seconds: (now - r.point).num_seconds(),
+                    // What the deadline says, so the column and the deadline agree.
+                    allowed_age_seconds: verdict.deadline.map_or_else(
+                        || i64::try_from(verdict.allowed_age.as_secs()).unwrap_or(i64::MAX),
+                        |d| (d - r.point).num_seconds(),
+                    ),
                 });
                 v.restore_deadline = verdict.deadline;
                 v.findings.extend(verdict.findings.iter().map(rendered));

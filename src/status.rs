@@ -263,7 +263,7 @@ pub fn fleet_page(fleet: &Fleet, telemetry_path: &str, dashboards: Option<&str>)
             escape(&a.name)
         );
     }
-    out.push_str("<h2>Instances</h2>\n<table>\n<thead><tr><th>account</th><th>instance</th><th>shard</th><th>newest finished</th><th>age / max</th><th>restore point</th><th>deadline</th><th>size</th><th>newer</th><th>download</th><th>verified</th><th>problem</th></tr></thead>\n<tbody>\n");
+    out.push_str("<h2>Instances</h2>\n<table>\n<thead><tr><th>account</th><th>instance</th><th>shard</th><th>newest finished</th><th>restore point</th><th>age / allowed</th><th>deadline</th><th>size</th><th>newer</th><th>download</th><th>verified</th><th>problem</th></tr></thead>\n<tbody>\n");
     for i in &fleet.instances {
         instance_rows(&mut out, i, true);
     }
@@ -314,7 +314,7 @@ fn instance_rows(out: &mut String, i: &InstanceView, link: bool) {
             .join("<br>");
         let _ = writeln!(
             out,
-            "<tr class=\"{}\" data-instance=\"{}\" data-shard=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"restore\">{}</td><td class=\"deadline\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"problem\">{}</td></tr>",
+            "<tr class=\"{}\" data-instance=\"{}\" data-shard=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"restore\">{}</td><td class=\"age\">{}</td><td class=\"deadline\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"problem\">{}</td></tr>",
             row_class(r.worst),
             escape(&i.instance_uuid),
             escape(r.shard),
@@ -322,8 +322,8 @@ fn instance_rows(out: &mut String, i: &InstanceView, link: bool) {
             name,
             escape(r.shard),
             dash(r.newest),
-            dash(r.age),
             restore,
+            dash(r.age),
             deadline,
             dash(r.size),
             escape(&r.newer),
@@ -396,7 +396,7 @@ fn instance_page_of(
         i.backups_listed.map_or_else(|| "?".to_owned(), |n| n.to_string()),
     );
     nav(&mut out, telemetry_path, dashboards, Some(uuid));
-    out.push_str("<h2>Shards</h2>\n<table>\n<thead><tr><th>account</th><th>instance</th><th>shard</th><th>newest finished</th><th>age / max</th><th>restore point</th><th>deadline</th><th>size</th><th>newer</th><th>download</th><th>verified</th><th>problem</th></tr></thead>\n<tbody>\n");
+    out.push_str("<h2>Shards</h2>\n<table>\n<thead><tr><th>account</th><th>instance</th><th>shard</th><th>newest finished</th><th>restore point</th><th>age / allowed</th><th>deadline</th><th>size</th><th>newer</th><th>download</th><th>verified</th><th>problem</th></tr></thead>\n<tbody>\n");
     instance_rows(&mut out, i, false);
     out.push_str("</tbody>\n</table>\n<h2>Backups</h2>\n<table>\n<thead><tr><th>backup</th><th>shard</th><th>state</th><th>type / mode</th><th>start</th><th>end</th><th>size</th><th>verification</th></tr></thead>\n<tbody>\n");
     // Backups are keyed by (instance, backup): this instance's are one range.

@@ -58,12 +58,14 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "15m",
-        condition: r#"a backup of the account starts or ends more than 10 minutes in the future (a wrong accounts[].timezone)"#,
+        condition: r#"the exporter's finding times_in_future: a backup of the account starts or ends more than 10 minutes in the future (verdict::FUTURE_AFTER; a wrong accounts[].timezone)"#,
         comment: r#"
             CDS gives times without a zone; the exporter reads them in the account's
             `timezone` (+08:00 by default). A wrong one shifts every time of the account
             by whole hours: backups seem to end in the future, and ages, staleness and
-            schedules are all off. One alert per account, naming the key to fix."#,
+            schedules are all off. The engine's finding (one per shard) decides; the
+            value is how far ahead the account's furthest time lies. One alert per
+            account, naming the key to fix."#,
         expr: r#"
             max by (job, account) (
                 (
@@ -71,7 +73,9 @@ const ALERTS: &[Alert] = &[
                         max without (instance, pod) (cds_redis_backup_end_timestamp_seconds)
                       or
                         max without (instance, pod) (cds_redis_backup_start_timestamp_seconds)
-                    ) - time() > 600
+                    ) - time()
+                      and on (job, instance_uuid)
+                    max by (job, instance_uuid) (cds_redis_backup_finding{reason="times_in_future"})
                 )
                   * on (instance_uuid) group_left (account) cds_redis_instance:labels
             )"#,

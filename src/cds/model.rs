@@ -252,26 +252,40 @@ fn backup(
     Ok(b)
 }
 
-/// How far in the future a backup's time may lie: clocks drift, and a zone configured
-/// an hour off should not make every backup invalid.
-pub const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::hours(1);
+/// How far ahead of the exporter's clock CDS's clock may run: a time this little in the
+/// future is drift, believed as it is.
+pub const CLOCK_SKEW: chrono::Duration = chrono::Duration::hours(1);
+
+/// The largest error a wrong `timezone` can cause: UTC offsets in use span −12:00
+/// (Baker Island) to +14:00 (Line Islands), so a time rendered in one real zone and read
+/// in another is off by at most 26 h (config validation keeps `accounts[].timezone`
+/// within that span).
+pub const ZONE_ERROR_MAX: chrono::Duration = chrono::Duration::hours(26);
+
+/// How far in the future a backup's time may lie and still be believed: a wrong zone plus
+/// drift. Such a backup is kept (it exists; the policy engine reports its times as
+/// `times_in_future`, naming the account's `timezone`, and does not let them push a
+/// deadline out); rejecting it would drop the newest backups of an account 8 h off and
+/// turn one configuration error into a down target and failing polls. Beyond it, no
+/// zone explains the time: the backup is invalid.
+pub const FUTURE_BOUND: chrono::Duration = chrono::Duration::hours(27);
 
 /// Times before this cannot belong to a Redis backup (Redis appeared in 2009).
 const EARLIEST: i64 = 1_230_768_000; // 2009-01-01T00:00:00Z
 
-/// A backup dated far in the future would be the "newest" for ever and hide staleness;
-/// one that ends before it starts, or predates Redis, gives negative or absurd
-/// durations. Such a backup is invalid, not believed.
+/// A backup dated far in the future (past [`FUTURE_BOUND`]) would be the "newest" for
+/// ever and hide staleness; one that ends before it starts, or predates Redis, gives
+/// negative or absurd durations. Such a backup is invalid, not believed.
 fn check_times(b: &Backup, now: DateTime<Utc>) -> Result<(), DecodeError> {
     for (field, t) in [("StartTime", b.start), ("EndTime", b.end)] {
         let Some(t) = t else { continue };
-        if t > now + FUTURE_TOLERANCE {
+        if t > now + FUTURE_BOUND {
             return Err(bad(
                 field,
                 format!(
-                    "{} lies more than {} h in the future; check the account's timezone",
+                    "{} lies more than {} h in the future, more than any timezone explains",
                     t.format("%Y-%m-%d %H:%M:%S UTC"),
-                    FUTURE_TOLERANCE.num_hours()
+                    FUTURE_BOUND.num_hours()
                 ),
             ));
         }
@@ -450,7 +464,7 @@ fn created(
                 .with_timezone(&Utc)
         }
     };
-    (at.timestamp() >= EARLIEST && at <= now + FUTURE_TOLERANCE).then_some(at)
+    (at.timestamp() >= EARLIEST && at <= now + CLOCK_SKEW).then_some(at)
 }
 
 /// Decodes `DescribeBackups`' `Data`; one bad backup does not hide the others. `now`

@@ -196,7 +196,7 @@ fn times_that_cannot_be_true_make_the_backup_invalid() {
     };
     assert_eq!(
         with("2020-08-21 15:58:45", "9999-12-31 23:59:59").unwrap_err(),
-        "field EndTime: 9999-12-31 15:59:59 UTC lies more than 1 h in the future; check the account's timezone"
+        "field EndTime: 9999-12-31 15:59:59 UTC lies more than 27 h in the future, more than any timezone explains"
     );
     assert_eq!(
         with("0000-01-01 00:00:00", "2020-08-21 15:59:02").unwrap_err(),
@@ -206,9 +206,21 @@ fn times_that_cannot_be_true_make_the_backup_invalid() {
         with("2020-08-21 15:58:45", "2020-08-21 15:00:00").unwrap_err(),
         "field EndTime: 2020-08-21 07:00:00 UTC is before StartTime"
     );
-    // Within the tolerance: a clock a little ahead is believed.
+    // Within the bound: a clock a little ahead, or a zone off by up to 26 h (now is
+    // 2026-01-01 08:00 in Beijing), is believed and left to the policy engine.
     assert!(with("2026-01-01 08:30:00", "2026-01-01 08:50:00").is_ok());
-    assert!(with("2026-01-01 09:30:00", "").is_err());
+    assert!(with("2026-01-01 15:00:00", "2026-01-01 16:00:00").is_ok());
+    assert!(with("2026-01-02 10:00:00", "2026-01-02 11:00:00").is_ok());
+    // The bound is exact: 27 h ahead is believed, a second more is not.
+    assert!(with("2026-01-02 11:00:00", "").is_ok());
+    assert_eq!(
+        with("2026-01-02 11:00:01", "").unwrap_err(),
+        "field StartTime: 2026-01-02 03:00:01 UTC lies more than 27 h in the future, more than any timezone explains"
+    );
+    assert_eq!(
+        super::FUTURE_BOUND,
+        super::ZONE_ERROR_MAX + super::CLOCK_SKEW
+    );
     // A listing keeps the valid backups and names the invalid one.
     let list = backup_list(
         &json!([

@@ -105,6 +105,25 @@ fn credentials_come_from_the_environment() {
 }
 
 #[test]
+fn timezones_are_the_offsets_in_use() {
+    let zone = |z: &str| {
+        let text = format!(
+            "accounts:\n  - name: m\n    endpoint: asia\n    access_key_id: AK\n    access_key_secret: SK\n    timezone: \"{z}\"\n    discovery: {{tag_name: prod}}\n"
+        );
+        Config::parse(&text, "x", &|_| None)
+            .map(|c| c.accounts[0].timezone.local_minus_utc())
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(zone("-12:00"), Ok(-12 * 3600));
+    assert_eq!(zone("+14:00"), Ok(14 * 3600));
+    assert_eq!(
+        zone("+14:30").unwrap_err(),
+        "config file x has 1 problem(s):\n  - accounts[0].timezone: \"+14:30\" is outside the UTC offsets in use (-12:00 to +14:00)"
+    );
+    assert!(zone("-12:01").is_err());
+}
+
+#[test]
 fn empty_file_and_missing_file() {
     assert_eq!(
         parse("").unwrap_err().to_string(),

@@ -455,6 +455,15 @@ impl Validator {
             return FixedOffset::east_opt(0).unwrap_or(beijing);
         }
         match text.parse::<FixedOffset>() {
+            // No zone is set outside this span; the decoder's bound on times in the
+            // future (`cds::model::ZONE_ERROR_MAX`) relies on it.
+            Ok(z) if !(-12 * 3600..=14 * 3600).contains(&z.local_minus_utc()) => {
+                self.problem(
+                    path,
+                    format!("{text:?} is outside the UTC offsets in use (-12:00 to +14:00)"),
+                );
+                beijing
+            }
             Ok(z) => z,
             Err(_) => {
                 // Zone names would need the tz database (a large dependency) and

@@ -17,6 +17,9 @@ pub const STUCK_AFTER: Duration = Duration::from_secs(6 * 3600);
 /// The restore point of a verified instance without a verdict this long after its
 /// EndTime is unverified: time for a backlog of a cycle or two to drain.
 pub const UNVERIFIED_AFTER: Duration = Duration::from_secs(6 * 3600);
+/// A backup time further ahead of now than this is not drift but a wrong `timezone` (the
+/// decoder believes times up to `cds::model::FUTURE_BOUND` ahead and leaves them here).
+pub const FUTURE_AFTER: Duration = Duration::from_secs(10 * 60);
 /// An empty dump is Empty (not a data set emptied on purpose) while the shard's newest
 /// backup verified ok held keys and ended less than this many max ages ago.
 const EMPTY_HISTORY_MAX_AGES: u32 = 2;
@@ -41,6 +44,56 @@ pub(super) fn backups(
             })
             .findings
             .extend(found);
+    }
+}
+
+/// One `times_in_future` finding per shard with an exported backup starting or ending
+/// more than [`FUTURE_AFTER`] after now: about the account's configuration, so its
+/// detail names the key to fix; the alert gathers them per account.
+pub(super) fn times_in_future(
+    snap: &Snapshot,
+    now: DateTime<Utc>,
+    out: &mut BTreeMap<(String, String), ShardVerdict>,
+) {
+    let mut furthest: BTreeMap<(&str, &str), (DateTime<Utc>, &BackupState, &str)> = BTreeMap::new();
+    for b in snap.backups.values() {
+        let times = [(b.backup.end, "ends"), (b.backup.start, "starts")];
+        for (t, what) in times.into_iter().filter_map(|(t, w)| Some((t?, w))) {
+            let key = (b.instance_uuid.as_str(), b.shard_id.as_str());
+            if furthest.get(&key).is_none_or(|(f, _, _)| t > *f) {
+                furthest.insert(key, (t, b, what));
+            }
+        }
+    }
+    for ((uuid, shard), (t, b, what)) in furthest {
+        let Ok(ahead) = (t - now).to_std() else {
+            continue;
+        };
+        if ahead <= FUTURE_AFTER {
+            continue;
+        }
+        let account = snap
+            .instances
+            .get(uuid)
+            .map_or_else(|| "its account".to_owned(), |(a, _)| format!("account {a}"));
+        let finding = Finding::new(
+            Reason::TimesInFuture,
+            format!(
+                "backup {} {what} {} in the future: check accounts[].timezone of {account} (CDS gives times without a zone, usually in +08:00)",
+                b.backup.id,
+                hours(ahead)
+            ),
+        )
+        .backup(&b.backup.id);
+        out.entry((uuid.to_owned(), shard.to_owned()))
+            .or_insert_with(|| ShardVerdict {
+                restore_point: None,
+                allowed_age: crate::policy::DEFAULT_MAX_AGE,
+                deadline: None,
+                findings: Vec::new(),
+            })
+            .findings
+            .push(finding);
     }
 }
 

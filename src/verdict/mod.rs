@@ -19,12 +19,15 @@
 //! vanished). Table tests: `tests.rs` (the stories of issue 18), `facts_tests.rs` (each
 //! threshold at and around it).
 //!
-//! Pure: `now` is only compared with the deadline, never added to it.
+//! Pure: `now` is only compared with the deadline, never added to it, with one exception:
+//! a time in the future (a wrong `timezone`, reported as `times_in_future`) counts as
+//! `now`, since a listed finished backup cannot really have ended later; so a wrong zone
+//! never pushes a deadline past `now` plus the allowed age.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 
 use crate::policy;
 use crate::state::{BackupState, ShardFacts, Snapshot};
@@ -33,7 +36,7 @@ use crate::verify::{Outcome, Verification};
 mod facts;
 mod reason;
 
-pub use facts::{instance_findings, vanished_finding, STUCK_AFTER, UNVERIFIED_AFTER};
+pub use facts::{instance_findings, vanished_finding, FUTURE_AFTER, STUCK_AFTER, UNVERIFIED_AFTER};
 pub use reason::{Reason, Severity};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +144,7 @@ pub fn judge(snap: &Snapshot, now: DateTime<Utc>) -> BTreeMap<(String, String), 
         out.insert(key, v);
     }
     facts::backups(snap, now, &mut out);
+    facts::times_in_future(snap, now, &mut out);
     out
 }
 
@@ -159,6 +163,8 @@ fn judge_shard(
     now: DateTime<Utc>,
 ) -> ShardVerdict {
     let uuid = &key.0;
+    // What a time in the future counts as: whole seconds, as CDS gives times.
+    let now_s = now.trunc_subsecs(0);
     let mut candidates: Vec<Candidate> = states
         .iter()
         .filter_map(|b| {
@@ -198,7 +204,7 @@ fn judge_shard(
                 let ctime = best
                     .and_then(|v| v.snapshot_time)
                     .and_then(|t| DateTime::from_timestamp(t, 0));
-                let point = ctime.map_or(c.end, |t| t.min(c.end));
+                let point = ctime.map_or(c.end, |t| t.min(c.end)).min(now_s);
                 restore = Some((
                     RestorePoint {
                         backup_id: c.id.to_owned(),
@@ -246,7 +252,8 @@ fn judge_shard(
                 .map(|c| c.end)
                 .into_iter()
                 .chain(snap.remembered.get(key).map(|r| r.end))
-                .max();
+                .max()
+                .map(|e| e.min(now_s));
             let ever = last_end.is_some() || facts.and_then(|f| f.finished).is_some_and(|n| n > 0);
             if ever {
                 // Nothing restores already: due now, `for:` keeps it from flapping.

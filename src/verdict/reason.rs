@@ -55,6 +55,9 @@ pub enum Reason {
     /// The newest finished backup has no verdict [`super::facts::UNVERIFIED_AFTER`] after
     /// its EndTime, though its instance is verified.
     Unverified,
+    /// A backup of the shard starts or ends more than [`super::facts::FUTURE_AFTER`] after
+    /// now: its account's `timezone` is wrong (or CDS's clock is far ahead).
+    TimesInFuture,
     /// The exporter cannot see the instance's account.
     AccountBlind,
     /// DescribeBackups fails for the instance.
@@ -64,7 +67,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 19] = [
+    pub const ALL: [Reason; 20] = [
         Reason::NoRestorePoint,
         Reason::NeverBackedUp,
         Reason::NewestUnusable,
@@ -81,6 +84,7 @@ impl Reason {
         Reason::NeedsDatabases,
         Reason::VerifyInconclusive,
         Reason::Unverified,
+        Reason::TimesInFuture,
         Reason::AccountBlind,
         Reason::InstanceBlind,
         Reason::Vanished,
@@ -104,6 +108,7 @@ impl Reason {
             Reason::NeedsDatabases => "needs_databases",
             Reason::VerifyInconclusive => "verify_inconclusive",
             Reason::Unverified => "unverified",
+            Reason::TimesInFuture => "times_in_future",
             Reason::AccountBlind => "account_blind",
             Reason::InstanceBlind => "instance_blind",
             Reason::Vanished => "vanished",
@@ -139,6 +144,7 @@ impl Reason {
             Reason::NeedsDatabases => "CdsRedisBackupNeedsDatabases",
             Reason::VerifyInconclusive => "CdsRedisBackupVerifyInconclusive",
             Reason::Unverified => "CdsRedisBackupUnverified",
+            Reason::TimesInFuture => "CdsRedisBackupTimesInFuture",
             Reason::AccountBlind => "CdsRedisBackupExporterBlind",
             Reason::InstanceBlind => "CdsRedisBackupInstanceBlind",
             Reason::Vanished => "CdsRedisInstanceVanished",

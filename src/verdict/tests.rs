@@ -225,6 +225,30 @@ fn the_stories_of_the_issue() {
             (Some("b1"), Some(24.0), &[]),
         ),
         (
+            "wrong timezone: the newest ends 7 h ahead; the point counts as now",
+            Story::new()
+                .older("b0", 1.0)
+                .exported(finished("b1", 7.0), &[200]),
+            S,
+            (Some("b1"), Some(26.0), &[TimesInFuture]),
+        ),
+        (
+            "clock drift: 10 minutes ahead is no finding, the point still capped",
+            Story::new().exported(finished("b1", 10.0 / 60.0), &[200]),
+            S,
+            (Some("b1"), Some(26.0), &[]),
+        ),
+        (
+            "wrong timezone, nothing restores: due now, not when the end is reached",
+            Story::new().exported(finished("b1", 7.0), &[404]),
+            S,
+            (
+                None,
+                Some(0.0),
+                &[NewestUnusable, ObjectGone, TimesInFuture],
+            ),
+        ),
+        (
             "stale: ended 30 h ago",
             Story::new().exported(finished("b1", -30.0), &[200]),
             S,
@@ -398,6 +422,7 @@ fn every_reason_has_a_label_a_severity_and_an_alert() {
             "needs_databases",
             "verify_inconclusive",
             "unverified",
+            "times_in_future",
             "account_blind",
             "instance_blind",
             "vanished",
@@ -430,4 +455,46 @@ fn details_name_the_backups() {
         f[0].detail,
         "the newest finished backup b1 failed verification (corrupt); the restore point is the older backup b0"
     );
+}
+
+#[test]
+fn times_in_future_name_the_account_and_its_timezone_key() {
+    // A running backup that starts 11 minutes ahead: the furthest time of the shard.
+    let running = Backup {
+        status: "running".into(),
+        start: Some(t(11.0 / 60.0)),
+        end: None,
+        ..finished("b2", 0.0)
+    };
+    let story = Story::new()
+        .exported(finished("b1", -3.0), &[200])
+        .exported(running, &[])
+        .created(-100.0);
+    let v = judge(&story.snap, now());
+    let v = &v[&(U.to_owned(), S.to_owned())];
+    assert_eq!(v.restore_point.as_ref().map(|r| r.point), Some(t(-3.0)));
+    assert_eq!(v.findings.len(), 1, "{v:?}");
+    let f = &v.findings[0];
+    assert_eq!(
+        (f.reason, f.reason.severity(), f.reason.alert()),
+        (
+            TimesInFuture,
+            Severity::Warning,
+            Some("CdsRedisBackupTimesInFuture")
+        )
+    );
+    assert_eq!(f.backup_id.as_deref(), Some("b2"));
+    assert_eq!(
+        f.detail,
+        "backup b2 starts 0h11m in the future: check accounts[].timezone of account main (CDS gives times without a zone, usually in +08:00)"
+    );
+    // The restore point's time is capped at now, its EndTime kept as CDS gave it.
+    let story = Story::new().exported(finished("b1", 7.0), &[200]);
+    let v = judge(&story.snap, now());
+    let r = v[&(U.to_owned(), S.to_owned())].restore_point.clone();
+    assert_eq!(r.map(|r| (r.point, r.end)), Some((now(), t(7.0))));
+    // In whole seconds, as CDS's times are.
+    let v = judge(&story.snap, now() + chrono::Duration::milliseconds(700));
+    let r = v[&(U.to_owned(), S.to_owned())].restore_point.clone();
+    assert_eq!(r.map(|r| r.point), Some(now()));
 }

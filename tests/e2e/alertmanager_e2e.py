@@ -256,16 +256,15 @@ def main():
         pre = notified(name_of, event_at)
         for story in sorted(before):
             check(f"notified before the event: {story[0]} for {story[1]}{' ' + story[2] if story[2] else ''}", story in pre)
-        extra = sorted(k for k in pre if k not in before and k != WATCHDOG and k not in base.TOLERATED)
+        extra = sorted(k for k in pre if k not in before and k != WATCHDOG)
         check(f"nothing else notified in the {EVENT}s before the event", not extra, f"{extra}")
         quiet = {"demo-healthy", "demo-weekly-ontime", "demo-running", "demo-revoked-ok", "demo-decommissioned",
                  "demo-weekdays"}
         check("nothing notified for healthy instances, the on-time weekly schedule or the weekday schedule in"
               " its long gap", not [k for k in pre if k[1] in quiet], f"{[k for k in pre if k[1] in quiet]}")
-        # (Its TargetDown is tolerated: see prometheus_e2e.TOLERATED.)
-        tz_sent = [(k, r) for k, sent in pre.items() if k[1] == "demo-wrong-tz-6hourly" for r, _ in sent
-                   if k not in base.TOLERATED or r != "chat"]
-        check("nothing paged for the 6-hourly instance of the account with a wrong timezone", not tz_sent, f"{tz_sent}")
+        # Nothing at all about the instance: its account's TimesInFuture says it all.
+        tz_sent = [(k, r) for k, sent in pre.items() if k[1] == "demo-wrong-tz-6hourly" for r, _ in sent]
+        check("nothing notified for the 6-hourly instance of the account with a wrong timezone", not tz_sent, f"{tz_sent}")
         covered = [(k, r) for k, sent in pre.items() if k[1] == "demo-gone-covered" for r, _ in sent if r != "chat"]
         check("demo-gone-covered (newest gone, an older restore point within age): warnings at chat only, no page",
               not covered and ("CdsRedisBackupNoRestorePoint", "demo-gone-covered", "") not in pre, f"{covered}")
@@ -277,8 +276,6 @@ def main():
 
         # One notification per problem, routable, at the receiver the routing tree names.
         for key, sent in sorted(pre.items()):
-            if key in base.TOLERATED:
-                continue
             doubled = {b: ls for b, ls in per_problem(sent).items() if len(ls) != 1}
             check(f"{key[0]} {key[1]}: one alert per problem although two replicas report it", not doubled, f"{doubled}")
             receiver, l = sent[0]
@@ -338,9 +335,7 @@ def main():
         for key in sorted(after):
             doubled = {b: ls for b, ls in per_problem(late.get(key, [])).items() if len(ls) != 1}
             check(f"{key[0]} {key[1]}: one alert per problem although two replicas report it", not doubled, f"{doubled}")
-        # (PollFailing is tolerated: see prometheus_e2e.TOLERATED.)
-        process = sorted(k for k in late if k[0] in PROCESS_ALERTS - {"CdsRedisBackupApiErrors", "CdsRedisBackupTargetDown"}
-                         and k not in base.TOLERATED)
+        process = sorted(k for k in late if k[0] in PROCESS_ALERTS - {"CdsRedisBackupApiErrors", "CdsRedisBackupTargetDown"})
         check("no alert about the exporters themselves", not process, f"{process}")
 
         # One of two replicas down: a warning at chat, never a page.

@@ -85,19 +85,6 @@ DEMO_ALERTS = {
     ("CdsRedisBackupWatchdog", "", ""),
 }
 
-# Tolerated, not expected (may fire or not; nothing requires them). KNOWN ISSUE, reported
-# for the lead: with `timezone` 8 h off, every backup of demo-wrong-tz-6hourly that ended
-# in the last 7 h reads as more than 1 h in the future, and the CDS decoder
-# (src/cds/model.rs, FUTURE_TOLERANCE = 1 h) rejects it as undecodable: its newest
-# backup's target is down (TargetDown, warning) and every cycle has a failed call
-# (PollFailing, warning), three warnings for one cause. The story's point holds:
-# TimesInFuture fires and nothing pages. Remove these once the decoder accepts times a
-# wrong zone can explain (up to 26 h) and leaves them to TimesInFuture.
-TOLERATED = {
-    ("CdsRedisBackupTargetDown", "demo-wrong-tz-6hourly", ""),
-    ("CdsRedisBackupExporterPollFailing", "", ""),
-}
-
 # Stories whose point is that nothing pages (also covered by "nothing else fires", named
 # here so that a regression names the story): a weekday schedule in its weekend-like
 # 72 h gap, past the 48 h median; a gone newest backup with an older restore point
@@ -507,7 +494,7 @@ def main():
             gaps = [i for i, snap in enumerate(snapshots) if alert not in snap]
             check(f"alert {alert[0]} fires for {alert[1]}{' ' + alert[2] if alert[2] else ''}"
                   " in each of 4 snapshots over 6 s", alert in always, f"not firing in snapshots {gaps}")
-        extra = sorted(ever - expected - TOLERATED)
+        extra = sorted(ever - expected)
         check("no other alert fires in any snapshot (healthy instances, exporter itself)", not extra, f"{extra}")
         for story in DEMO_NO_PAGE:
             paged = sorted(k for k in ever if k[1] == story and k[0] == "CdsRedisBackupNoRestorePoint")

@@ -1,6 +1,7 @@
 //! One policy engine, three views: for every instance of the `--demo` fleet, once
 //! verification has settled, `/metrics`, `check --output json` and the status page say
-//! the same of each shard: its restore point (backup and time), its deadline, and its
+//! the same of each shard: its restore point (backup and time), its deadline, its age
+//! column (the restore point's age over its allowed age, deadline − point), and its
 //! findings (alert and severity). All three are rendered from one snapshot, at the time
 //! `/metrics` judged it (the cycle's end), by the functions the server and `check` use.
 
@@ -19,6 +20,9 @@ struct Says {
     /// (backup id, Unix time of its data).
     restore_point: Option<(String, i64)>,
     deadline: Option<i64>,
+    /// The age column: "{now − point} / {deadline − point}" as [`report::human_age`]
+    /// writes them; `None` without a restore point.
+    age: Option<String>,
     /// (alert, severity), sorted; an alert-less finding has alert "-".
     findings: Vec<(String, String)>,
 }
@@ -98,11 +102,12 @@ async fn the_status_page_check_and_metrics_agree_on_every_demo_instance() {
         .collect();
     let none = Says::default();
     let mut mismatches = Vec::new();
-    let (mut points, mut findings) = (0, BTreeSet::new());
+    let (mut points, mut ages, mut findings) = (0, 0, BTreeSet::new());
     for key in keys {
         let m = from_metrics.get(key).unwrap_or(&none);
         let p = from_page.get(key).unwrap_or(&none);
         let c = from_check.get(key).unwrap_or(&none);
+        ages += usize::from(m.age.is_some());
         if m != p || m != c {
             let name = names.get(&key.0).map_or("?", String::as_str);
             mismatches.push(format!(
@@ -116,6 +121,7 @@ async fn the_status_page_check_and_metrics_agree_on_every_demo_instance() {
     // Not agreement by having nothing to say: the demo has restore points and findings
     // of both severities, among them a shard with no restore point in time.
     assert!(points >= demo.len() / 2, "{points} restore points");
+    assert_eq!(ages, points, "an age column for every restore point");
     let severities: BTreeSet<&str> = findings.iter().map(|(_, s)| s.as_str()).collect();
     assert_eq!(
         severities,
@@ -125,6 +131,37 @@ async fn the_status_page_check_and_metrics_agree_on_every_demo_instance() {
     assert!(
         findings.iter().any(|(a, _)| a == NO_RESTORE_POINT),
         "{findings:?}"
+    );
+
+    // The age column is the restore point's, not the newest backup's: demo-gone-covered's
+    // newest (a manual backup, gone) would allow 22 h from its end; its restore point,
+    // the daily backup 6 h old, is allowed 26 h (the next run plus its slack).
+    let (uuid, _) = names
+        .iter()
+        .find(|(_, n)| *n == "demo-gone-covered")
+        .unwrap();
+    let shard = doc["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["instance_uuid"] == uuid.as_str())
+        .map(|i| &i["shards"][0])
+        .unwrap();
+    assert_ne!(
+        shard["restore_point"]["backup_id"], shard["newest"]["backup_id"],
+        "{shard}"
+    );
+    assert_eq!(
+        shard["restore_point"]["allowed_age_seconds"],
+        26 * 3600,
+        "{shard}"
+    );
+    assert_eq!(shard["max_age_seconds"], 22 * 3600, "{shard}");
+    let age = from_page[&(uuid.clone(), String::new())].age.clone();
+    assert!(
+        age.as_deref()
+            .is_some_and(|a| a.starts_with("6h ") && a.ends_with(" / 1d 2h")),
+        "{age:?}"
     );
 }
 
@@ -205,6 +242,11 @@ fn metrics_view(text: &str) -> (View, BTreeSet<String>) {
                 .push((NO_RESTORE_POINT.to_owned(), "critical".to_owned()));
         }
     }
+    for says in view.values_mut() {
+        if let (Some((_, point)), Some(deadline)) = (&says.restore_point, says.deadline) {
+            says.age = Some(age_column(now as i64 - point, deadline - point));
+        }
+    }
     for (labels, v) in family("cds_redis_backup_finding") {
         assert_eq!(v, 1.0, "{labels}");
         let reason = label(&labels, "reason");
@@ -225,6 +267,15 @@ fn metrics_view(text: &str) -> (View, BTreeSet<String>) {
         .map(|l| label(l, "instance_uuid"))
         .collect();
     (view, instances)
+}
+
+/// The age column as the page and the table write it.
+fn age_column(age: i64, allowed: i64) -> String {
+    format!(
+        "{} / {}",
+        report::human_age(age),
+        report::human_age(allowed)
+    )
 }
 
 fn unescape(s: &str) -> String {
@@ -293,6 +344,8 @@ fn page_view(html: &str) -> (View, BTreeSet<String>) {
             [t] => Some(t),
             _ => panic!("one deadline in {row}"),
         };
+        let age = cell(row, "age");
+        let age = (!age.contains("muted")).then(|| unescape(age));
         let mut findings = Vec::new();
         for span in cell(row, "problem")
             .split("<span class=\"finding\"")
@@ -308,6 +361,7 @@ fn page_view(html: &str) -> (View, BTreeSet<String>) {
             Says {
                 restore_point,
                 deadline,
+                age,
                 findings,
             },
         );
@@ -363,11 +417,23 @@ fn check_view(json: &str) -> (View, BTreeSet<String>) {
                 )
             });
             let deadline = (!s["restore_deadline"].is_null()).then(|| time(&s["restore_deadline"]));
+            let age = (!s["restore_point"].is_null()).then(|| {
+                let p = &s["restore_point"];
+                let allowed = p["allowed_age_seconds"].as_i64().unwrap();
+                // The allowed age is the deadline's, to the second.
+                assert_eq!(
+                    Some(time(&p["point"]) + allowed),
+                    deadline,
+                    "allowed age of {uuid}: {s}"
+                );
+                age_column(p["age_seconds"].as_i64().unwrap(), allowed)
+            });
             view.insert(
                 (uuid.clone(), s["shard_id"].as_str().unwrap().to_owned()),
                 Says {
                     restore_point,
                     deadline,
+                    age,
                     findings: f,
                 },
             );

@@ -9,6 +9,7 @@ pub mod cds;
 pub mod check;
 pub mod config;
 pub mod demo;
+pub mod logging;
 pub mod facts;
 pub mod fake;
 mod input;

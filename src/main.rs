@@ -13,6 +13,7 @@ mod main_check;
 use tracing::{error, info};
 
 use cds_redis_backup_exporter::config::Config;
+use cds_redis_backup_exporter::logging;
 use cds_redis_backup_exporter::server::WebConfig;
 use cds_redis_backup_exporter::shard::Shard;
 use cds_redis_backup_exporter::web_config::WebSecurity;
@@ -56,11 +57,12 @@ struct Args {
     /// Most HTTP connections served at once; more wait in the listen backlog.
     #[arg(long = "web.max-connections", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65536))]
     max_connections: u32,
-    /// Only log messages with the given severity or above.
-    #[arg(long = "log.level", value_enum, default_value_t = Level::Info)]
+    /// Only log messages with the given severity or above. `check` logs only errors
+    /// unless this is given: its report says what went wrong.
+    #[arg(long = "log.level", value_enum, default_value_t = Level::Info, global = true)]
     log_level: Level,
     /// Output format of log messages.
-    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
     log_format: LogFormat,
     /// This replica's shard, 0-based: it polls only the instances whose hash of
     /// instance_uuid falls in it (see README, "Running at scale").
@@ -156,25 +158,13 @@ fn init_logging(level: Level, format: LogFormat) {
         Level::Debug => tracing::Level::DEBUG,
         Level::Trace => tracing::Level::TRACE,
     };
-    let filter = cds_redis_backup_exporter::log_filter(level);
-    match format {
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init(),
-        LogFormat::Logfmt => {
-            use tracing_subscriber::layer::SubscriberExt as _;
-            use tracing_subscriber::util::SubscriberInitExt as _;
-            tracing_subscriber::registry()
-                .with(filter)
-                .with(
-                    tracing_logfmt::builder()
-                        .layer()
-                        .with_writer(std::io::stderr),
-                )
-                .init();
-        }
+    let format = match format {
+        LogFormat::Logfmt => logging::LogFormat::Logfmt,
+        LogFormat::Json => logging::LogFormat::Json,
+    };
+    let subscriber = logging::subscriber(level, format, std::io::stderr);
+    if let Err(e) = tracing::subscriber::set_global_default(subscriber) {
+        eprintln!("error: cannot start logging: {e}");
     }
 }
 

@@ -10,7 +10,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
 mod main_check;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use cds_redis_backup_exporter::config::Config;
 use cds_redis_backup_exporter::logging;
@@ -229,7 +229,12 @@ fn check(path: &std::path::Path, web: Option<&std::path::Path>) -> ExitCode {
     let env = |k: &str| std::env::var(k).ok();
     let mut ok = true;
     match Config::load(path, &env) {
-        Ok(config) => println!("{}: valid\n{}", path.display(), config.summary()),
+        Ok(config) => {
+            println!("{}: valid\n{}", path.display(), config.summary());
+            for w in config.example_credentials() {
+                eprintln!("warning: {w}");
+            }
+        }
         Err(e) => {
             eprintln!("{e}");
             ok = false;
@@ -287,6 +292,10 @@ fn loader(args: &Args, shard: Shard) -> Loader {
         let env = |k: &str| std::env::var(k).ok();
         let mut config = Config::load(&path, &env)?;
         config.shard = shard;
+        // At start-up and on every reload: the exporter runs, but every call will fail.
+        for w in config.example_credentials() {
+            warn!(account = w.account, access_key_id = w.access_key_id, "{w}");
+        }
         Ok(config)
     })
 }

@@ -39,7 +39,12 @@ pub fn run(args: &Args, c: &CheckArgs) -> ExitCode {
         } else {
             let env = |k: &str| std::env::var(k).ok();
             match Config::load(&args.config_file, &env) {
-                Ok(config) => (None, config),
+                Ok(config) => {
+                    for w in config.example_credentials() {
+                        eprintln!("warning: {w}");
+                    }
+                    (None, config)
+                }
                 Err(e) => {
                     eprintln!("error: {e}");
                     return USAGE;

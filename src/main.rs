@@ -127,6 +127,11 @@ struct CheckArgs {
     /// ranged downloads per backup).
     #[arg(long)]
     verify: bool,
+    /// Every column and every problem in the table, however wide. Without it the table
+    /// fits the terminal's width (stdout's; else COLUMNS; else 100 columns), dropping
+    /// the less telling columns and listing the problems below it.
+    #[arg(long)]
+    wide: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -443,7 +448,17 @@ fn main() -> ExitCode {
     let matches = Args::command().get_matches();
     let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match &args.command {
-        Some(Command::Check(c)) => return main_check::run(&args, c),
+        Some(Command::Check(c)) => {
+            // `check` reports in its table what went wrong; its log is for digging, so
+            // only errors unless --log.level is given.
+            let level = match matches.value_source("log_level") {
+                Some(ValueSource::DefaultValue) | None => Level::Error,
+                Some(_) => args.log_level,
+            };
+            init_logging(level, args.log_format);
+            let quiet = matches!(level, Level::Error | Level::Warn);
+            return main_check::run(&args, c, quiet);
+        }
         Some(Command::Rules(r)) => return rules(r),
         None => {}
     }

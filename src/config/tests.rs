@@ -50,13 +50,17 @@ fn shipped_example_config_is_valid() {
 
 #[test]
 fn the_shipped_config_without_credentials_names_the_variables() {
-    let e = parse(include_str!("../../config.yaml")).unwrap_err().to_string();
+    let e = parse(include_str!("../../config.yaml"))
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("accounts[0].access_key_id: environment variable CDS_ACCESS_KEY_ID is not set"),
         "{e}"
     );
     assert!(
-        e.contains("accounts[0].access_key_secret: environment variable CDS_ACCESS_KEY_SECRET is not set"),
+        e.contains(
+            "accounts[0].access_key_secret: environment variable CDS_ACCESS_KEY_SECRET is not set"
+        ),
         "{e}"
     );
 }

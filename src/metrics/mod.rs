@@ -19,8 +19,8 @@ use std::io::{Cursor, Write as _};
 use std::sync::RwLock;
 use std::time::Duration;
 
-use flate2::write::GzEncoder;
 use bytes::BytesMut;
+use flate2::write::GzEncoder;
 use hyper::body::Bytes;
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,

@@ -515,7 +515,16 @@ async fn verify(shared: &Shared, job: &Job) -> (Verification, u64) {
 pub(crate) fn log_result(uuid: &str, id: &str, v: &Verification) {
     match v.outcome {
         Outcome::Ok | Outcome::Empty => {
-            info!(instance_uuid = uuid, backup_id = id, verify_level = v.level.as_str(), result = v.outcome.as_str(), keys = v.keys, bytes = v.bytes, duration_ms = v.duration_ms, "backup verified")
+            info!(
+                instance_uuid = uuid,
+                backup_id = id,
+                verify_level = v.level.as_str(),
+                result = v.outcome.as_str(),
+                keys = v.keys,
+                bytes = v.bytes,
+                duration_ms = v.duration_ms,
+                "backup verified"
+            )
         }
         _ => {
             warn!(instance_uuid = uuid, backup_id = id, verify_level = v.level.as_str(), result = v.outcome.as_str(), http_status = v.http_status, detail = %v.detail, bytes = v.bytes, "backup verification failed")

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod facts;
 pub mod fake;
 mod input;
+pub mod logging;
 pub mod metrics;
 pub mod policy;
 pub mod poller;

@@ -10,9 +10,10 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
 mod main_check;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use cds_redis_backup_exporter::config::Config;
+use cds_redis_backup_exporter::logging;
 use cds_redis_backup_exporter::server::WebConfig;
 use cds_redis_backup_exporter::shard::Shard;
 use cds_redis_backup_exporter::web_config::WebSecurity;
@@ -56,11 +57,12 @@ struct Args {
     /// Most HTTP connections served at once; more wait in the listen backlog.
     #[arg(long = "web.max-connections", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65536))]
     max_connections: u32,
-    /// Only log messages with the given severity or above.
-    #[arg(long = "log.level", value_enum, default_value_t = Level::Info)]
+    /// Only log messages with the given severity or above. `check` logs only errors
+    /// unless this is given: its report says what went wrong.
+    #[arg(long = "log.level", value_enum, default_value_t = Level::Info, global = true)]
     log_level: Level,
     /// Output format of log messages.
-    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
     log_format: LogFormat,
     /// This replica's shard, 0-based: it polls only the instances whose hash of
     /// instance_uuid falls in it (see README, "Running at scale").
@@ -125,6 +127,11 @@ struct CheckArgs {
     /// ranged downloads per backup).
     #[arg(long)]
     verify: bool,
+    /// Every column and every problem in the table, however wide. Without it the table
+    /// fits the terminal's width (stdout's; else COLUMNS; else 100 columns), dropping
+    /// the less telling columns and listing the problems below it.
+    #[arg(long)]
+    wide: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -156,25 +163,13 @@ fn init_logging(level: Level, format: LogFormat) {
         Level::Debug => tracing::Level::DEBUG,
         Level::Trace => tracing::Level::TRACE,
     };
-    let filter = cds_redis_backup_exporter::log_filter(level);
-    match format {
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init(),
-        LogFormat::Logfmt => {
-            use tracing_subscriber::layer::SubscriberExt as _;
-            use tracing_subscriber::util::SubscriberInitExt as _;
-            tracing_subscriber::registry()
-                .with(filter)
-                .with(
-                    tracing_logfmt::builder()
-                        .layer()
-                        .with_writer(std::io::stderr),
-                )
-                .init();
-        }
+    let format = match format {
+        LogFormat::Logfmt => logging::LogFormat::Logfmt,
+        LogFormat::Json => logging::LogFormat::Json,
+    };
+    let subscriber = logging::subscriber(level, format, std::io::stderr);
+    if let Err(e) = tracing::subscriber::set_global_default(subscriber) {
+        eprintln!("error: cannot start logging: {e}");
     }
 }
 
@@ -239,7 +234,12 @@ fn check(path: &std::path::Path, web: Option<&std::path::Path>) -> ExitCode {
     let env = |k: &str| std::env::var(k).ok();
     let mut ok = true;
     match Config::load(path, &env) {
-        Ok(config) => println!("{}: valid\n{}", path.display(), config.summary()),
+        Ok(config) => {
+            println!("{}: valid\n{}", path.display(), config.summary());
+            for w in config.example_credentials() {
+                eprintln!("warning: {w}");
+            }
+        }
         Err(e) => {
             eprintln!("{e}");
             ok = false;
@@ -297,6 +297,10 @@ fn loader(args: &Args, shard: Shard) -> Loader {
         let env = |k: &str| std::env::var(k).ok();
         let mut config = Config::load(&path, &env)?;
         config.shard = shard;
+        // At start-up and on every reload: the exporter runs, but every call will fail.
+        for w in config.example_credentials() {
+            warn!(account = w.account, access_key_id = w.access_key_id, "{w}");
+        }
         Ok(config)
     })
 }
@@ -444,7 +448,17 @@ fn main() -> ExitCode {
     let matches = Args::command().get_matches();
     let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match &args.command {
-        Some(Command::Check(c)) => return main_check::run(&args, c),
+        Some(Command::Check(c)) => {
+            // `check` reports in its table what went wrong; its log is for digging, so
+            // only errors unless --log.level is given.
+            let level = match matches.value_source("log_level") {
+                Some(ValueSource::DefaultValue) | None => Level::Error,
+                Some(_) => args.log_level,
+            };
+            init_logging(level, args.log_format);
+            let quiet = matches!(level, Level::Error | Level::Warn);
+            return main_check::run(&args, c, quiet);
+        }
         Some(Command::Rules(r)) => return rules(r),
         None => {}
     }

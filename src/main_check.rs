@@ -1,6 +1,7 @@
 //! The binary's `check` subcommand (a module of `main.rs` only): load the configuration
 //! (or start the demo), run [`cds_redis_backup_exporter::check::run`] with a progress
-//! spinner when stderr is a terminal, print the report and turn it into an exit code.
+//! spinner when stderr is a terminal, print the report (fitted to the terminal's width
+//! unless `--wide`) and turn it into an exit code.
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -15,7 +16,8 @@ use super::{Args, CheckArgs, Output};
 /// Exit code of a usage or configuration error.
 const USAGE: u8 = 2;
 
-pub fn run(args: &Args, c: &CheckArgs) -> ExitCode {
+/// `quiet`: the log shows warnings at most, so a progress spinner does not tear it.
+pub fn run(args: &Args, c: &CheckArgs, quiet: bool) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -39,14 +41,19 @@ pub fn run(args: &Args, c: &CheckArgs) -> ExitCode {
         } else {
             let env = |k: &str| std::env::var(k).ok();
             match Config::load(&args.config_file, &env) {
-                Ok(config) => (None, config),
+                Ok(config) => {
+                    for w in config.example_credentials() {
+                        eprintln!("warning: {w}");
+                    }
+                    (None, config)
+                }
                 Err(e) => {
                     eprintln!("error: {e}");
                     return USAGE;
                 }
             }
         };
-        let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = (quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
                 indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
@@ -73,10 +80,30 @@ pub fn run(args: &Args, c: &CheckArgs) -> ExitCode {
         let color = std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         match c.output {
-            Output::Table => print!("{}", check::table(&fleet, color)),
+            Output::Table => {
+                let width = if c.wide {
+                    check::Width::Wide
+                } else {
+                    check::Width::Columns(terminal_width())
+                };
+                print!("{}", check::table(&fleet, color, width));
+            }
             Output::Json => print!("{}", check::json(&fleet)),
         }
         Verdict::of(&fleet) as u8
     });
     ExitCode::from(code)
+}
+
+/// The width the table fits: stdout's terminal, else `COLUMNS` (a positive number),
+/// else [`check::DEFAULT_WIDTH`].
+fn terminal_width() -> usize {
+    if let Some((_rows, cols)) = console::Term::stdout().size_checked() {
+        return usize::from(cols);
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .unwrap_or(check::DEFAULT_WIDTH)
 }

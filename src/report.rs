@@ -46,6 +46,10 @@ pub struct AccountView {
     pub name: String,
     /// The exporter could see it in the last cycle.
     pub up: bool,
+    /// Why not, when it could not: the first failed call (CDS code and message, or the
+    /// network error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -301,6 +305,7 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
         .map(|(name, up)| AccountView {
             name: name.clone(),
             up: *up,
+            error: snap.account_errors.get(name).cloned(),
         })
         .collect();
     let last_success = snap.last_success();

@@ -268,7 +268,11 @@ async fn respond(app: &App, req: Request<Incoming>, peer: IpAddr) -> Response<Ch
             r
         }
         Err(why) => {
-            debug!(reason = ?why, path = req.uri().path(), "unauthorized request");
+            debug!(
+                reason = why.as_str(),
+                path = req.uri().path(),
+                "unauthorized request"
+            );
             let mut r = text(
                 StatusCode::UNAUTHORIZED,
                 "text/plain; charset=utf-8",

@@ -75,6 +75,10 @@ pub struct Snapshot {
     pub shards: BTreeMap<(String, String), ShardFacts>,
     /// account → its discovery (if any) and at least one other call (if any) succeeded
     pub account_up: BTreeMap<String, bool>,
+    /// account → for an account not up, the first failed call of the cycle as `CdsError`
+    /// shows it (the CDS code and message, or the network error; never a URL), so
+    /// `check` can say why it cannot see the account
+    pub account_errors: BTreeMap<String, String>,
     /// instance_uuid → an instance a successful discovery stopped listing
     pub vanished: BTreeMap<String, Vanished>,
     /// What verification found of the exported backups.
@@ -198,6 +202,7 @@ impl Snapshot {
         join(&mut self.instance_backups, other.instance_backups, replace);
         join(&mut self.instances, other.instances, replace);
         join(&mut self.discovery_up, other.discovery_up, replace);
+        join(&mut self.account_errors, other.account_errors, replace);
         join(&mut self.shards, other.shards, replace);
         join(&mut self.account_up, other.account_up, replace);
         join(&mut self.vanished, other.vanished, replace);

@@ -285,6 +285,28 @@ pub enum ConfigError {
     },
 }
 
+/// The access key id of the examples (and of the vendor's signing documentation).
+pub const EXAMPLE_ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
+
+/// An account that uses the example access key; `Display` is the one-line warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExampleKey {
+    pub account: String,
+    /// Its position in `accounts`, for the key path.
+    pub index: usize,
+    pub access_key_id: String,
+}
+
+impl std::fmt::Display for ExampleKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "account {} uses the example access key {} (accounts[{}].access_key_id), which CDS refuses: give your own, e.g. access_key_id: ${{{ENV_ACCESS_KEY_ID}}} and access_key_secret: ${{{ENV_ACCESS_KEY_SECRET}}} with both exported",
+            self.account, self.access_key_id, self.index
+        )
+    }
+}
+
 impl Config {
     /// Reads and validates `path`; `env` looks up environment variables (`${VAR}` in
     /// values, and credentials an account leaves out).
@@ -357,6 +379,21 @@ impl Config {
                 problems: redact(problems, &secrets),
             }),
         }
+    }
+
+    /// The accounts configured with the example access key of the shipped
+    /// `config.yaml`, which CDS refuses: valid YAML, but not what anyone means to run.
+    pub fn example_credentials(&self) -> Vec<ExampleKey> {
+        self.accounts
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.access_key_id.starts_with(EXAMPLE_ACCESS_KEY_ID))
+            .map(|(index, a)| ExampleKey {
+                account: a.name.clone(),
+                index,
+                access_key_id: a.access_key_id.clone(),
+            })
+            .collect()
     }
 
     /// A few lines for `--config.check`: what will be polled, and how. No secrets.

@@ -35,9 +35,47 @@ fn minimal_config_gets_documented_defaults() {
 
 #[test]
 fn shipped_example_config_is_valid() {
-    let c = parse(include_str!("../../config.yaml")).unwrap();
+    let env = |k: &str| match k {
+        "CDS_ACCESS_KEY_ID" => Some("AKIDreal".to_owned()),
+        "CDS_ACCESS_KEY_SECRET" => Some("real-secret".to_owned()),
+        _ => None,
+    };
+    let c = Config::parse(include_str!("../../config.yaml"), "config.yaml", &env).unwrap();
     assert_eq!(c.poll, PollConfig::default());
     assert_eq!(c.probe, ProbeConfig::default());
+    // The credentials come from the environment, as the README says.
+    assert_eq!(c.accounts[0].access_key_id, "AKIDreal");
+    assert_eq!(c.example_credentials(), []);
+}
+
+#[test]
+fn the_shipped_config_without_credentials_names_the_variables() {
+    let e = parse(include_str!("../../config.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("accounts[0].access_key_id: environment variable CDS_ACCESS_KEY_ID is not set"),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "accounts[0].access_key_secret: environment variable CDS_ACCESS_KEY_SECRET is not set"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_example_access_key_is_named_in_one_line() {
+    let c = parse(
+        "accounts:\n  - name: real\n    access_key_id: AKIDreal\n    access_key_secret: SK\n    discovery: {}\n  - name: main\n    access_key_id: AKIDEXAMPLE\n    access_key_secret: SKEXAMPLEsecret\n    discovery: {}\n",
+    )
+    .unwrap();
+    let found = c.example_credentials();
+    assert_eq!(
+        found.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["account main uses the example access key AKIDEXAMPLE (accounts[1].access_key_id), which CDS refuses: give your own, e.g. access_key_id: ${CDS_ACCESS_KEY_ID} and access_key_secret: ${CDS_ACCESS_KEY_SECRET} with both exported"]
+    );
 }
 
 #[test]

@@ -78,8 +78,13 @@ impl Poller {
         let name = a.account.name.as_str();
         let discovery_ok = snap.discovery_up.get(name).copied().unwrap_or(true);
         let any_call_ok = snap.targets_up().next().is_none() || snap.targets_up().any(|(_, up)| up);
-        snap.account_up
-            .insert(name.to_owned(), discovery_ok && any_call_ok);
+        let up = discovery_ok && any_call_ok;
+        snap.account_up.insert(name.to_owned(), up);
+        if !up {
+            if let Some(e) = self.memory().first_error.get(name) {
+                snap.account_errors.insert(name.to_owned(), e.clone());
+            }
+        }
         let newest = snap.last_success();
         for key in newest.keys() {
             snap.shards.entry(key.clone()).or_insert(ShardFacts {

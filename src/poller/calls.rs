@@ -66,6 +66,10 @@ impl Poller {
                         }
                     };
                     warn!(account, instance_uuid = target.0, backup_id = target.1, error = %error, attempts = attempt + 1, gave_up, "CDS call failed");
+                    self.memory()
+                        .first_error
+                        .entry(account.to_owned())
+                        .or_insert_with(|| error.to_string());
                     return Err(error);
                 }
             }

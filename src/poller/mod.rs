@@ -64,6 +64,8 @@ struct Memory {
     /// poller's own map is `shards`).
     facts: Facts,
     previous: Arc<Snapshot>,
+    /// account → the first call of its current cycle that failed for good
+    first_error: HashMap<String, String>,
 }
 
 #[derive(Debug)]
@@ -218,6 +220,7 @@ impl Poller {
     }
     async fn poll_account(&self, a: &AccountPoller, cycle: u64) -> Snapshot {
         let mut snap = Snapshot::default();
+        self.memory().first_error.remove(&a.account.name);
         let owns = |uuid: &str| self.shard.owns(uuid);
         let mut uuids: BTreeSet<String> = a
             .account

@@ -509,19 +509,35 @@ async fn verify(shared: &Shared, job: &Job) -> (Verification, u64) {
     (v, pipe.reserved)
 }
 
+/// The log line of a result. Optional fields are left out when absent (tracing records
+/// `None` as nothing), never written as `Some(..)`; the verification level is
+/// `verify_level`, since logfmt's own `level` is the line's severity.
+pub(crate) fn log_result(uuid: &str, id: &str, v: &Verification) {
+    match v.outcome {
+        Outcome::Ok | Outcome::Empty => {
+            info!(
+                instance_uuid = uuid,
+                backup_id = id,
+                verify_level = v.level.as_str(),
+                result = v.outcome.as_str(),
+                keys = v.keys,
+                bytes = v.bytes,
+                duration_ms = v.duration_ms,
+                "backup verified"
+            )
+        }
+        _ => {
+            warn!(instance_uuid = uuid, backup_id = id, verify_level = v.level.as_str(), result = v.outcome.as_str(), http_status = v.http_status, detail = %v.detail, bytes = v.bytes, "backup verification failed")
+        }
+    }
+}
+
 /// Records, logs and saves a result, and settles the budget: the `reserved` bytes the
 /// job held are given back and what it downloaded is spent, in one step. Schedules a
 /// retry when the result is not final.
 async fn finish(shared: &Shared, job: &Job, v: Verification, reserved: u64) {
     let (uuid, id) = (&job.key.0, &job.key.1);
-    match v.outcome {
-        Outcome::Ok | Outcome::Empty => {
-            info!(instance_uuid = %uuid, backup_id = %id, level = v.level.as_str(), result = v.outcome.as_str(), keys = ?v.keys, bytes = v.bytes, duration_ms = v.duration_ms, "backup verified")
-        }
-        _ => {
-            warn!(instance_uuid = %uuid, backup_id = %id, level = v.level.as_str(), result = v.outcome.as_str(), http_status = ?v.http_status, detail = %v.detail, bytes = v.bytes, "backup verification failed")
-        }
-    }
+    log_result(uuid, id, &v);
     if !v.outcome.is_final() {
         let wait = if v.outcome == Outcome::Skipped && v.detail.contains("budget") {
             let left = 86_400 - Utc::now().timestamp().rem_euclid(86_400);

@@ -269,6 +269,21 @@ pub enum Denied {
     Busy,
 }
 
+impl Denied {
+    /// The `reason` field of the log line: a plain word, not Rust's `Debug`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Denied::Missing => "missing",
+            Denied::NotBasic => "not_basic",
+            Denied::BadBase64 => "bad_base64",
+            Denied::NoColon => "no_colon",
+            Denied::UnknownUser => "unknown_user",
+            Denied::WrongPassword => "wrong_password",
+            Denied::Busy => "busy",
+        }
+    }
+}
+
 pub(super) struct BasicAuth {
     /// (user, bcrypt hash), sorted by user.
     users: Vec<(String, String)>,

@@ -90,6 +90,13 @@ YELLOW = ("38;5;11m", "38;5;3m", "[33m", "[93m", ";33m", ";93m")
 
 # ---------------------------------------------------------------- small helpers
 
+
+def tail(out):
+    """The summary at the end of check's table, joined: it wraps at the width (100)."""
+    lines = out.strip().splitlines()
+    start = max((n for n, l in enumerate(lines) if " instance(s): " in l), default=len(lines) - 1)
+    return " ".join(lines[start:]) if lines else ""
+
 def run(args, env=None, timeout=120):
     """Runs a command, stdin closed, and returns the CompletedProcess (bytes)."""
     return subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=timeout)
@@ -530,8 +537,8 @@ def check_subcommand(exporter_bin, tmp):
     s = doc["summary"]
     check("check --demo: the last line sums up", re.search(
         rf"{s['instances']} instance\(s\): {s['healthy']} healthy, {s['critical']} with critical problems, "
-        rf"{s['warning']} with warnings; 0 account\(s\)", out.strip().splitlines()[-1]) is not None,
-        out.strip().splitlines()[-1] if out.strip() else "")
+        rf"{s['warning']} with warnings; 0 account\(s\)", tail(out)) is not None,
+        tail(out))
 
     # A configuration file that does not parse: 2, with the reason on stderr.
     bad = os.path.join(tmp, "unparsable.yaml")
@@ -552,14 +559,19 @@ def check_subcommand(exporter_bin, tmp):
     out = p.stdout.decode("utf-8", "replace")
     check("check against an account on a closed port exits 3", p.returncode == 3, f"exit {p.returncode}, {p.stderr[-300:]!r}")
     check("check against an account on a closed port: the table says the account cannot be seen",
-          "1 account(s) the exporter cannot see" in out, out[-300:])
+          "1 account(s) the exporter cannot see" in tail(out), out[-300:])
+    check("check against an account on a closed port: the table gives the network error",
+          "account a: the exporter cannot see it: DescribeDBInstances: request failed: " in out
+          and "Connection refused" in out.replace("\n    ", " "), out[-400:])
     check("check against an account on a closed port answers within 10 s", time.time() - t0 < 10, f"{time.time() - t0:.1f}s")
     p = run([exporter_bin, "check", "--config.file", closed, "--output", "json"], timeout=60)
     try:
         cdoc = json.loads(p.stdout)
         check_json_document("check against a closed port, JSON", cdoc, validator, p.returncode)
         check("check against a closed port, JSON: account a is down, counted blind",
-              cdoc.get("accounts") == [{"name": "a", "up": False}] and cdoc.get("summary", {}).get("blind_accounts") == 1,
+              [{k: v for k, v in a.items() if k != "error"} for a in cdoc.get("accounts", [])] == [{"name": "a", "up": False}]
+              and "Connection refused" in cdoc["accounts"][0].get("error", "")
+              and cdoc.get("summary", {}).get("blind_accounts") == 1,
               f"{cdoc.get('accounts')} {cdoc.get('summary')}")
     except ValueError as e:
         check("check against a closed port, JSON is JSON", False, f"{e}; exit {p.returncode}")

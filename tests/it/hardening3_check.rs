@@ -64,7 +64,8 @@ async fn check_prints_no_terminal_control_byte_from_cds_names() {
     a.discovery = discover_all();
     let config = write_config(&config(vec![a]), &temp_dir(), "5s");
 
-    let (code, table, stderr) = run(&["check", "--config.file", &config], &[]);
+    // --wide: the names whole on one line each (the narrow layout wraps them).
+    let (code, table, stderr) = run(&["check", "--config.file", &config, "--wide"], &[]);
     assert_eq!(code, 0, "{}{stderr}", String::from_utf8_lossy(&table));
     // The raw bytes: no C0 control but the table's own newlines, no DEL, no C1 (U+0080
     // to U+009F are C2 80 to C2 9F in UTF-8).
@@ -154,7 +155,7 @@ fn render_time(fleet: &Fleet) -> Duration {
     (0..3)
         .map(|_| {
             let started = Instant::now();
-            let table = check::table(fleet, false);
+            let table = check::table(fleet, false, check::Width::Wide);
             let took = started.elapsed();
             assert!(table.contains("1 instance(s): 1 healthy"));
             took
@@ -179,7 +180,7 @@ fn a_long_name_renders_in_linear_time_and_is_cut() {
     let took = render_time(&fleet);
     assert!(took < Duration::from_secs(2), "300,000 chars: {took:?}");
     // Cut to 119 characters and an ellipsis (the table may wrap them over lines).
-    let table = check::table(&fleet, false);
+    let table = check::table(&fleet, false, check::Width::Wide);
     let cells: String = table.lines().filter(|l| l.starts_with('│')).collect();
     assert_eq!(cells.matches('y').count(), 119, "{table}");
     assert_eq!(table.matches("y…").count(), 1, "{table}");

@@ -2,19 +2,21 @@
 //! the light verification of each restore point, then a report — a table for people or
 //! JSON for scripts — and an exit code.
 //!
-//! The JSON is versioned: [`SCHEMA`] names the layout, described by
+//! The table fits the terminal ([`table`]); the JSON is versioned: [`SCHEMA`] names the layout, described by
 //! `docs/check.schema.json`; fields are only ever added within a version.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
 use serde::Serialize;
 
 use crate::config::{Config, VerifyLevel};
 use crate::metrics::Metrics;
 use crate::poller::Poller;
-use crate::report::{self, Fleet, Severity};
+use crate::report::{self, Fleet};
+
+mod table;
+pub use table::{table, Width, DEFAULT_WIDTH, MIN_WIDTH};
 
 /// The `schema` field of `--output json`.
 pub const SCHEMA: &str = "cds-redis-backup-exporter/check/v1";
@@ -98,81 +100,4 @@ pub fn json(fleet: &Fleet) -> String {
         fleet,
     };
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
-}
-
-/// The most characters of one finding in the table: findings quote CDS text (a
-/// verification's detail, an account name) but are sentences, longer than a cell.
-const FINDING_CHARS: usize = 2 * report::CELL_CHARS;
-
-/// The report as a table, grouped by account and instance, problems first; `color`
-/// marks problems red (critical) and yellow (warning). Text is escaped and cut by
-/// [`report::for_terminal`]; the JSON keeps it whole, escaped by JSON itself.
-pub fn table(fleet: &Fleet, color: bool) -> String {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(200);
-    if !color {
-        t.force_no_tty();
-    }
-    t.set_header([
-        "account",
-        "instance",
-        "shard",
-        "newest finished",
-        "restore age / allowed",
-        "size",
-        "took",
-        "newer",
-        "download",
-        "verified",
-        "problem",
-    ]);
-    // Every cell goes through `for_terminal` once: CDS chose most of this text.
-    let safe = |v: &str| report::for_terminal(v, report::CELL_CHARS);
-    let dash = |v: Option<String>| v.map_or_else(|| "-".to_owned(), |v| safe(&v));
-    for i in &fleet.instances {
-        for r in report::rows(i) {
-            let problem = if r.findings.is_empty() {
-                "ok".to_owned()
-            } else {
-                r.findings
-                    .iter()
-                    .map(|f| report::for_terminal(&f.what, FINDING_CHARS))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            };
-            let mut row: Vec<Cell> = [
-                safe(r.account),
-                safe(r.instance),
-                safe(r.shard),
-                dash(r.newest),
-                dash(r.age),
-                dash(r.size),
-                dash(r.took),
-                safe(&r.newer),
-                r.downloads
-                    .iter()
-                    .map(|d| safe(d))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                dash(r.verified),
-            ]
-            .into_iter()
-            .map(Cell::new)
-            .collect();
-            let problem = Cell::new(problem);
-            row.push(match r.worst {
-                Some(Severity::Critical) => problem.fg(Color::Red),
-                Some(Severity::Warning) => problem.fg(Color::Yellow),
-                None => problem,
-            });
-            t.add_row(row);
-        }
-    }
-    let s = &fleet.summary;
-    format!(
-        "{t}\n{} instance(s): {} healthy, {} with critical problems, {} with warnings; {} account(s) the exporter cannot see\n",
-        s.instances, s.healthy, s.critical, s.warning, s.blind_accounts
-    )
 }

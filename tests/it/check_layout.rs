@@ -157,7 +157,7 @@ fn the_table_fits_the_terminal_at_80_100_and_200_columns() {
         assert!(text.contains("  - critical: the restore point "), "{text}");
         assert!(
             text.replace('\n', " ").contains(
-                "28 instance(s): 15 healthy, 5 with critical problems, 8 with warnings; 0 account(s) the exporter cannot see"
+                "28 instance(s): 14 healthy, 5 with critical problems, 9 with warnings; 0 account(s) the exporter cannot see"
             ),
             "{text}"
         );

@@ -242,11 +242,30 @@ fn metrics_view(text: &str) -> (View, BTreeSet<String>) {
                 .push((NO_RESTORE_POINT.to_owned(), "critical".to_owned()));
         }
     }
-    for says in view.values_mut() {
-        if let (Some((_, point)), Some(deadline)) = (&says.restore_point, says.deadline) {
-            says.age = Some(age_column(now as i64 - point, deadline - point));
+    let allowed: BTreeMap<(String, String), i64> =
+        family("cds_redis_backup_restore_allowed_age_seconds")
+            .into_iter()
+            .map(|(labels, v)| (shard_key(&labels), v as i64))
+            .collect();
+    for (key, says) in &mut view {
+        match (&says.restore_point, says.deadline) {
+            (Some((_, point)), Some(deadline)) => {
+                // The allowed age is exported on its own, and is the deadline's distance.
+                assert_eq!(allowed.get(key), Some(&(deadline - point)), "{key:?}");
+                says.age = Some(age_column(now as i64 - point, deadline - point));
+            }
+            _ => assert_eq!(
+                allowed.get(key),
+                None,
+                "an allowed age without a restore point: {key:?}"
+            ),
         }
     }
+    assert_eq!(
+        allowed.len(),
+        view.values().filter(|s| s.restore_point.is_some()).count(),
+        "one allowed age per restore point"
+    );
     for (labels, v) in family("cds_redis_backup_finding") {
         assert_eq!(v, 1.0, "{labels}");
         let reason = label(&labels, "reason");

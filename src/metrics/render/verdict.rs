@@ -43,6 +43,18 @@ pub(super) fn verdicts(w: &mut Writer<'_>, snap: &Snapshot) {
         }
     }
     w.family(
+        "cds_redis_backup_restore_allowed_age_seconds",
+        "How old the shard's restore point may get (the first matching staleness rule, else the schedule learned from its backups, from the restore point on, else 26 h): the deadline is the restore point's time plus this. Absent when there is no restore point.",
+    );
+    for ((instance, shard), v) in &verdicts {
+        if v.restore_point.is_some() {
+            w.sample(
+                &[("instance_uuid", instance), ("shard_id", shard)],
+                v.allowed_age.as_secs(),
+            );
+        }
+    }
+    w.family(
         "cds_redis_backup_finding",
         "A problem the policy engine found, with its reason and severity (the table in docs/runbook.md); always 1. Per shard, with backup_id, url_type or result where it is about one backup, one download URL type or one verification result; instance_blind, account_blind and vanished per instance, without shard_id. No restore point is read from the deadline instead.",
     );

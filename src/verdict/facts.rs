@@ -35,15 +35,7 @@ pub(super) fn backups(
         if found.is_empty() {
             continue;
         }
-        out.entry((b.instance_uuid.clone(), b.shard_id.clone()))
-            .or_insert_with(|| ShardVerdict {
-                restore_point: None,
-                allowed_age: crate::policy::DEFAULT_MAX_AGE,
-                deadline: None,
-                findings: Vec::new(),
-            })
-            .findings
-            .extend(found);
+        findings_of(out, &b.instance_uuid, &b.shard_id).extend(found);
     }
 }
 
@@ -85,16 +77,26 @@ pub(super) fn times_in_future(
             ),
         )
         .backup(&b.backup.id);
-        out.entry((uuid.to_owned(), shard.to_owned()))
-            .or_insert_with(|| ShardVerdict {
-                restore_point: None,
-                allowed_age: crate::policy::DEFAULT_MAX_AGE,
-                deadline: None,
-                findings: Vec::new(),
-            })
-            .findings
-            .push(finding);
+        findings_of(out, uuid, shard).push(finding);
     }
+}
+
+/// The findings of a shard's verdict; a shard the restore point left out (no finished
+/// backup to judge) gets a verdict without a restore point or deadline.
+fn findings_of<'a>(
+    out: &'a mut BTreeMap<(String, String), ShardVerdict>,
+    uuid: &str,
+    shard: &str,
+) -> &'a mut Vec<Finding> {
+    &mut out
+        .entry((uuid.to_owned(), shard.to_owned()))
+        .or_insert_with(|| ShardVerdict {
+            restore_point: None,
+            allowed_age: crate::policy::DEFAULT_MAX_AGE,
+            deadline: None,
+            findings: Vec::new(),
+        })
+        .findings
 }
 
 fn of_backup(b: &BackupState, now: DateTime<Utc>) -> Vec<Finding> {

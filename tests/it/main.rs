@@ -19,6 +19,7 @@ mod hardening3_web;
 mod helpers;
 mod lifecycle;
 mod light_keys;
+mod malloc;
 mod probe;
 mod resilience;
 mod rules_cmd;

@@ -249,8 +249,11 @@ pub fn fleet_page(fleet: &Fleet, telemetry_path: &str, dashboards: Option<&str>)
     head(&mut out, "CDS Redis backups");
     let s = &fleet.summary;
     // The accounts' zone when they share one, else UTC.
-    let zones: std::collections::BTreeSet<&str> =
-        fleet.accounts.iter().map(|a| a.utc_offset.as_str()).collect();
+    let zones: std::collections::BTreeSet<&str> = fleet
+        .accounts
+        .iter()
+        .map(|a| a.utc_offset.as_str())
+        .collect();
     let zone = match zones.into_iter().collect::<Vec<_>>()[..] {
         [one] => one.parse().ok(),
         _ => None,
@@ -323,7 +326,13 @@ fn instance_rows(out: &mut String, i: &InstanceView, link: bool) {
         let shard = i.shards.get(n);
         let restore = shard.and_then(|s| s.restore_point.as_ref()).map_or_else(
             || "<span class=\"muted\">none</span>".to_owned(),
-            |p| format!("<code>{}</code><br>{}", escape(&p.backup_id), time(p.point, i.zone)),
+            |p| {
+                format!(
+                    "<code>{}</code><br>{}",
+                    escape(&p.backup_id),
+                    time(p.point, i.zone)
+                )
+            },
         );
         let deadline = shard.and_then(|s| s.restore_deadline).map_or_else(
             || "<span class=\"muted\">-</span>".to_owned(),
@@ -340,7 +349,7 @@ fn instance_rows(out: &mut String, i: &InstanceView, link: bool) {
         };
         let problem = if r.findings.is_empty() {
             format!(
-                "<span class=\"ok\">{}{}</span>",
+                "<span class=\"ok\">{} {}</span>",
                 icon(report::icon(None, r.checked, report::Charset::Utf8)),
                 r.no_problem()
             )
@@ -403,7 +412,7 @@ fn finding(f: &report::Finding) -> String {
         .map(|a| format!(" data-alert=\"{}\"", escape(a)))
         .unwrap_or_default();
     format!(
-        "<span class=\"finding\" data-severity=\"{severity}\"{alert}>{}<strong>{severity}</strong>: {}</span>",
+        "<span class=\"finding\" data-severity=\"{severity}\"{alert}>{} <strong>{severity}</strong>: {}</span>",
         icon(report::icon(Some(f.severity), report::Checked::Full, report::Charset::Utf8)),
         escape(&f.what)
     )
@@ -447,7 +456,10 @@ fn instance_page_of(
     );
     nav(&mut out, telemetry_path, dashboards, Some(uuid));
     out.push_str("<h2>Shards</h2>\n<table>\n");
-    shard_header(&mut out, "The instance's shards; times in its account's zone");
+    shard_header(
+        &mut out,
+        "The instance's shards; times in its account's zone",
+    );
     instance_rows(&mut out, i, false);
     out.push_str("</tbody>\n</table>\n<h2>Backups</h2>\n<table>\n<caption>Every backup CDS lists of the instance, newest first; times in its account's zone</caption>\n<thead><tr><th scope=\"col\">backup</th><th scope=\"col\">shard</th><th scope=\"col\">state</th><th scope=\"col\">type / mode</th><th scope=\"col\">start</th><th scope=\"col\">end</th><th scope=\"col\">size</th><th scope=\"col\">verification</th></tr></thead>\n<tbody>\n");
     // Backups are keyed by (instance, backup): this instance's are one range.

@@ -170,7 +170,11 @@ impl Line<'_> {
 
 /// A row without findings: its icon and how much was checked ("ok" only for a whole read).
 fn no_problem(r: &Row<'_>, icons: Charset) -> String {
-    format!("{} {}", report::icon(None, r.checked, icons), r.no_problem())
+    format!(
+        "{} {}",
+        report::icon(None, r.checked, icons),
+        r.no_problem()
+    )
 }
 
 /// The widest line of `s` in terminal cells.

@@ -10,7 +10,9 @@ use super::Severity;
 
 /// `t` to the minute in `zone`, with the offset: `2026-12-07 15:04 +08:00`.
 pub fn local_time(t: DateTime<Utc>, zone: FixedOffset) -> String {
-    t.with_timezone(&zone).format("%Y-%m-%d %H:%M %:z").to_string()
+    t.with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M %:z")
+        .to_string()
 }
 
 /// How much of a shard's newest finished backup was checked, by its best final
@@ -73,10 +75,28 @@ pub enum Charset {
 pub fn icon(severity: Option<Severity>, c: Checked, charset: Charset) -> &'static str {
     let utf8 = charset == Charset::Utf8;
     match (severity, c) {
-        (Some(Severity::Critical), _) => if utf8 { "✖" } else { "X" },
-        (Some(Severity::Warning), _) => if utf8 { "▲" } else { "!" },
+        (Some(Severity::Critical), _) => {
+            if utf8 {
+                "✖"
+            } else {
+                "X"
+            }
+        }
+        (Some(Severity::Warning), _) => {
+            if utf8 {
+                "▲"
+            } else {
+                "!"
+            }
+        }
         (None, Checked::No) => "?",
-        (None, _) => if utf8 { "✔" } else { "+" },
+        (None, _) => {
+            if utf8 {
+                "✔"
+            } else {
+                "+"
+            }
+        }
     }
 }
 
@@ -124,15 +144,24 @@ mod tests {
         assert_eq!(local_time(t, zone(8 * 3600)), "2026-12-07 15:04 +08:00");
         assert_eq!(local_time(t, zone(0)), "2026-12-07 07:04 +00:00");
         // Nepal and Newfoundland-like offsets: quarter and half hours, either side.
-        assert_eq!(local_time(t, zone(5 * 3600 + 45 * 60)), "2026-12-07 12:49 +05:45");
-        assert_eq!(local_time(t, zone(-(3 * 3600 + 30 * 60))), "2026-12-07 03:34 -03:30");
+        assert_eq!(
+            local_time(t, zone(5 * 3600 + 45 * 60)),
+            "2026-12-07 12:49 +05:45"
+        );
+        assert_eq!(
+            local_time(t, zone(-(3 * 3600 + 30 * 60))),
+            "2026-12-07 03:34 -03:30"
+        );
         // Across midnight and a year's end.
         let late = Utc.with_ymd_and_hms(2026, 12, 31, 20, 30, 0).unwrap();
         assert_eq!(local_time(late, zone(8 * 3600)), "2027-01-01 04:30 +08:00");
         assert_eq!(local_time(t, zone(-(12 * 3600))), "2026-12-06 19:04 -12:00");
         // Fixed offsets have no DST: the same offset in June and December.
         let june = Utc.with_ymd_and_hms(2026, 6, 7, 7, 4, 0).unwrap();
-        assert_eq!(local_time(june, zone(-(3 * 3600 + 30 * 60))), "2026-06-07 03:34 -03:30");
+        assert_eq!(
+            local_time(june, zone(-(3 * 3600 + 30 * 60))),
+            "2026-06-07 03:34 -03:30"
+        );
     }
 
     #[test]
@@ -144,7 +173,10 @@ mod tests {
         let full = Some(("full", "ok"));
         assert_eq!(verified_text(full, Some("full")), "ok (full read)");
         assert_eq!(no_problem_text(checked(full)), "ok");
-        assert_eq!(verified_text(Some(("full", "truncated")), None), "truncated (full)");
+        assert_eq!(
+            verified_text(Some(("full", "truncated")), None),
+            "truncated (full)"
+        );
         assert_eq!(checked(Some(("full", "not_rdb"))), Checked::Full);
         let failed = Some(("light", "download_failed"));
         assert_eq!(
@@ -152,7 +184,10 @@ mod tests {
             "not verified: download_failed (light)"
         );
         assert_eq!(no_problem_text(checked(failed)), "not verified");
-        assert_eq!(verified_text(None, Some("off")), "not verified (verify: off)");
+        assert_eq!(
+            verified_text(None, Some("off")),
+            "not verified (verify: off)"
+        );
         assert_eq!(verified_text(None, Some("light")), "not verified yet");
         assert_eq!(no_problem_text(checked(None)), "not verified");
     }
@@ -162,7 +197,7 @@ mod tests {
         let c = Some(Severity::Critical);
         let w = Some(Severity::Warning);
         assert_eq!(
-            [c, w, None, None].map(|s| word_or_ok(s)),
+            [c, w, None, None].map(word_or_ok),
             ["critical", "warning", "-", "-"]
         );
         assert_eq!(icon(c, Checked::Full, Charset::Utf8), "✖");
@@ -196,8 +231,14 @@ mod tests {
             }
         };
         assert_eq!(charset_from_locale(&env(&[])), Charset::Utf8);
-        assert_eq!(charset_from_locale(&env(&[("LANG", "C.UTF-8")])), Charset::Utf8);
-        assert_eq!(charset_from_locale(&env(&[("LANG", "zh_CN.utf8")])), Charset::Utf8);
+        assert_eq!(
+            charset_from_locale(&env(&[("LANG", "C.UTF-8")])),
+            Charset::Utf8
+        );
+        assert_eq!(
+            charset_from_locale(&env(&[("LANG", "zh_CN.utf8")])),
+            Charset::Utf8
+        );
         assert_eq!(charset_from_locale(&env(&[("LANG", "C")])), Charset::Ascii);
         assert_eq!(
             charset_from_locale(&env(&[("LANG", "zh_CN.GB18030")])),

@@ -154,7 +154,10 @@ fn the_table_fits_the_terminal_at_80_100_and_200_columns() {
         }
         // The problems are below the table, numbered; the summary ends it.
         assert!(text.contains("[1] demo / demo-stale\n"), "{text}");
-        assert!(text.contains("  - ✖ critical: the restore point "), "{text}");
+        assert!(
+            text.contains("  - ✖ critical: the restore point "),
+            "{text}"
+        );
         assert!(
             text.replace('\n', " ").contains(
                 "28 instance(s): 8 healthy, 9 with critical problems, 11 with warnings; 0 account(s) the exporter cannot see"

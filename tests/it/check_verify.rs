@@ -109,7 +109,11 @@ fn check_demo_shows_the_damaged_dumps_as_the_engine_judges_them() {
     let (code, table) = check_out(&["--demo", "--wide"]);
     assert_eq!(code, 1);
     for (name, verified, problem) in [
-        ("demo-verify-corrupt", "checksum_mismatch (full)", "X critical: "),
+        (
+            "demo-verify-corrupt",
+            "checksum_mismatch (full)",
+            "X critical: ",
+        ),
         ("demo-verify-cut", "truncated (full)", "X critical: "),
         ("demo-verify-html", "not_rdb (full)", "X critical: "),
         ("demo-verify-empty", "empty (full)", "! warning: "),
@@ -129,7 +133,9 @@ fn check_demo_shows_the_damaged_dumps_as_the_engine_judges_them() {
         "not verified: skipped (full)"
     );
     assert!(
-        table.contains("\n5 shard(s) not verified (verify: off for them, or their download failed)\n"),
+        table.contains(
+            "\n5 shard(s) not verified (verify: off for them, or their download failed)\n"
+        ),
         "{table}"
     );
 }

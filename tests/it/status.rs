@@ -118,13 +118,7 @@ async fn check_reports_problems_first_with_exit_codes() {
         "{table}"
     );
 
-    let (code, json, _) = check(&[
-        "--config.file",
-        &config,
-        "--output",
-        "json",
-        "--no-verify",
-    ]);
+    let (code, json, _) = check(&["--config.file", &config, "--output", "json", "--no-verify"]);
     assert_eq!(code, 1);
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(doc["schema"], "cds-redis-backup-exporter/check/v1");

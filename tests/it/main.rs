@@ -6,6 +6,7 @@
 
 mod agree;
 mod check_layout;
+mod check_verify;
 mod describe;
 mod exporter;
 mod facts;

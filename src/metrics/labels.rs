@@ -13,6 +13,11 @@ pub trait Labels {
     /// Each label given a value, in exposition order.
     fn each<'s>(&'s self, f: &mut impl FnMut(&'static str, &'s str));
 
+    /// The labels written on some series only, left out of the others.
+    fn optional() -> &'static [&'static str] {
+        &[]
+    }
+
     /// The values in order, for the client library's `with_label_values`.
     fn values(&self) -> Vec<&str> {
         let mut out = Vec::new();
@@ -165,6 +170,10 @@ pub struct FindingLabels<'a> {
 }
 
 impl Labels for FindingLabels<'_> {
+    fn optional() -> &'static [&'static str] {
+        &["shard_id", "backup_id", "url_type", "result", "state"]
+    }
+
     fn names() -> Vec<&'static str> {
         vec![
             "instance_uuid",

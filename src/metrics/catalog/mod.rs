@@ -12,6 +12,7 @@ use std::marker::PhantomData;
 use super::labels::Labels;
 
 mod cycle;
+pub mod doc;
 mod live;
 
 pub use cycle::*;
@@ -77,6 +78,8 @@ pub struct Meta {
     pub source: Source,
     /// The label set's names, in exposition order.
     pub labels: fn() -> Vec<&'static str>,
+    /// Those of them written on some series only.
+    pub optional: fn() -> &'static [&'static str],
 }
 
 impl Meta {
@@ -122,6 +125,7 @@ impl<L: Labels> Family<L> {
                 kind,
                 source,
                 labels: L::names,
+                optional: L::optional,
             },
             labels: PhantomData,
         }

@@ -50,7 +50,7 @@ macro_rules! label_set {
                 #[allow(unused_mut)]
                 let mut out: Vec<&'static str> = Vec::new();
                 $(out.extend(<$bty<'static> as Labels>::names());)?
-                $(out.push(stringify!($field));)+
+                out.extend([$(stringify!($field)),+]);
                 out
             }
             fn each<'s>(&'s self, f: &mut impl FnMut(&'static str, &'s str)) {

@@ -126,7 +126,7 @@ mod tests {
         for (dir, ext) in [("grafana/dashboards", "json"), ("src/alerts", "rs")] {
             let mut found: Vec<String> = std::fs::read_dir(Path::new(ROOT).join(dir))
                 .unwrap_or_else(|e| panic!("{dir}: {e}"))
-                .filter_map(|e| Some(e.ok()?.file_name().into_string().ok()?))
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
                 // The alerts' tests misspell a name on purpose.
                 .filter(|f| f.ends_with(ext) && f != "tests.rs")
                 .map(|f| format!("{dir}/{f}"))

@@ -8,6 +8,17 @@ use crate::metrics::labels::*;
 use crate::state::{BackupState, Snapshot};
 use crate::verify::{Outcome, Verification};
 
+/// A family of one sample per verification, and its value.
+type PerLevel = (
+    &'static Family<BackupLevelLabels<'static>>,
+    fn(&Verification) -> Option<f64>,
+);
+/// A family of one sample per verified backup, and its value from a verification.
+type PerBackup = (
+    &'static Family<BackupLabels<'static>>,
+    fn(&Verification) -> Option<i64>,
+);
+
 /// Each exported backup with its verifications.
 fn verified(snap: &Snapshot) -> impl Iterator<Item = (&BackupState, &[Verification])> {
     snap.verifications
@@ -49,10 +60,7 @@ pub(super) fn verification(w: &mut Writer<'_>, snap: &Snapshot) {
         }
     }
     // One sample per verification, labelled with its level.
-    let per_level: [(
-        &Family<BackupLevelLabels<'static>>,
-        fn(&Verification) -> Option<f64>,
-    ); 4] = [
+    let per_level: [PerLevel; 4] = [
         (&c::VERIFY_DOWNLOAD_STATUS_CODE, |v| {
             v.http_status.map(f64::from)
         }),
@@ -87,10 +95,7 @@ fn dump(w: &mut Writer<'_>, snap: &Snapshot) {
         };
         w.sample(&c::RDB_INFO, &labels, 1i64);
     }
-    let per_backup: [(
-        &Family<BackupLabels<'static>>,
-        fn(&Verification) -> Option<i64>,
-    ); 3] = [
+    let per_backup: [PerBackup; 3] = [
         (&c::RDB_SNAPSHOT_TIMESTAMP_SECONDS, |v| v.snapshot_time),
         (&c::RDB_KEYS, |v| v.keys.and_then(|k| i64::try_from(k).ok())),
         (&c::RDB_KEYS_WITH_EXPIRY, |v| {

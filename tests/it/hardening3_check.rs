@@ -201,7 +201,12 @@ fn a_long_name_renders_in_linear_time_and_is_cut() {
     assert!(took < Duration::from_secs(2), "300,000 chars: {took:?}");
     // Cut to 119 characters and an ellipsis (the table may wrap them over lines).
     let table = check::table(&fleet, PLAIN, check::Width::Wide);
-    let cells: String = table.lines().filter(|l| l.starts_with('│')).collect();
+    // The other cells' words ("not verified yet") are not the name's.
+    let cells: String = table
+        .lines()
+        .filter(|l| l.starts_with('│'))
+        .collect::<String>()
+        .replace("yet", "");
     assert_eq!(cells.matches('y').count(), 119, "{table}");
     assert_eq!(table.matches("y…").count(), 1, "{table}");
 }

@@ -65,7 +65,7 @@ struct Args {
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
     log_format: LogFormat,
     /// This replica's shard, 0-based: it polls only the instances whose hash of
-    /// instance_uuid falls in it (see README, "Running at scale").
+    /// instance_uuid falls in it (see docs/scale.md).
     #[arg(long = "shard", env = "CDS_EXPORTER_SHARD", default_value_t = 0)]
     shard: u32,
     /// How many shards the fleet is split into; 1 polls everything.

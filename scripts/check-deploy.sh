@@ -35,7 +35,7 @@ promtool check config "$tmp/prometheus.yml"
 if command -v amtool >/dev/null 2>&1; then
   amtool check-config deploy/alertmanager.yml
 
-  # Routing (the severity model, README.md#alerts): every critical alert pages, whatever
+  # Routing (the severity model, docs/alerts.md): every critical alert pages, whatever
   # the instance's tags; warnings go to chat; the watchdog goes to the heartbeat.
   routes=0
   route() { # route RECEIVER LABEL=VALUE...: an alert with these labels goes to RECEIVER

@@ -2,7 +2,8 @@
 # Checks deploy/kubernetes/ without a cluster:
 #   1. drift: the generated manifests match prometheus/alerts.yml and
 #      grafana/dashboards/*.json (`scripts/gen-k8s.py --check`);
-#   2. both kustomizations render (`kubectl kustomize` base and overlays/single);
+#   2. the three kustomizations render (`kubectl kustomize` base, overlays/sharded and
+#      overlays/no-operator);
 #   3. every rendered object of a built-in kind (and base/secret.example.yaml) is valid
 #      against the Kubernetes OpenAPI schemas of Kubernetes 1.29 and 1.37, strictly (no
 #      unknown fields), OFFLINE: kubernetes-validate ships the schemas in its wheel, and
@@ -10,10 +11,11 @@
 #      `unshare -r -n` otherwise);
 #   4. the prometheus-operator kinds (ServiceMonitor, PrometheusRule) are checked
 #      structurally, not against their published CRD schemas, and the rules are handed
-#      to `promtool check rules`; the single overlay's rules ConfigMap and its scrape job
-#      (overlays/single/prometheus-scrape-config.yml) go through promtool too;
+#      to `promtool check rules`; the no-operator overlay's rules ConfigMap and its scrape
+#      job (overlays/no-operator/prometheus-scrape-config.yml) go through promtool too;
 #   5. the objects fit together: selectors select the pods, ports and volumes resolve,
-#      replicas equal CDS_EXPORTER_TOTAL_SHARDS, the security context is locked down,
+#      replicas equal CDS_EXPORTER_TOTAL_SHARDS (1 and unsharded in the base and
+#      no-operator, 3 sharded by pod ordinal in overlays/sharded), the security context is locked down,
 #      the Secret keys are those of secret.example.yaml, config.yaml's secret file and
 #      state file are on the right mounts;
 #   6. with an exporter binary as argument (scripts/test.sh passes the debug build):
@@ -80,7 +82,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 echo "==> kubectl kustomize"
-for k in base overlays/single; do
+for k in base overlays/sharded overlays/no-operator; do
   out="$tmp/$(basename "$k").yaml"
   "$KUBECTL" kustomize "deploy/kubernetes/$k" >"$out"
   echo "deploy/kubernetes/$k: $(grep -c '^kind:' "$out") objects"
@@ -122,7 +124,7 @@ def load(path):
         return [d for d in yaml.safe_load_all(f) if d is not None]
 
 
-renders = {"base": load(os.path.join(tmp, "base.yaml")), "single": load(os.path.join(tmp, "single.yaml"))}
+renders = {r: load(os.path.join(tmp, f"{r}.yaml")) for r in ("base", "sharded", "no-operator")}
 secret_example = load("deploy/kubernetes/base/secret.example.yaml")
 CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
 
@@ -257,13 +259,19 @@ for render, docs in renders.items():
     total = env.get("CDS_EXPORTER_TOTAL_SHARDS", {}).get("value")
     flag = [a.split("=", 1)[1] for a in args if a.startswith("--total-shards=")]
     total = flag[-1] if flag else total
-    want_total = {"base": 3, "single": 1}[render]
+    # The base polls everything with one replica; sharding is the overlay's alone.
+    want_total = {"base": 1, "sharded": 3, "no-operator": 1}[render]
+    total = 1 if total is None else total
     if spec.get("replicas") != want_total or str(total) != str(want_total):
         problem(S, f"replicas {spec.get('replicas')} and total shards {total}, expected both {want_total}")
-    if "--shard.from-hostname" not in args:
-        problem(S, "args lack --shard.from-hostname")
-    if env.get("HOSTNAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
-        problem(S, "env HOSTNAME is not the pod name (fieldRef metadata.name)")
+    if render == "sharded":
+        if "--shard.from-hostname" not in args:
+            problem(S, "args lack --shard.from-hostname")
+        if env.get("HOSTNAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
+            problem(S, "env HOSTNAME is not the pod name (fieldRef metadata.name)")
+    elif any(a.startswith("--shard") or a.startswith("--total-shards") for a in args) \
+            or {"CDS_EXPORTER_SHARD", "CDS_EXPORTER_TOTAL_SHARDS", "CDS_EXPORTER_SHARD_FROM_HOSTNAME"} & set(env):
+        problem(S, "shards in a render without sharding")
     headless = [s for s in by_kind(docs, "Service") if s["metadata"]["name"] == spec.get("serviceName")]
     if not headless or headless[0]["spec"].get("clusterIP") != "None":
         problem(S, f"serviceName {spec.get('serviceName')!r} is not a headless Service of this render")
@@ -422,7 +430,7 @@ for render, docs in renders.items():
                 problem(W, f"dashboard {k}: not JSON: {e}")
 
     crds = [d for d in docs if d.get("apiVersion", "").startswith("monitoring.coreos.com/")]
-    if render == "single":
+    if render == "no-operator":
         if crds:
             problem(W, f"has prometheus-operator objects: {[d['kind'] for d in crds]}")
         ann = pod["metadata"].get("annotations", {})
@@ -433,11 +441,11 @@ for render, docs in renders.items():
         if len(rules_cms) != 1 or rules_cms[0]["data"]["alerts.yml"] != alerts_text:
             problem(W, "expected one ConfigMap whose alerts.yml is prometheus/alerts.yml verbatim")
         else:
-            with open(os.path.join(tmp, "single-rules.yml"), "w", encoding="utf-8") as f:
+            with open(os.path.join(tmp, "no-operator-rules.yml"), "w", encoding="utf-8") as f:
                 f.write(rules_cms[0]["data"]["alerts.yml"])
         continue
 
-    # --- base: the prometheus-operator kinds, structurally ----------------------------
+    # --- base and sharded: the prometheus-operator kinds, structurally ----------------
     sm = one(docs, "ServiceMonitor", W)
     if sm:
         M = f"{W}: ServiceMonitor/{sm['metadata'].get('name')}"
@@ -508,7 +516,7 @@ for render, docs in renders.items():
                     problem(G, f"rule {r.get('alert') or r.get('record')!r}: needs exactly one of record/alert, and expr")
         if groups != alerts.get("groups"):
             problem(R, "spec.groups differ from prometheus/alerts.yml's groups (run scripts/gen-k8s.py)")
-        with open(os.path.join(tmp, "base-rules.yml"), "w", encoding="utf-8") as f:
+        with open(os.path.join(tmp, f"{render}-rules.yml"), "w", encoding="utf-8") as f:
             yaml.safe_dump({"groups": groups}, f, sort_keys=False, allow_unicode=True)
         print(f"{R}: {len(groups)} groups, {sum(len(g.get('rules') or []) for g in groups)} rules, structure OK")
     if sm:
@@ -523,12 +531,13 @@ if problems:
 print("cross-references OK: selectors, ports, volumes, Secret keys, config.yaml paths, shards, security context")
 PY
 
-echo "==> promtool: the PrometheusRule's rules, the single overlay's rules ConfigMap and scrape job"
+echo "==> promtool: the PrometheusRules' rules, the no-operator overlay's rules ConfigMap and scrape job"
 promtool check rules "$tmp/base-rules.yml"
-promtool check rules "$tmp/single-rules.yml"
+promtool check rules "$tmp/sharded-rules.yml"
+promtool check rules "$tmp/no-operator-rules.yml"
 mkdir -p "$tmp/prom"
-cp "$tmp/single-rules.yml" "$tmp/prom/alerts.yml"
-# The scrape job: checked against the single overlay in Python (the job name the alerts
+cp "$tmp/no-operator-rules.yml" "$tmp/prom/alerts.yml"
+# The scrape job: checked against the no-operator overlay in Python (the job name the alerts
 # select, the pod-role discovery, and that its keep rule keeps the rendered pod and
 # nothing without its labels), then by promtool inside a prometheus.yml.
 python3 - "$tmp" <<'PY'
@@ -538,11 +547,11 @@ import yaml
 
 tmp = sys.argv[1]
 problems = []
-with open("deploy/kubernetes/overlays/single/prometheus-scrape-config.yml", encoding="utf-8") as f:
+with open("deploy/kubernetes/overlays/no-operator/prometheus-scrape-config.yml", encoding="utf-8") as f:
     snippet = yaml.safe_load(f)
 with open("prometheus/alerts.yml", encoding="utf-8") as f:
     alert_jobs = set(re.findall(r'job="([^"]+)"', f.read()))
-with open(os.path.join(tmp, "single.yaml"), encoding="utf-8") as f:
+with open(os.path.join(tmp, "no-operator.yaml"), encoding="utf-8") as f:
     sts = next(d for d in yaml.safe_load_all(f) if d and d["kind"] == "StatefulSet")
 jobs = snippet.get("scrape_configs") or []
 if len(jobs) != 1:
@@ -611,7 +620,7 @@ fi
 echo "==> $BINARY --config.check on the rendered config.yaml"
 secret="$tmp/access-key-secret"
 printf 'example-secret\n' >"$secret"
-for r in base single; do
+for r in base sharded no-operator; do
   sed -e "s#/run/secrets/cds/access-key-secret#$secret#" \
       -e "s#/var/lib/cds-redis-backup-exporter/#$tmp/#" "$tmp/$r-config.yaml" >"$tmp/$r-config.check.yaml"
   CDS_ACCESS_KEY_ID=AKIDEXAMPLE "$BINARY" --config.check --config.file="$tmp/$r-config.check.yaml" >/dev/null
@@ -627,7 +636,7 @@ import yaml
 tmp, binary = sys.argv[1], sys.argv[2]
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 failed = False
-for render in ("base", "single"):
+for render in ("base", "sharded", "no-operator"):
     with open(os.path.join(tmp, f"{render}.yaml"), encoding="utf-8") as f:
         sts = next(d for d in yaml.safe_load_all(f) if d and d["kind"] == "StatefulSet")
     c = sts["spec"]["template"]["spec"]["containers"][0]

@@ -7,7 +7,7 @@ Grafana dashboards are copied in as manifests:
   prometheus/alerts.yml        -> deploy/kubernetes/base/generated/prometheusrule.yaml
                                   (PrometheusRule; spec.groups are the file's groups,
                                   verbatim, comments included)
-                               -> deploy/kubernetes/overlays/single/generated/prometheus-rules.yaml
+                               -> deploy/kubernetes/overlays/no-operator/generated/prometheus-rules.yaml
                                   (ConfigMap holding the whole file, for a Prometheus
                                   without the operator)
   grafana/dashboards/X.json    -> deploy/kubernetes/base/generated/grafana-dashboard-X.yaml
@@ -35,8 +35,8 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 ALERTS = "prometheus/alerts.yml"
 DASHBOARDS = "grafana/dashboards"
 BASE_GEN = "deploy/kubernetes/base/generated"
-SINGLE_GEN = "deploy/kubernetes/overlays/single/generated"
-GENERATED_DIRS = (BASE_GEN, SINGLE_GEN)
+NOOP_GEN = "deploy/kubernetes/overlays/no-operator/generated"
+GENERATED_DIRS = (BASE_GEN, NOOP_GEN)
 
 NAME = "cds-redis-backup-exporter"
 # The folder Grafana's sidecar puts the dashboards in (kube-prometheus-stack reads this
@@ -160,7 +160,7 @@ def outputs():
     out = {}
     alerts_text = read(ALERTS)
     out[f"{BASE_GEN}/prometheusrule.yaml"] = prometheus_rule(alerts_text)
-    out[f"{SINGLE_GEN}/prometheus-rules.yaml"] = config_map(
+    out[f"{NOOP_GEN}/prometheus-rules.yaml"] = config_map(
         f"{NAME}-rules",
         {"app.kubernetes.io/name": NAME},
         None,

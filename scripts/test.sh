@@ -64,6 +64,9 @@ scripts/bench.sh small
 step "packages: .deb and .rpm from the release binary, lintian, systemd-analyze, installed into a throwaway root; release tarball"
 scripts/check-packages.sh target/release/cds-redis-backup-exporter
 
+step "the README's Quick start from a fresh clone (the demo until it answers; reuses the release build), README size, links of the READMEs and docs/"
+scripts/check-quickstart.sh
+
 step "RDB verifier throughput at a small size (proves it runs; the numbers are in BENCHMARKS.md)"
 target/release/examples/rdb_bench --gib 0.1
 target/release/examples/verify_bench --gib 0.1 --concurrency 2

@@ -66,7 +66,7 @@ struct Args {
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
     log_format: LogFormat,
     /// This replica's shard, 0-based: it polls only the instances whose hash of
-    /// instance_uuid falls in it (see README, "Running at scale").
+    /// instance_uuid falls in it (see docs/scale.md).
     #[arg(long = "shard", env = "CDS_EXPORTER_SHARD", default_value_t = 0)]
     shard: u32,
     /// How many shards the fleet is split into; 1 polls everything.
@@ -116,6 +116,11 @@ struct RulesArgs {
     /// Write the rules to this file instead of stdout.
     #[arg(long, value_name = "PATH")]
     write: Option<PathBuf>,
+    /// The runbook every alert's runbook_url points into (its anchor is appended after
+    /// `#`), e.g. a copy of docs/runbook.md on an internal wiki. Default: docs/runbook.md
+    /// in the repository named by Cargo.toml.
+    #[arg(long, value_name = "URL", default_value = cds_redis_backup_exporter::alerts::RUNBOOK_URL)]
+    runbook_base_url: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -435,7 +440,12 @@ async fn start(
 
 /// `rules`: the generated rule file to stdout or `--write PATH`.
 fn rules(r: &RulesArgs) -> ExitCode {
-    let text = cds_redis_backup_exporter::alerts::rules_yaml();
+    use cds_redis_backup_exporter::alerts;
+    if let Err(e) = alerts::check_runbook_base_url(&r.runbook_base_url) {
+        eprintln!("error: --runbook-base-url: {e}");
+        return ExitCode::from(2);
+    }
+    let text = alerts::rules_yaml_with(&r.runbook_base_url);
     match &r.write {
         None => {
             print!("{text}");

@@ -3,14 +3,17 @@
 //! labels), with the table of every alert written from the declarations.
 
 /// The header as comment paragraphs, then a blank line.
-pub(super) fn text(table: &str) -> String {
+pub(super) fn text(table: &str, runbook_base: &str) -> String {
     let mut out = String::new();
-    for (i, part) in [NOTICE, INTRO].into_iter().enumerate() {
-        if i > 0 {
-            out.push_str("#\n");
-        }
-        block(&mut out, part);
-    }
+    block(&mut out, NOTICE);
+    out.push_str("#\n");
+    block(&mut out, LOAD);
+    out.push_str(&comment(&format!(
+        "{runbook_base}#<alert name in lower case>"
+    )));
+    block(&mut out, RUNBOOK_NOTE);
+    out.push_str("#\n");
+    block(&mut out, INTRO);
     out.push_str("#\n");
     out.push_str(table);
     out.push_str("#\n");
@@ -45,10 +48,21 @@ declarations in src/alerts/; do not edit. Change a declaration, then run that co
 file differs from what it would write, and scripts/gen-k8s.py copies it for Kubernetes.
 "#;
 
+/// How to load the file; the runbook base follows it on a line of its own.
+const LOAD: &str = r#"
+Load this file from prometheus.yml (`rule_files: [alerts.yml]`). Every alert's
+runbook_url is
+"#;
+
+/// After the runbook base.
+const RUNBOOK_NOTE: &str = r#"
+(docs/runbook.md; docs/runbook.zh-CN.md, in 简体中文, has the same anchors.
+`cds-redis-backup-exporter rules --runbook-base-url URL` writes the file with another
+base, e.g. the runbook on an internal wiki.)
+"#;
+
 /// Before the table.
 const INTRO: &str = r#"
-Load this file from prometheus.yml (`rule_files: [alerts.yml]`). Runbook for every
-alert: docs/runbook.md (English), docs/runbook.zh-CN.md (简体中文).
 
 Thresholds assume the exporter's default poll interval (5m) and a scrape interval of
 30s-60s. A failed CDS call keeps the target's last known values (with

@@ -22,12 +22,34 @@ mod promql;
 #[cfg(test)]
 mod tests;
 
-pub use render::rules_yaml;
+pub use render::{rules_yaml, rules_yaml_with};
 
-/// Where the runbook lives: every alert's `runbook_url` is this plus `#` and the
-/// alert's anchor. The English runbook; `docs/runbook.zh-CN.md` has the same anchors.
-pub const RUNBOOK_URL: &str =
-    "https://github.com/cds-redis-backup-exporter/cds-redis-backup-exporter/blob/main/docs/runbook.md";
+/// Where the runbook lives unless `rules --runbook-base-url` says otherwise: the English
+/// runbook in the repository named by Cargo.toml (`docs/runbook.zh-CN.md` has the same
+/// anchors). Every alert's `runbook_url` is the base plus `#` and the alert's anchor.
+pub const RUNBOOK_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/runbook.md");
+
+/// A runbook base URL given by an operator, checked before any rule is written with it:
+/// it lands unquoted in YAML and has `#anchor` appended, so it must be one plain
+/// http(s) URL without a fragment.
+pub fn check_runbook_base_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        None => Err(format!(
+            "{url:?} is not an http(s) URL; give e.g. https://wiki.example.com/runbooks/cds-redis-backup"
+        )),
+        Some("") => Err(format!("{url:?} has no host")),
+        Some(_) if url.contains('#') => Err(format!(
+            "{url:?} has a fragment (#...); leave it out, each alert's anchor is appended"
+        )),
+        Some(_) if url.chars().any(|c| c.is_whitespace() || c.is_control()) => Err(format!(
+            "{url:?} contains white space or a control character; percent-encode it"
+        )),
+        Some(_) => Ok(()),
+    }
+}
 
 /// The scrape job the exporter's own alerts select (`job="cds-redis-backup"`): the
 /// `job_name` of deploy/prometheus.yml and the Kubernetes ServiceMonitor.
@@ -81,8 +103,14 @@ impl Alert {
         self.name.to_ascii_lowercase()
     }
 
+    /// The alert's `runbook_url` with the default base.
     pub fn runbook_url(&self) -> String {
-        format!("{RUNBOOK_URL}#{}", self.runbook_anchor())
+        self.runbook_url_at(RUNBOOK_URL)
+    }
+
+    /// The alert's `runbook_url` under another base (`rules --runbook-base-url`).
+    pub fn runbook_url_at(&self, base: &str) -> String {
+        format!("{base}#{}", self.runbook_anchor())
     }
 }
 

@@ -5,23 +5,30 @@
 
 use std::fmt::Write as _;
 
-use super::{alerts, groups, header, Alert, Group, Record};
+use super::{alerts, groups, header, Alert, Group, Record, RUNBOOK_URL};
 
-/// `prometheus/alerts.yml`, as generated from the declarations.
+/// `prometheus/alerts.yml`, as generated from the declarations, with the default
+/// runbook base.
 pub fn rules_yaml() -> String {
-    let mut out = header::text(&table());
+    rules_yaml_with(RUNBOOK_URL)
+}
+
+/// The rule file with every `runbook_url` under `runbook_base` (checked by
+/// `check_runbook_base_url` first where it comes from an operator).
+pub fn rules_yaml_with(runbook_base: &str) -> String {
+    let mut out = header::text(&table(), runbook_base);
     out.push_str("groups:\n");
     let groups = groups();
     for (i, g) in groups.iter().enumerate() {
         if i > 0 {
             out.push('\n');
         }
-        group(&mut out, g);
+        group(&mut out, g, runbook_base);
     }
     out
 }
 
-fn group(out: &mut String, g: &Group) {
+fn group(out: &mut String, g: &Group, runbook_base: &str) {
     comment(out, "  ", g.comment);
     let _ = writeln!(out, "  - name: {}", g.name);
     if !g.interval.is_empty() {
@@ -49,7 +56,7 @@ fn group(out: &mut String, g: &Group) {
         }
         for a in s.alerts {
             gap(out);
-            alert(out, a);
+            alert(out, a, runbook_base);
         }
     }
 }
@@ -61,7 +68,7 @@ fn record(out: &mut String, r: &Record) {
     expr(out, r.expr);
 }
 
-fn alert(out: &mut String, a: &Alert) {
+fn alert(out: &mut String, a: &Alert, runbook_base: &str) {
     comment(out, "      ", a.comment);
     let _ = writeln!(out, "      - alert: {}", a.name);
     out.push_str("        expr:");
@@ -74,7 +81,11 @@ fn alert(out: &mut String, a: &Alert) {
     out.push_str("        annotations:\n");
     folded(out, "summary", a.summary);
     folded(out, "description", a.description);
-    let _ = writeln!(out, "          runbook_url: {}", a.runbook_url());
+    let _ = writeln!(
+        out,
+        "          runbook_url: {}",
+        a.runbook_url_at(runbook_base)
+    );
 }
 
 /// `text` as comment lines at `indent`, nothing if it is empty.

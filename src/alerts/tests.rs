@@ -421,3 +421,67 @@ fn the_metric_check_catches_a_misspelt_name() {
     );
     assert!(!declared.contains(&names[0]));
 }
+
+#[test]
+fn the_default_runbook_base_is_the_repositorys_docs() {
+    assert_eq!(
+        RUNBOOK_URL,
+        format!("{}/blob/main/docs/runbook.md", env!("CARGO_PKG_REPOSITORY"))
+    );
+    assert_eq!(
+        RUNBOOK_URL,
+        "https://github.com/cds-redis-backup-exporter/cds-redis-backup-exporter/blob/main/docs/runbook.md"
+    );
+    assert_eq!(rules_yaml(), rules_yaml_with(RUNBOOK_URL));
+    let a = find("CdsRedisBackupNoRestorePoint").expect("declared");
+    assert_eq!(
+        a.runbook_url(),
+        "https://github.com/cds-redis-backup-exporter/cds-redis-backup-exporter/blob/main/docs/runbook.md#cdsredisbackupnorestorepoint"
+    );
+}
+
+#[test]
+fn a_custom_runbook_base_is_every_alerts_runbook_url() {
+    let base = "https://wiki.example.com/ops/cds-redis-backup/runbook";
+    assert_eq!(check_runbook_base_url(base), Ok(()));
+    let text = rules_yaml_with(base);
+    let doc: Value = serde_yaml::from_str(&text).expect("the generated rules parse");
+    let mut n = 0;
+    for rule in rules_of(&doc) {
+        let Some(name) = str_of(rule, "alert") else {
+            continue;
+        };
+        let want = format!("{base}#{}", name.to_ascii_lowercase());
+        assert_eq!(
+            str_of(&rule["annotations"], "runbook_url"),
+            Some(want.as_str())
+        );
+        n += 1;
+    }
+    assert_eq!(n, alerts().count());
+    assert!(
+        !text.contains("github.com"),
+        "the default base is left somewhere"
+    );
+    // The header names the base too.
+    assert!(text.contains(&format!("# {base}#<alert name in lower case>\n")));
+}
+
+#[test]
+fn runbook_bases_that_would_break_the_file_are_refused() {
+    for ok in ["http://wiki/runbook", "https://x.example/a/b.md?ref=main"] {
+        assert_eq!(check_runbook_base_url(ok), Ok(()), "{ok}");
+    }
+    for (bad, says) in [
+        ("wiki.example.com/runbook", "is not an http(s) URL"),
+        ("ftp://x/runbook", "is not an http(s) URL"),
+        ("https://", "has no host"),
+        ("https://x/runbook.md#top", "has a fragment"),
+        ("https://x/run book.md", "white space"),
+        ("https://x/a: b", "white space"),
+        ("https://x/a\nb", "white space"),
+    ] {
+        let e = check_runbook_base_url(bad).expect_err(bad);
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+}

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod agree;
+mod changelog;
 mod check_layout;
 mod check_verify;
 mod describe;

@@ -273,9 +273,15 @@ pub fn fleet_page(fleet: &Fleet, telemetry_path: &str, dashboards: Option<&str>)
     );
     nav(&mut out, telemetry_path, dashboards, None);
     for a in fleet.accounts.iter().filter(|a| !a.up) {
+        // The same words `check` prints: CDS's error code and message, or the network
+        // error, so the page alone says where to look.
+        let why = a.error.as_deref().map_or_else(
+            || "credentials refused or the API down".to_owned(),
+            |e| format!("last error: <code>{}</code>", escape(e)),
+        );
         let _ = writeln!(
             out,
-            "<p class=\"summary\"><strong>Blind:</strong> the exporter cannot see account <code>{}</code> (credentials refused or the API down); its instances show what was known before.</p>",
+            "<p class=\"summary\"><strong>Blind:</strong> the exporter cannot see account <code>{}</code> ({why}); its instances show what was known before.</p>",
             escape(&a.name)
         );
     }
@@ -579,5 +585,27 @@ mod tests {
         let csp = content_security_policy();
         assert!(csp.starts_with("default-src 'none'; style-src 'sha256-"));
         assert!(!csp.contains("unsafe"));
+    }
+
+    #[test]
+    fn a_blind_accounts_line_names_its_last_error_escaped() {
+        let mut s = Snapshot::default();
+        s.account_up.insert("acct".into(), false);
+        s.account_errors.insert(
+            "acct".into(),
+            "InvalidAccessKeyId.NotFound: <the key> was not found".into(),
+        );
+        let now = chrono::DateTime::UNIX_EPOCH;
+        let page = fleet_page(&crate::report::fleet(&s, now), "/metrics", None);
+        assert!(
+            page.contains("cannot see account <code>acct</code> (last error: <code>InvalidAccessKeyId.NotFound: &lt;the key&gt; was not found</code>)"),
+            "{page}"
+        );
+        s.account_errors.clear();
+        let page = fleet_page(&crate::report::fleet(&s, now), "/metrics", None);
+        assert!(
+            page.contains("(credentials refused or the API down)"),
+            "{page}"
+        );
     }
 }

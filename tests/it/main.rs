@@ -7,6 +7,7 @@
 mod agree;
 mod check_layout;
 mod describe;
+mod drill;
 mod exporter;
 mod facts;
 mod faults;

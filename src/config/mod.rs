@@ -355,7 +355,7 @@ impl Config {
         value.apply_merge().map_err(|e| syntax(e.to_string()))?;
         if !(value.is_mapping() || value.is_null()) {
             return Err(syntax(
-                "the top level must be a mapping of keys (poll:, probe:, accounts:, staleness:, verify:)"
+                "the top level must be a mapping of keys (poll:, probe:, accounts:, staleness:, verify:, drill:)"
                     .to_owned(),
             ));
         }

@@ -60,8 +60,16 @@ impl Read for ChannelReader {
     }
 }
 
+/// Budget bytes a drill holds and bytes it took, kept by the caller so they are
+/// settled even when the download's future is dropped.
+#[derive(Debug, Default)]
+pub struct Held {
+    pub reserved: u64,
+    pub bytes: u64,
+}
+
 /// Downloads `url` into `file`, at most `max_size` bytes; `bytes` counts what arrived
-/// (kept by the caller even when this future is dropped).
+/// .
 pub async fn fetch(
     http: &reqwest::Client,
     url: &SecretUrl,
@@ -69,8 +77,7 @@ pub async fn fetch(
     max_size: u64,
     answer_within: Duration,
     egress: &dyn Egress,
-    bytes: &mut u64,
-    reserved: &mut u64,
+    held: &mut Held,
 ) -> Fetched {
     let transport = |e: reqwest::Error| {
         Fetched::Failed(if e.is_timeout() {
@@ -94,11 +101,11 @@ pub async fn fetch(
         if n > max_size {
             return Fetched::TooLarge(n);
         }
-        if n > *reserved {
-            if !egress.reserve(n - *reserved) {
+        if n > held.reserved {
+            if !egress.reserve(n - held.reserved) {
                 return Fetched::Budget;
             }
-            *reserved = n;
+            held.reserved = n;
         }
     }
     let mut out = match tokio::fs::File::create(file).await {
@@ -121,21 +128,21 @@ pub async fn fetch(
             Ok(Err(e)) => return transport(e.without_url()),
             Err(_) => return Fetched::Failed("no data within probe.timeout".into()),
         };
-        let after = bytes.saturating_add(chunk.len() as u64);
+        let after = held.bytes.saturating_add(chunk.len() as u64);
         if after > max_size {
             return Fetched::TooLarge(after);
         }
-        if after > *reserved {
-            if !egress.reserve(after - *reserved) {
+        if after > held.reserved {
+            if !egress.reserve(after - held.reserved) {
                 return Fetched::Budget;
             }
-            *reserved = after;
+            held.reserved = after;
         }
         egress.pace(chunk.len() as u64).await;
         if let Err(e) = out.write_all(&chunk).await {
             return Fetched::Failed(format!("the scratch file could not be written: {e}"));
         }
-        *bytes = after;
+        held.bytes = after;
         // The walker may have stopped early at a verdict; the file is still wanted.
         let _ = tx.send(chunk).await;
     }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cds::{SecretUrl, UrlType};
 use crate::config::DataChecks;
-use download::{Egress, Fetched};
+use download::{Egress, Fetched, Held};
 use server::{LoadError, Server};
 
 pub use book::{Book, DrillRecord};
@@ -168,13 +168,6 @@ pub async fn run(setup: &Setup, egress: &dyn Egress, drill: &Drill) -> DrillResu
     r
 }
 
-/// Budget bytes held and bytes taken, kept outside the deadline's future.
-#[derive(Debug, Default)]
-struct Held {
-    reserved: u64,
-    bytes: u64,
-}
-
 async fn run_within(
     setup: &Setup,
     egress: &dyn Egress,
@@ -231,8 +224,7 @@ async fn run_within(
             setup.max_size,
             setup.answer_within,
             egress,
-            &mut held.bytes,
-            &mut held.reserved,
+            held,
         )
         .await;
         if !matches!(fetched, Fetched::Failed(_)) {

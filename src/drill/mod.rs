@@ -12,6 +12,7 @@
 
 pub mod book;
 pub mod download;
+pub mod plan;
 pub mod resp;
 pub mod scratch;
 pub mod server;
@@ -27,7 +28,9 @@ use crate::config::DataChecks;
 use download::{Egress, Fetched, Held};
 use server::{LoadError, Server};
 
-pub use book::{Book, DrillRecord};
+pub use book::{Book, DrillRecord, LastDrilled};
+pub use plan::Drills;
+pub use task::Driller;
 
 /// The `result` of a drill; `as_str` is the label value, stable across releases.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

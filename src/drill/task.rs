@@ -80,6 +80,26 @@ impl Driller {
         lock(&self.book).clone()
     }
 
+    /// Forgets what `watched` and `listed` no longer hold ([`Book::retain`]).
+    pub fn retain(&self, watched: impl Fn(&str) -> bool, listed: impl Fn(&str, &str) -> bool) {
+        lock(&self.book).retain(watched, listed);
+    }
+
+    /// Takes over what a driller of the previous configuration found (its running
+    /// drills end with it).
+    pub fn adopt(&self, old: &Driller) {
+        let theirs = old.book();
+        let mut mine = lock(&self.book);
+        for recs in theirs.backups.into_values() {
+            for rec in recs.into_values() {
+                mine.record(rec);
+            }
+        }
+        for (u, l) in theirs.last_ok {
+            mine.last_ok.entry(u).or_insert(l);
+        }
+    }
+
     /// Starts each job whose instance has no drill running; it waits for a slot.
     pub fn offer(&self, jobs: Vec<DrillJob>) {
         let mut tasks = lock(&self.tasks);
@@ -111,6 +131,37 @@ impl Driller {
             }));
         }
     }
+}
+
+/// The driller of `config` when `drill.enabled`, sharing `verifier`'s limiter, budget
+/// and state file, downloading with `http` (the download probe's client).
+pub fn start(
+    config: &crate::config::Config,
+    verifier: &crate::verify::Verifier,
+    http: reqwest::Client,
+) -> Option<(Driller, crate::config::DrillConfig)> {
+    let d = &config.drill;
+    if !d.enabled {
+        return None;
+    }
+    let setup = Setup {
+        http,
+        url_types: config.verify.url_types.clone(),
+        redis_server: d.redis_server.clone(),
+        scratch_dir: d.scratch_dir.clone(),
+        max_size: d.max_size,
+        // The budget is shared by the drills running at once.
+        disk_budget: d.disk_budget / d.concurrency.max(1) as u64,
+        timeout: d.timeout,
+        answer_within: config.probe.timeout,
+    };
+    let driller = Driller::new(
+        setup,
+        d.concurrency,
+        verifier.egress(),
+        verifier.drill_book(),
+    );
+    Some((driller, d.clone()))
 }
 
 fn log(job: &DrillJob, r: &super::DrillResult) {

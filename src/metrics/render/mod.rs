@@ -7,6 +7,7 @@
 //! memory, the text itself, for one pass of CPU per cycle. The README's metrics table is
 //! the contract for the names, labels and help texts here.
 
+mod drill;
 mod verdict;
 mod verify;
 
@@ -214,6 +215,7 @@ pub fn render_to(snap: &Snapshot, sink: &mut dyn FnMut(&[u8])) {
     probe_results(&mut w, snap);
     targets(&mut w, snap);
     verify::verification(&mut w, snap);
+    drill::drills(&mut w, snap);
     verdict::verdicts(&mut w, snap);
     cycle(&mut w, snap);
     w.flush();

@@ -10,6 +10,7 @@ use super::{DrillOutcome, DrillResult};
 
 /// The last drill of one backup.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DrillRecord {
     pub instance_uuid: String,
     pub shard_id: String,

@@ -66,6 +66,8 @@ impl Read for ChannelReader {
 pub struct Held {
     pub reserved: u64,
     pub bytes: u64,
+    /// The download is done: the drill is loading or checking.
+    pub downloaded: bool,
 }
 
 /// Downloads `url` into `file`, at most `max_size` bytes; `bytes` counts what arrived

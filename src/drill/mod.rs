@@ -153,36 +153,49 @@ pub struct Setup {
 /// Runs one drill within `setup.timeout`. The scratch directory is gone and the
 /// server killed when this returns, and also when the future is dropped before.
 pub async fn run(setup: &Setup, egress: &dyn Egress, drill: &Drill) -> DrillResult {
-    let mut held = Held::default();
-    let mut r = match tokio::time::timeout(
-        setup.timeout,
-        run_within(setup, egress, drill, &mut held),
-    )
-    .await
-    {
-        Ok(r) => r,
-        // A slow download is a failed one; a slow load says more of this host than of
-        // the backup, so it is no verdict on the backup (never moves the restore point).
-        Err(_) if held.downloaded => DrillResult::with(
-            DrillOutcome::Skipped,
-            format!(
-                "redis-server did not load and answer within drill.timeout ({})",
-                humantime::format_duration(setup.timeout)
-            ),
-        ),
-        Err(_) => DrillResult::with(
-            DrillOutcome::DownloadFailed,
-            format!(
-                "not downloaded within drill.timeout ({})",
-                humantime::format_duration(setup.timeout)
-            ),
-        ),
+    let mut settle = Settle {
+        egress,
+        held: Held::default(),
     };
-    egress.settle(held.reserved, held.bytes);
+    let held = &mut settle.held;
+    let mut r =
+        match tokio::time::timeout(setup.timeout, run_within(setup, egress, drill, held)).await {
+            Ok(r) => r,
+            // A slow download is a failed one; a slow load says more of this host than of
+            // the backup, so it is no verdict on the backup (never moves the restore point).
+            Err(_) if held.downloaded => DrillResult::with(
+                DrillOutcome::Skipped,
+                format!(
+                    "redis-server did not load and answer within drill.timeout ({})",
+                    humantime::format_duration(setup.timeout)
+                ),
+            ),
+            Err(_) => DrillResult::with(
+                DrillOutcome::DownloadFailed,
+                format!(
+                    "not downloaded within drill.timeout ({})",
+                    humantime::format_duration(setup.timeout)
+                ),
+            ),
+        };
     r.bytes = held.bytes;
+    drop(settle);
     r.instance_ram = drill.instance_ram;
     r.at = chrono::Utc::now().timestamp();
     r
+}
+
+/// Settles the budget a drill held when it ends, however it ends (a dropped drill too):
+/// held bytes never stay reserved.
+struct Settle<'a> {
+    egress: &'a dyn Egress,
+    held: Held,
+}
+
+impl Drop for Settle<'_> {
+    fn drop(&mut self) {
+        self.egress.settle(self.held.reserved, self.held.bytes);
+    }
 }
 
 async fn run_within(

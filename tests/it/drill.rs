@@ -35,6 +35,25 @@ impl Egress for Free {
     fn settle(&self, _: u64, _: u64) {}
 }
 
+/// Counts what drills hold of the budget: held minus settled must come back to 0.
+#[derive(Debug, Default)]
+struct Counting(std::sync::atomic::AtomicI64);
+
+impl Egress for Counting {
+    fn reserve(&self, n: u64) -> bool {
+        self.0
+            .fetch_add(n as i64, std::sync::atomic::Ordering::SeqCst);
+        true
+    }
+    fn pace(&self, _: u64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
+    fn settle(&self, reserved: u64, _: u64) {
+        self.0
+            .fetch_sub(reserved as i64, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 fn require_redis_server() -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)
@@ -260,9 +279,15 @@ async fn nothing_is_left_after_the_deadline_or_a_dropped_drill() {
     assert!(empty(&dir));
     // Dropped while its download hangs, inside its scratch directory.
     s.timeout = Duration::from_secs(60);
-    let mut drill = Box::pin(run(&s, &Free, &d));
+    let counting = Counting::default();
+    let mut drill = Box::pin(run(&s, &counting, &d));
     let waited = tokio::time::timeout(Duration::from_millis(300), &mut drill).await;
     assert!(waited.is_err(), "the stalled drill ended");
+    // It holds the object's size (Content-Length) until it ends.
+    assert_eq!(
+        counting.0.load(std::sync::atomic::Ordering::SeqCst),
+        1 << 20
+    );
     assert_eq!(
         std::fs::read_dir(&dir).unwrap().count(),
         1,
@@ -270,6 +295,11 @@ async fn nothing_is_left_after_the_deadline_or_a_dropped_drill() {
     );
     drop(drill);
     assert!(empty(&dir));
+    assert_eq!(
+        counting.0.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "budget still held"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -62,6 +62,7 @@ async fn main() -> Result<()> {
             ..VerifyConfig::default()
         },
         shard: Default::default(),
+        drill: Default::default(),
     };
     let poller = Poller::new(&config, Arc::new(Metrics::new()?))?;
     let snap = poller.cycle().await;

@@ -234,6 +234,7 @@ fn bombs(n: usize) -> Result<()> {
             }],
             staleness: Vec::new(),
             shard: Default::default(),
+            drill: Default::default(),
             verify: VerifyConfig {
                 level: VerifyLevel::Light,
                 url_types: vec![UrlType::Public],

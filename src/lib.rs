@@ -9,6 +9,7 @@ pub mod cds;
 pub mod check;
 pub mod config;
 pub mod demo;
+pub mod drill;
 pub mod facts;
 pub mod fake;
 mod input;

@@ -101,6 +101,8 @@ pub struct Snapshot {
     /// instance_uuid → the fixed age of the first `staleness:` rule that matched it,
     /// for instances with one (the grace of an instance never backed up)
     pub rule_max_age: BTreeMap<String, Duration>,
+    /// What restore drills found, and which instances `drill:` selects.
+    pub drills: crate::drill::Drills,
     pub cycle: Option<CycleInfo>,
 }
 

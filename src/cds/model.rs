@@ -47,6 +47,9 @@ pub struct Instance {
     /// that cannot be true (unparsable, before 2009, in the future): the instance is
     /// still described, only its age is unknown.
     pub created: Option<DateTime<Utc>>,
+    /// `Ram` (documented in MiB) in bytes; `None` when CDS left it out or gave no
+    /// positive whole number. What a restore drill's `used_memory` is compared with.
+    pub ram_bytes: Option<u64>,
 }
 
 /// One backup as `DescribeBackups` lists it (no shard, no URLs).
@@ -435,6 +438,11 @@ fn instance(v: &Value, zone: FixedOffset, now: DateTime<Utc>) -> Result<Instance
         version: text(o, "Version")?,
         tags,
         created: created(o, zone, now),
+        ram_bytes: o
+            .get("Ram")
+            .and_then(Value::as_u64)
+            .filter(|m| *m > 0)
+            .and_then(|m| m.checked_mul(1 << 20)),
     })
 }
 

@@ -166,6 +166,7 @@ fn instances_decode_with_tags() {
     assert_eq!(list[0].name, "orders");
     assert_eq!(list[0].tags, vec!["prod".to_owned()]);
     assert_eq!(list[0].sub_product, "redis-cluster");
+    assert_eq!(list[0].ram_bytes, Some(1024 << 20));
 }
 
 #[test]

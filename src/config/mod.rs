@@ -6,6 +6,7 @@
 //! (`accounts[1].backups[0].backup_id`), so a user fixes the file in one pass. Secrets
 //! never appear in a message.
 
+mod drill;
 mod raw;
 mod tree;
 mod validate;
@@ -20,6 +21,7 @@ use reqwest::Url;
 
 use crate::cds::{InstanceFilter, Secret, UrlType};
 pub use crate::problem::{Problem, Problems};
+pub use drill::{DataChecks, DrillConfig, DrillPick, DrillRule, KeyCheck, MinKeys};
 
 /// Environment variables consulted for accounts that leave credentials out.
 pub(crate) const ENV_ACCESS_KEY_ID: &str = "CDS_ACCESS_KEY_ID";
@@ -43,6 +45,8 @@ pub struct Config {
     /// gives its maximum backup age.
     pub staleness: Vec<StalenessRule>,
     pub verify: VerifyConfig,
+    /// `drill:` (restore drills; off by default).
+    pub drill: DrillConfig,
     /// This replica's part of the fleet; from the command line, not the file.
     pub shard: crate::shard::Shard,
 }
@@ -353,7 +357,7 @@ impl Config {
         value.apply_merge().map_err(|e| syntax(e.to_string()))?;
         if !(value.is_mapping() || value.is_null()) {
             return Err(syntax(
-                "the top level must be a mapping of keys (poll:, probe:, accounts:, staleness:, verify:)"
+                "the top level must be a mapping of keys (poll:, probe:, accounts:, staleness:, verify:, drill:)"
                     .to_owned(),
             ));
         }

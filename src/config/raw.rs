@@ -19,6 +19,8 @@ pub struct RawConfig {
     pub staleness: Vec<RawStalenessRule>,
     #[serde(default)]
     pub verify: RawVerify,
+    #[serde(default)]
+    pub drill: super::drill::RawDrill,
 }
 
 /// `verify:`: how backups' contents are checked.
@@ -244,6 +246,7 @@ pub const TOP: &[(&str, Shape)] = &[
     ("accounts", Shape::List(&Shape::Map(ACCOUNT))),
     ("staleness", Shape::List(&Shape::Map(STALENESS_RULE))),
     ("verify", Shape::Map(VERIFY)),
+    ("drill", Shape::Map(super::drill::DRILL)),
 ];
 
 /// The whole file.

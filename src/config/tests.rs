@@ -281,7 +281,7 @@ accounts:
     let e = parse(text).unwrap_err().to_string();
     assert_eq!(
         e,
-        "config file test.yaml has 1 problem(s):\n  - defaults: unknown key; valid keys here are poll, probe, accounts, staleness, verify"
+        "config file test.yaml has 1 problem(s):\n  - defaults: unknown key; valid keys here are poll, probe, accounts, staleness, verify, drill"
     );
     let text = "poll:
 probe:
@@ -360,6 +360,11 @@ fn schema_lists_exactly_the_raw_structs_fields() {
     assert_eq!(serde_fields::<RawStalenessRule>(), keys(STALENESS_RULE));
     assert_eq!(serde_fields::<RawVerify>(), keys(VERIFY));
     assert_eq!(serde_fields::<RawVerifyRule>(), keys(VERIFY_RULE));
+    use super::drill::*;
+    assert_eq!(serde_fields::<RawDrill>(), keys(DRILL));
+    assert_eq!(serde_fields::<RawDrillRule>(), keys(DRILL_RULE));
+    assert_eq!(serde_fields::<RawKeyCheck>(), keys(KEY_CHECK));
+    assert_eq!(serde_fields::<RawMinKeys>(), keys(MIN_KEYS));
 }
 
 /// A YAML nested 100,000 levels deep stalled the parser for seconds (its cost grows with

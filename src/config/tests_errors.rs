@@ -117,7 +117,7 @@ fn type_errors_are_all_reported_at_their_paths() {
         (
             "the top level",
             "- poll\n".to_owned(),
-            "config file c.yaml is not valid: the top level must be a mapping of keys (poll:, probe:, accounts:, staleness:, verify:)".to_owned(),
+            "config file c.yaml is not valid: the top level must be a mapping of keys (poll:, probe:, accounts:, staleness:, verify:, drill:)".to_owned(),
         ),
     ]);
 }

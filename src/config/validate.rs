@@ -26,14 +26,18 @@ pub struct Validator {
 }
 
 impl Validator {
-    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(in crate::config) fn problem(
+        &mut self,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         self.problems.push(Problem {
             path: path.into(),
             message: message.into(),
         });
     }
 
-    fn duration(
+    pub(in crate::config) fn duration(
         &mut self,
         path: &str,
         raw: Option<String>,
@@ -63,7 +67,7 @@ impl Validator {
         }
     }
 
-    fn count<T: TryFrom<i64> + Copy>(
+    pub(in crate::config) fn count<T: TryFrom<i64> + Copy>(
         &mut self,
         path: &str,
         raw: Option<i64>,
@@ -153,12 +157,22 @@ impl Validator {
                 .enumerate()
                 .map(|(i, r)| (format!("verify.rules[{i}]"), &r.matchers)),
         );
+        let drill = self.drill(raw.drill);
+        self.known_accounts(
+            &accounts,
+            drill
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("drill.rules[{i}]"), &r.matchers)),
+        );
         Config {
             poll,
             probe,
             accounts,
             staleness,
             verify,
+            drill,
             shard: crate::shard::Shard::default(),
         }
     }
@@ -190,7 +204,7 @@ impl Validator {
 
     /// A rule's matchers: none blank, an instance-name glob that parses. Whether the
     /// account exists is checked once every account is known ([`Self::known_accounts`]).
-    pub(super) fn matchers(&mut self, at: &str, r: RawMatchers) -> Matchers {
+    pub(in crate::config) fn matchers(&mut self, at: &str, r: RawMatchers) -> Matchers {
         let mut text = |key: &str, value: Option<String>| -> Option<String> {
             let v = value?.trim().to_owned();
             if v.is_empty() {

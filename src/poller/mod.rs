@@ -94,6 +94,8 @@ pub struct Poller {
     shard: crate::shard::Shard,
     verify_config: VerifyConfig,
     verifier: Verifier,
+    /// Restore drills, when `drill.enabled`: (the driller, `drill:`).
+    driller: Option<(crate::drill::Driller, crate::config::DrillConfig)>,
     metrics: Arc<Metrics>,
     memory: Mutex<Memory>,
 }
@@ -136,6 +138,7 @@ impl Poller {
         );
         metrics.state_file_configured(verifier.has_state_file());
         let memory = remember::restore(verifier.restored_facts());
+        let driller = crate::drill::task::start(config, &verifier, probe_http.clone());
         Ok(Self {
             accounts,
             probe: config.probe.clone(),
@@ -162,6 +165,7 @@ impl Poller {
             shard: config.shard,
             verify_config: config.verify.clone(),
             verifier,
+            driller,
             metrics,
             memory: Mutex::new(memory),
         })
@@ -178,6 +182,9 @@ impl Poller {
         let learned = std::mem::take(&mut *old.memory());
         *self.memory() = learned;
         self.verifier.adopt(&old.verifier);
+        if let (Some((new, _)), Some((old, _))) = (&self.driller, &old.driller) {
+            new.adopt(old);
+        }
     }
 
     /// Puts what verification knows now into `snap` (results arrive after the cycle).
@@ -208,6 +215,11 @@ impl Poller {
             snap.merge(p);
         }
         self.refresh_verifications(&mut snap);
+        if let Some((driller, config)) = &self.driller {
+            let book =
+                crate::drill::plan::after_cycle(driller, config, &mut snap, chrono::Utc::now());
+            self.verifier.keep_drills(book);
+        }
         self.remember(&mut snap);
         snap.cycle = Some(CycleInfo {
             duration: started.elapsed(),

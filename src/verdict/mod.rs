@@ -33,6 +33,7 @@ use crate::policy;
 use crate::state::{BackupState, ShardFacts, Snapshot};
 use crate::verify::{Outcome, Verification};
 
+mod drill;
 mod facts;
 mod reason;
 
@@ -145,6 +146,7 @@ pub fn judge(snap: &Snapshot, now: DateTime<Utc>) -> BTreeMap<(String, String), 
     }
     facts::backups(snap, now, &mut out);
     facts::times_in_future(snap, now, &mut out);
+    drill::findings(snap, now, &mut out);
     out
 }
 
@@ -348,6 +350,9 @@ fn unusable(
 ) -> Option<String> {
     if c.state.is_some_and(all_gone) {
         return Some("is gone (404 on every URL)".to_owned());
+    }
+    if let Some(why) = drill::unusable(snap, &key.0, c.id) {
+        return Some(why);
     }
     let outcome = best.map(|v| v.outcome)?;
     match outcome {

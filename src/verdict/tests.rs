@@ -426,6 +426,9 @@ fn every_reason_has_a_label_a_severity_and_an_alert() {
             "account_blind",
             "instance_blind",
             "vanished",
+            "drill_failed",
+            "drill_overdue",
+            "drill_memory",
         ]
     );
     let critical: Vec<Reason> = Reason::ALL
@@ -434,11 +437,15 @@ fn every_reason_has_a_label_a_severity_and_an_alert() {
         .collect();
     assert_eq!(critical, [NoRestorePoint, AccountBlind, InstanceBlind]);
     // Every alert named is declared, and only an empty data set nobody knew held keys
-    // explains without paging anyone.
+    // explains without paging anyone — and, until their alert rules are written (issue
+    // 22, item 4), the restore drills' findings.
     for r in Reason::ALL {
         match r.alert() {
             Some(a) => assert!(crate::alerts::find(a).is_some(), "{r:?} names {a}"),
-            None => assert_eq!(r, EmptyNoHistory),
+            None => assert!(
+                matches!(r, EmptyNoHistory | DrillFailed | DrillOverdue | DrillMemory),
+                "{r:?} has no alert"
+            ),
         }
     }
 }

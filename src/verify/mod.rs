@@ -17,6 +17,7 @@
 //! them once at start ([`Verifier::restored_facts`]) and hands its newest after each
 //! cycle ([`Verifier::keep_facts`]), written with the same coalescing.
 
+mod egress;
 mod fetch;
 mod store;
 

@@ -76,6 +76,10 @@ struct File {
     shards: Vec<ShardEntry>,
     /// (days since 1970-01-01 UTC, bytes downloaded that day)
     budget: (i64, u64),
+    /// Restore drills' results; older files and exporters without drills lack it (an
+    /// added field: readers that do not know it skip it, so the version stays).
+    #[serde(default)]
+    drills: crate::drill::Book,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -108,6 +112,8 @@ pub struct Store {
     pub budget: (i64, u64),
     /// What the poller remembers; read at start, replaced after each cycle.
     pub facts: Facts,
+    /// What restore drills found ([`crate::drill::Book`]); replaced after each cycle.
+    pub drills: crate::drill::Book,
     path: Option<PathBuf>,
     /// Changed since the file was last written.
     dirty: bool,
@@ -155,6 +161,7 @@ impl Store {
                     store.shards.insert((s.instance_uuid, s.shard_id), s.last);
                 }
                 store.budget = f.budget;
+                store.drills = f.drills;
             }
             Ok(f) => {
                 warn!(file = %path.display(), version = f.version, "verify.state_file has a version this exporter does not read; {UNREAD_TAIL}")
@@ -170,6 +177,14 @@ impl Store {
     pub fn set_facts(&mut self, facts: Facts) {
         if facts != self.facts {
             self.facts = facts;
+            self.dirty = true;
+        }
+    }
+
+    /// Replaces the drills' results with the newest.
+    pub fn set_drills(&mut self, drills: crate::drill::Book) {
+        if drills != self.drills {
+            self.drills = drills;
             self.dirty = true;
         }
     }
@@ -228,6 +243,7 @@ impl Store {
         self.results = std::mem::take(&mut old.results);
         self.shards = std::mem::take(&mut old.shards);
         self.facts = std::mem::take(&mut old.facts);
+        self.drills = std::mem::take(&mut old.drills);
         self.budget = old.budget;
         old.path = None;
         old.dirty = false;
@@ -287,8 +303,11 @@ impl Store {
     /// so the size is exact, not estimated.
     fn within(&self, cap: usize) -> Option<(Vec<u8>, (usize, usize))> {
         let budget = serde_json::to_string(&self.budget).ok()?;
+        // Drills' results are few (one per drilled backup still listed): always kept.
+        let drills = serde_json::to_string(&self.drills).ok()?;
         let mut out =
-            format!("{{\"version\":{VERSION},\"budget\":{budget},\"facts\":[").into_bytes();
+            format!("{{\"version\":{VERSION},\"budget\":{budget},\"drills\":{drills},\"facts\":[")
+                .into_bytes();
         let closing = b"],\"shards\":[".len() + b"],\"results\":[".len() + b"]}\n".len();
         let mut facts: Vec<&InstanceFacts> = self.facts.instances.values().collect();
         facts.sort_by(|a, b| {

@@ -108,6 +108,7 @@ pub fn config(accounts: Vec<Account>) -> Config {
         accounts,
         staleness: Vec::new(),
         shard: Default::default(),
+        drill: Default::default(),
         // Off: tests that count object requests see only probes; tests of
         // verification turn it on.
         verify: VerifyConfig {

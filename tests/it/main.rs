@@ -9,6 +9,7 @@ mod changelog;
 mod check_layout;
 mod check_verify;
 mod describe;
+mod drill;
 mod exporter;
 mod facts;
 mod faults;

@@ -163,7 +163,7 @@ impl Validator {
     }
 
     /// A size within `(min, max, how the range is written)`.
-    pub(super) fn size(
+    pub(in crate::config) fn size(
         &mut self,
         path: &str,
         raw: Option<RawSize>,

@@ -7,6 +7,7 @@
 //! memory, the text itself, for one pass of CPU per cycle. Names, help texts and label
 //! sets come from the [catalog](super::catalog).
 
+mod drill;
 mod verdict;
 mod verify;
 
@@ -198,6 +199,7 @@ pub fn render_to(snap: &Snapshot, sink: &mut dyn FnMut(&[u8])) {
     probe_results(&mut w, snap);
     targets(&mut w, snap);
     verify::verification(&mut w, snap);
+    drill::drills(&mut w, snap);
     verdict::verdicts(&mut w, snap);
     cycle(&mut w, snap);
     w.flush();

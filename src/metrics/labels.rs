@@ -110,6 +110,14 @@ label_set!(
     BackupResultLabels { ..level: BackupLevelLabels, result }
 );
 label_set!(
+    /// One outcome of a backup's restore drill result set.
+    DrillResultLabels { ..backup: BackupLabels, result }
+);
+label_set!(
+    /// An instance's last successful restore drill and the backup it restored.
+    DrillSuccessLabels { ..instance: InstanceLabels, backup_id }
+);
+label_set!(
     /// What a dump says of itself.
     RdbInfoLabels { ..backup: BackupLabels, rdb_version, redis_version, format }
 );

@@ -21,6 +21,7 @@ macro_rules! matchers {
 
 const STALENESS: [KeyDoc; 4] = matchers!("staleness[]");
 const VERIFY_RULES: [KeyDoc; 4] = matchers!("verify.rules[]");
+const DRILL_RULES: [KeyDoc; 4] = matchers!("drill.rules[]");
 
 pub const KEYS: &[KeyDoc] = &[
     k("poll", "", "How and how often the CDS API is polled. Scrapes never call the API; they serve the last completed cycle."),
@@ -79,4 +80,26 @@ pub const KEYS: &[KeyDoc] = &[
     k("verify.daily_budget", "`20GiB`", "Bytes downloaded per UTC day at most; past it, verifications wait for the next day (1MiB to 100TiB)."),
     k("verify.timeout", "`1h`", "Deadline of one verification (1s to 7 days)."),
     k("verify.state_file", "none (memory only)", "Where what a restart must not forget is written atomically: verification results, each instance's shards and last finished backups, cadence history, first-seen times."),
+    k("drill", "", "Restore drills: backups restored into a throwaway `redis-server` on a schedule, measuring the recovery time (off by default)."),
+    k("drill.enabled", "`false`", "Run restore drills at all."),
+    k("drill.rules", "none (every instance, no data checks)", "Which instances are drilled and their data checks; the first matching rule wins, and with rules an instance no rule matches is not drilled."),
+    DRILL_RULES[0],
+    DRILL_RULES[1],
+    DRILL_RULES[2],
+    DRILL_RULES[3],
+    k("drill.rules[].keys", "none", "Keys that must exist after the load."),
+    k("drill.rules[].keys[].db", "0", "The key's database (0-15)."),
+    k("drill.rules[].keys[].key", "required", "The key's name."),
+    k("drill.rules[].min_keys", "none", "The fewest keys a database must hold after the load."),
+    k("drill.rules[].min_keys[].db", "0", "The database (0-15)."),
+    k("drill.rules[].min_keys[].count", "required", "The fewest keys (1 or more)."),
+    k("drill.every", "`7d`", "How often each instance is drilled (at least 1h), spread over the period by instance."),
+    k("drill.backup", "`latest`", "Which backup: `latest` (the restore point) or `random` (one within the retained window)."),
+    k("drill.concurrency", "`1`", "Drills at once, each with its own scratch `redis-server` (1-8)."),
+    k("drill.timeout", "`1h`", "Deadline of one drill, download and load (at most 7 days)."),
+    k("drill.max_size", "`4GiB`", "Backups larger than this are not drilled (result `too_large`; 1KiB to 1TiB)."),
+    k("drill.scratch_dir", "the system's temporary directory + `cds-redis-backup-drills`", "An absolute path where drills download and load; every file is deleted after each drill."),
+    k("drill.disk_budget", "`10GiB`", "Disk the drills may use at once, checked with free space before a download (1KiB to 100TiB)."),
+    k("drill.redis_server", "`redis-server` on PATH", "The `redis-server` binary that loads the dump."),
+    k("drill.warn_after", "`14d`", "No successful drill for this long is a warning (at least `drill.every`)."),
 ];

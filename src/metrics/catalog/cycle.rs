@@ -199,3 +199,40 @@ pub const LAST_POLL_SUCCESS: Family<()> = Family::cycle(
     "cds_redis_backup_exporter_last_poll_success",
     "1 if every call of the last completed poll cycle succeeded.",
 );
+pub const DRILL_RESULT: Family<DrillResultLabels<'static>> = Family::cycle(
+    "cds_redis_backup_drill_result",
+    "Restore drill result set per drilled backup: 1 for the outcome (ok, load_failed, keys_mismatch, data_check_failed, too_large, unsupported, download_failed, skipped), 0 for the others.",
+);
+pub const DRILL_DOWNLOAD_SECONDS: Family<Backup> = Family::cycle(
+    "cds_redis_backup_drill_download_seconds",
+    "Seconds the restore drill took to download the backup whole.",
+);
+pub const DRILL_LOAD_SECONDS: Family<Backup> = Family::cycle(
+    "cds_redis_backup_drill_load_seconds",
+    "Seconds the restore drill's redis-server took to start and load the dump.",
+);
+pub const DRILL_RECOVERY_SECONDS: Family<Backup> = Family::cycle(
+    "cds_redis_backup_drill_recovery_seconds",
+    "Measured recovery time of the restore drill: download plus load seconds.",
+);
+pub const DRILL_USED_MEMORY_BYTES: Family<Backup> = Family::cycle(
+    "cds_redis_backup_drill_used_memory_bytes",
+    "used_memory of the restore drill's redis-server after loading the dump.",
+);
+pub const DRILL_INSTANCE_RAM_BYTES: Family<Backup> = Family::cycle(
+    "cds_redis_backup_drill_instance_ram_bytes",
+    "The instance's Ram (CDS) when the restore drill ran, to compare used_memory with.",
+);
+pub const DRILL_KEYS: Family<Backup> = Family::cycle(
+    "cds_redis_backup_drill_keys",
+    "Keys the restore drill's redis-server loaded, all databases.",
+);
+pub const DRILL_TIMESTAMP_SECONDS: Family<Backup> = Family::cycle(
+    "cds_redis_backup_drill_timestamp_seconds",
+    "When the restore drill of the backup ended, Unix seconds.",
+);
+pub const DRILL_LAST_SUCCESS_TIMESTAMP_SECONDS: Family<DrillSuccessLabels<'static>> =
+    Family::cycle(
+        "cds_redis_backup_drill_last_success_timestamp_seconds",
+        "When the instance's last successful restore drill ended, Unix seconds; backup_id is the backup it restored.",
+    );

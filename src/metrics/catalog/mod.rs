@@ -248,6 +248,21 @@ pub const SECTIONS: &[Section] = &[
         ],
     },
     Section {
+        title: "Restore drills",
+        about: "Backups restored into a throwaway redis-server (`drill:`, off by default): per drilled backup its result, times and memory; per instance its last successful drill.",
+        families: &[
+            &DRILL_RESULT.meta,
+            &DRILL_DOWNLOAD_SECONDS.meta,
+            &DRILL_LOAD_SECONDS.meta,
+            &DRILL_RECOVERY_SECONDS.meta,
+            &DRILL_USED_MEMORY_BYTES.meta,
+            &DRILL_INSTANCE_RAM_BYTES.meta,
+            &DRILL_KEYS.meta,
+            &DRILL_TIMESTAMP_SECONDS.meta,
+            &DRILL_LAST_SUCCESS_TIMESTAMP_SECONDS.meta,
+        ],
+    },
+    Section {
         title: "Poll cycle",
         about: "The last completed poll cycle; absent until the first completes.",
         families: &[

@@ -36,7 +36,7 @@ fn names_are_unique_well_formed_and_helped() {
         let unique: BTreeSet<_> = labels.iter().collect();
         assert_eq!(unique.len(), labels.len(), "{}: a label twice", m.name);
     }
-    assert_eq!(seen.len(), 66);
+    assert_eq!(seen.len(), 75);
 }
 
 #[test]

@@ -5,47 +5,34 @@
 
 use super::Writer;
 use crate::drill::{DrillOutcome, DrillRecord};
+use crate::metrics::catalog::{self as c, Family};
+use crate::metrics::labels::{BackupLabels, DrillResultLabels, DrillSuccessLabels, InstanceLabels};
 use crate::state::Snapshot;
 
-/// A per-drill family: name, help, and its value from a drill.
-type Family = (&'static str, &'static str, fn(&DrillRecord) -> Option<f64>);
+/// A per-drill family and its value from a drill.
+type PerDrill = (
+    &'static Family<BackupLabels<'static>>,
+    fn(&DrillRecord) -> Option<f64>,
+);
 
-const FAMILIES: [Family; 7] = [
-    (
-        "cds_redis_backup_drill_download_seconds",
-        "Seconds the restore drill took to download the backup whole.",
-        |r| loaded(r).then_some(r.result.download_seconds),
-    ),
-    (
-        "cds_redis_backup_drill_load_seconds",
-        "Seconds the restore drill's redis-server took to start and load the dump.",
-        |r| loaded(r).then_some(r.result.load_seconds),
-    ),
-    (
-        "cds_redis_backup_drill_recovery_seconds",
-        "Measured recovery time of the restore drill: download plus load seconds.",
-        |r| loaded(r).then_some(r.result.recovery_seconds()),
-    ),
-    (
-        "cds_redis_backup_drill_used_memory_bytes",
-        "used_memory of the restore drill's redis-server after loading the dump.",
-        |r| r.result.used_memory.map(|m| m as f64),
-    ),
-    (
-        "cds_redis_backup_drill_instance_ram_bytes",
-        "The instance's Ram (CDS) when the restore drill ran, to compare used_memory with.",
-        |r| r.result.instance_ram.map(|m| m as f64),
-    ),
-    (
-        "cds_redis_backup_drill_keys",
-        "Keys the restore drill's redis-server loaded, all databases.",
-        |r| r.result.keys_redis.map(|k| k as f64),
-    ),
-    (
-        "cds_redis_backup_drill_timestamp_seconds",
-        "When the restore drill of the backup ended, Unix seconds.",
-        |r| Some(r.result.at as f64),
-    ),
+const FAMILIES: [PerDrill; 7] = [
+    (&c::DRILL_DOWNLOAD_SECONDS, |r| {
+        loaded(r).then_some(r.result.download_seconds)
+    }),
+    (&c::DRILL_LOAD_SECONDS, |r| {
+        loaded(r).then_some(r.result.load_seconds)
+    }),
+    (&c::DRILL_RECOVERY_SECONDS, |r| {
+        loaded(r).then_some(r.result.recovery_seconds())
+    }),
+    (&c::DRILL_USED_MEMORY_BYTES, |r| {
+        r.result.used_memory.map(|m| m as f64)
+    }),
+    (&c::DRILL_INSTANCE_RAM_BYTES, |r| {
+        r.result.instance_ram.map(|m| m as f64)
+    }),
+    (&c::DRILL_KEYS, |r| r.result.keys_redis.map(|k| k as f64)),
+    (&c::DRILL_TIMESTAMP_SECONDS, |r| Some(r.result.at as f64)),
 ];
 
 /// Whether the drill got as far as a server that loaded the dump.
@@ -53,45 +40,43 @@ fn loaded(r: &DrillRecord) -> bool {
     r.result.keys_redis.is_some()
 }
 
+fn labels(r: &DrillRecord) -> BackupLabels<'_> {
+    BackupLabels {
+        instance_uuid: &r.instance_uuid,
+        backup_id: &r.backup_id,
+        shard_id: &r.shard_id,
+    }
+}
+
 pub(super) fn drills(w: &mut Writer<'_>, snap: &Snapshot) {
     let book = &snap.drills.book;
     let records = || book.backups.values().flat_map(|m| m.values());
-    let labels = |r: &DrillRecord| {
-        [
-            ("instance_uuid", r.instance_uuid.clone()),
-            ("backup_id", r.backup_id.clone()),
-            ("shard_id", r.shard_id.clone()),
-        ]
-    };
-    w.family("cds_redis_backup_drill_result", "Restore drill result set per drilled backup: 1 for the outcome (ok, load_failed, keys_mismatch, data_check_failed, too_large, unsupported, download_failed, skipped), 0 for the others.");
     for r in records() {
-        let l = labels(r);
         for o in DrillOutcome::ALL {
-            let with: Vec<(&str, &str)> = l
-                .iter()
-                .map(|(k, v)| (*k, v.as_str()))
-                .chain([("result", o.as_str())])
-                .collect();
-            w.sample(&with, o == r.result.outcome);
+            let l = DrillResultLabels {
+                backup: labels(r),
+                result: o.as_str(),
+            };
+            w.sample(&c::DRILL_RESULT, &l, o == r.result.outcome);
         }
     }
-    for (name, help, value) in FAMILIES {
-        w.family(name, help);
+    for (family, value) in FAMILIES {
         for r in records() {
             if let Some(v) = value(r) {
-                let l = labels(r);
-                let with: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                w.sample(&with, v);
+                w.sample(family, &labels(r), v);
             }
         }
     }
-    w.family(
-        "cds_redis_backup_drill_last_success_timestamp_seconds",
-        "When the instance's last successful restore drill ended, Unix seconds; backup_id is the backup it restored.",
-    );
     for (uuid, l) in &book.last_ok {
+        let labels = DrillSuccessLabels {
+            instance: InstanceLabels {
+                instance_uuid: uuid,
+            },
+            backup_id: &l.backup_id,
+        };
         w.sample(
-            &[("instance_uuid", uuid), ("backup_id", &l.backup_id)],
+            &c::DRILL_LAST_SUCCESS_TIMESTAMP_SECONDS,
+            &labels,
             l.at as f64,
         );
     }

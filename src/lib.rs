@@ -26,6 +26,7 @@ pub mod state;
 pub mod status;
 mod sync;
 pub mod verdict;
+pub mod verification;
 pub mod verify;
 pub mod web_config;
 

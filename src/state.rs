@@ -15,7 +15,7 @@ use crate::cds::{SecretUrl, UrlType};
 use crate::config::VerifyLevel;
 pub use crate::facts::LastFinished;
 use crate::probe::ProbeResult;
-use crate::verify::{LastVerified, Verification};
+use crate::verification::{LastVerified, Verification};
 
 /// (instance_uuid, backup_id)
 pub type BackupKey = (String, String);

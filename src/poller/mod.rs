@@ -132,7 +132,7 @@ impl Poller {
             &config.verify,
             probe_http.clone(),
             config.probe.timeout,
-            Arc::clone(&metrics),
+            Arc::clone(&metrics) as Arc<dyn crate::verify::Gauges>,
         );
         metrics.state_file_configured(verifier.has_state_file());
         let memory = remember::restore(verifier.restored_facts());
@@ -352,3 +352,18 @@ mod schedule;
 
 use calls::rate_limiter;
 pub use schedule::run;
+
+/// The verifier's progress goes to these series.
+impl crate::verify::Gauges for Metrics {
+    fn budget_left(&self, bytes: u64) {
+        self.verify_budget(bytes);
+    }
+
+    fn progress(&self, running: usize, queued: usize) {
+        self.verify_progress(running, queued);
+    }
+
+    fn downloaded(&self, bytes: u64) {
+        self.verify_bytes(bytes);
+    }
+}

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{all_gone, hours, Finding, Reason, ShardVerdict};
 use crate::config::VerifyLevel;
 use crate::state::{BackupState, ShardFacts, Snapshot, TargetKey};
-use crate::verify::Outcome;
+use crate::verification::Outcome;
 
 /// A backup running longer than this is stuck.
 pub const STUCK_AFTER: Duration = Duration::from_secs(6 * 3600);

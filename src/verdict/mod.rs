@@ -31,7 +31,7 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 
 use crate::policy;
 use crate::state::{BackupState, ShardFacts, Snapshot};
-use crate::verify::{Outcome, Verification};
+use crate::verification::{Outcome, Verification};
 
 mod facts;
 mod reason;

@@ -26,7 +26,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::{Outcome, Verification};
+use crate::verification::{LastVerified, Outcome, Verification};
 use crate::config::VerifyLevel;
 use crate::facts::{Facts, InstanceFacts};
 use crate::state::BackupKey;
@@ -50,19 +50,6 @@ static WRITTEN: AtomicU64 = AtomicU64::new(0);
 /// Bytes written to state files by this process so far: what the coalescing saves.
 pub fn state_file_bytes_written() -> u64 {
     WRITTEN.load(Ordering::Relaxed)
-}
-
-/// The newest backup of a shard verified `ok`: what a restore drill would start from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LastVerified {
-    pub backup_id: String,
-    /// Its EndTime, Unix seconds.
-    pub end: i64,
-    /// Keys counted, when the check read the whole dump; else the `RESIZEDB` hint of
-    /// a light check (`keys_hint`).
-    pub keys: Option<u64>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub keys_hint: bool,
 }
 
 /// The state file's layout; `version` changes with any incompatible change. Version 1

@@ -3,6 +3,63 @@
 //!
 //! [`run`] wires it together from a validated [`config::Config`], a bound listener and
 //! a shutdown signal, so tests and `main` start it the same way.
+//!
+//! # Layout
+//!
+//! Floors, from the bottom. A module uses only modules on floors below its own (test
+//! code aside), so nothing depends on what depends on it; a test (`src/layers.rs`)
+//! reads every `crate::` path in `src/` and holds it to this map, which must name every
+//! top-level module.
+//!
+//! **Floor 0, tools**: nothing of the crate.
+//! - `sync`: locks without poison
+//! - `problem`: what is wrong where in a file the operator wrote
+//! - `input`: reading operator files safely (regular files, a size cap, a YAML depth check)
+//! - `logging`: the log subscriber, logfmt or JSON
+//!
+//! **Floor 1, the outside in its own terms**: pure of Prometheus and of policy.
+//! - `cds`: the CDS API client: signing, requests, typed answers and errors
+//! - `rdb`: is a dump whole and restorable (pure: bytes in, verdict out)
+//! - `shard`: this replica's slice of the fleet (`--shard`, `--total-shards`)
+//!
+//! **Floor 2, settings and probes**
+//! - `config`: `config.yaml` → validated [`config::Config`]
+//! - `web_config`: `--web.config.file`: TLS and basic auth
+//! - `probe`: does a presigned download URL serve the object
+//!
+//! **Floor 3, pure knowledge**
+//! - `policy`: how old a shard's restore point may get (rules, learned schedule)
+//! - `verification`: what a verification found: `Outcome`, `Verification`, `LastVerified`
+//!
+//! **Floor 4**
+//! - `facts`: what the exporter remembers of each instance across restarts
+//!
+//! **Floor 5, the data of a cycle**
+//! - `state`: what one poll cycle learned ([`state::Snapshot`]): plain data, no I/O
+//!
+//! **Floor 6, work and judgement**
+//! - `verify`: verification in the background: jobs, workers, limiter, budget, state file
+//! - `verdict`: the policy engine: restore point, deadline and findings per shard
+//!
+//! **Floor 7, views**
+//! - `metrics`: the registry and the series rendered from a snapshot
+//! - `report`: the fleet in plain words, for `check` and the status page
+//! - `alerts`: every alert and recording rule, declared once
+//!
+//! **Floor 8**
+//! - `poller`: the poll cycle: calls, probes, verification jobs → a snapshot
+//! - `status`: the status page's HTML
+//! - `fake`: the fake CDS API and object store, for tests, benchmarks and `--demo`
+//!
+//! **Floor 9, entry points**
+//! - `server`: HTTP: `/metrics`, health, the status page, reloads
+//! - `check`: the `check` subcommand's cycle and its table
+//! - `demo`: `--demo`: the fake API with its scenario and a configuration for it
+//!
+//! **Floor 10, the top**
+//! - `lib`: [`run`] and [`run_with`]: server and poll loop wired together; reloads
+//! - `main`: the binary: flags, logging, signals
+//! - `main_check`: the binary's `check` output
 
 pub mod alerts;
 pub mod cds;
@@ -12,6 +69,8 @@ pub mod demo;
 pub mod facts;
 pub mod fake;
 mod input;
+#[cfg(test)]
+mod layers;
 pub mod logging;
 pub mod metrics;
 pub mod policy;

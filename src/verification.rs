@@ -119,4 +119,3 @@ pub struct LastVerified {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keys_hint: bool,
 }
-

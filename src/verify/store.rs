@@ -26,11 +26,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::verification::{LastVerified, Outcome, Verification};
 use crate::config::VerifyLevel;
 use crate::facts::{Facts, InstanceFacts};
 use crate::state::BackupKey;
 use crate::sync::lock;
+use crate::verification::{LastVerified, Outcome, Verification};
 
 /// At most one write of the state file per this long while results keep coming.
 pub const SAVE_INTERVAL: Duration = Duration::from_secs(10);

@@ -233,7 +233,6 @@ fn bombs(n: usize) -> Result<()> {
                 discovery: None,
             }],
             staleness: Vec::new(),
-            shard: Default::default(),
             verify: VerifyConfig {
                 level: VerifyLevel::Light,
                 url_types: vec![UrlType::Public],
@@ -277,6 +276,7 @@ fn bombs(n: usize) -> Result<()> {
         });
         cds_redis_backup_exporter::run_with(
             config,
+            cds_redis_backup_exporter::partition::Partition::default(),
             cds_redis_backup_exporter::server::WebConfig::default(),
             cds_redis_backup_exporter::Control::default(),
             listener,

@@ -20,7 +20,7 @@
 //! **Floor 1, the outside in its own terms**: pure of Prometheus and of policy.
 //! - `cds`: the CDS API client: signing, requests, typed answers and errors
 //! - `rdb`: is a dump whole and restorable (pure: bytes in, verdict out)
-//! - `shard`: this replica's slice of the fleet (`--shard`, `--total-shards`)
+//! - `partition`: this replica's part of the fleet (`--shard`, `--total-shards`)
 //!
 //! **Floor 2, settings and probes**
 //! - `config`: `config.yaml` → validated [`config::Config`]
@@ -73,6 +73,7 @@ mod input;
 mod layers;
 pub mod logging;
 pub mod metrics;
+pub mod partition;
 pub mod policy;
 pub mod poller;
 pub mod probe;
@@ -80,7 +81,6 @@ pub mod problem;
 pub mod rdb;
 pub mod report;
 pub mod server;
-pub mod shard;
 pub mod state;
 pub mod status;
 mod sync;
@@ -126,7 +126,8 @@ impl std::fmt::Debug for Control {
 pub(crate) const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Polls in the background and serves HTTP on `listener` until `shutdown` completes,
-/// with the default web settings (plain HTTP, no lifecycle API, no reloads).
+/// with the default web settings (plain HTTP, no lifecycle API, no reloads), the whole
+/// fleet in this replica.
 pub async fn run(
     config: config::Config,
     listener: TcpListener,
@@ -134,6 +135,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     run_with(
         config,
+        partition::Partition::default(),
         server::WebConfig::default(),
         Control::default(),
         listener,
@@ -142,11 +144,13 @@ pub async fn run(
     .await
 }
 
-/// [`run`] with `web` settings, reloadable through `control` (and `POST /-/reload` when
+/// [`run`] polling `partition` of the fleet (`--shard`, `--total-shards`), with `web`
+/// settings, reloadable through `control` (and `POST /-/reload` when
 /// `web.enable_lifecycle`). On shutdown the listener closes and the poll loop is
 /// cancelled at once, calls in flight and a reload in progress included.
 pub async fn run_with(
     config: config::Config,
+    partition: partition::Partition,
     web: server::WebConfig,
     control: Control,
     listener: TcpListener,
@@ -158,7 +162,8 @@ pub async fn run_with(
         warn!("verify.state_file is not set: a restart forgets remembered shards (one whose backups are all purged meanwhile is no longer reported), their last finished backups, cadence history, first-seen times and verification results");
     }
     let poller = Arc::new(
-        poller::Poller::new(&config, Arc::clone(&metrics)).context("building the HTTP clients")?,
+        poller::Poller::new(&config, partition, Arc::clone(&metrics))
+            .context("building the HTTP clients")?,
     );
     let ready = Arc::new(AtomicBool::new(false));
     let (pollers, watched) = watch::channel(poller);
@@ -175,6 +180,7 @@ pub async fn run_with(
         loader: control.loader,
         security_file: web.security_file.clone(),
         current: config,
+        partition,
         security: Arc::clone(&security),
         metrics: Arc::clone(&metrics),
         pollers,
@@ -225,6 +231,8 @@ struct Reloader {
     security_file: Option<PathBuf>,
     /// The configuration the running poller was built from.
     current: config::Config,
+    /// Given at start and kept by every reload: it comes from flags, not the file.
+    partition: partition::Partition,
     security: server::SharedSecurity,
     metrics: Arc<metrics::Metrics>,
     pollers: watch::Sender<Arc<poller::Poller>>,
@@ -316,6 +324,7 @@ impl Reloader {
         let security_file = self.security_file.clone();
         let previous = Arc::clone(&sync::read(&self.security));
         let current = self.current.clone();
+        let partition = self.partition;
         let metrics = Arc::clone(&self.metrics);
         let work = tokio::task::spawn_blocking(move || {
             let config = load().map_err(|e| e.to_string())?;
@@ -329,7 +338,7 @@ impl Reloader {
                 None
             } else {
                 Some(
-                    poller::Poller::new(&config, metrics)
+                    poller::Poller::new(&config, partition, metrics)
                         .map_err(|e| format!("cannot build the HTTP clients: {e}"))?,
                 )
             };

@@ -60,7 +60,7 @@ pub async fn run(
     config.verify.state_file = None;
     let deadline = config.verify.timeout;
     let metrics = Arc::new(Metrics::new()?);
-    let poller = Poller::new(&config, Arc::clone(&metrics))?;
+    let poller = Poller::new(&config, Default::default(), Arc::clone(&metrics))?;
     let started = Instant::now();
     let cycle = poller.cycle();
     tokio::pin!(cycle);

@@ -41,8 +41,6 @@ pub struct Config {
     /// gives its maximum backup age.
     pub staleness: Vec<StalenessRule>,
     pub verify: VerifyConfig,
-    /// This replica's part of the fleet; from the command line, not the file.
-    pub shard: crate::shard::Shard,
 }
 
 /// How much of a backup's content is checked ([`crate::rdb`]).

@@ -159,7 +159,6 @@ impl Validator {
             accounts,
             staleness,
             verify,
-            shard: crate::shard::Shard::default(),
         }
     }
 

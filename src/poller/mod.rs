@@ -30,6 +30,7 @@ use crate::cds::{Client, Instance};
 use crate::config::{Account, BackupTarget, Config, ProbeConfig, StalenessRule, VerifyConfig};
 use crate::facts::Facts;
 use crate::metrics::Metrics;
+use crate::partition::Partition;
 use crate::probe;
 use crate::state::{BackupKey, CycleInfo, Snapshot, TargetKey, Vanished};
 use crate::verify::Verifier;
@@ -91,7 +92,8 @@ pub struct Poller {
     stale_after: chrono::Duration,
     forget_vanished_after: chrono::Duration,
     staleness: Vec<StalenessRule>,
-    shard: crate::shard::Shard,
+    /// This replica's part of the fleet: only its instances are polled.
+    partition: Partition,
     verify_config: VerifyConfig,
     verifier: Verifier,
     metrics: Arc<Metrics>,
@@ -99,7 +101,12 @@ pub struct Poller {
 }
 
 impl Poller {
-    pub fn new(config: &Config, metrics: Arc<Metrics>) -> reqwest::Result<Self> {
+    /// Polls `partition` of the fleet `config` watches.
+    pub fn new(
+        config: &Config,
+        partition: Partition,
+        metrics: Arc<Metrics>,
+    ) -> reqwest::Result<Self> {
         let api_http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!(
@@ -110,7 +117,7 @@ impl Poller {
         for a in &config.accounts {
             metrics.init_account(&a.name);
         }
-        metrics.set_shard(config.shard);
+        metrics.set_shard(partition);
         let probe_http = probe::client()?;
         let accounts = config
             .accounts
@@ -159,7 +166,7 @@ impl Poller {
             forget_vanished_after: chrono::Duration::from_std(config.poll.forget_vanished_after)
                 .unwrap_or(chrono::Duration::MAX),
             staleness: config.staleness.clone(),
-            shard: config.shard,
+            partition,
             verify_config: config.verify.clone(),
             verifier,
             metrics,
@@ -221,7 +228,7 @@ impl Poller {
     async fn poll_account(&self, a: &AccountPoller, cycle: u64) -> Snapshot {
         let mut snap = Snapshot::default();
         self.memory().first_error.remove(&a.account.name);
-        let owns = |uuid: &str| self.shard.owns(uuid);
+        let owns = |uuid: &str| self.partition.owns(uuid);
         let mut uuids: BTreeSet<String> = a
             .account
             .instances

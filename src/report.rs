@@ -445,7 +445,8 @@ fn shards(
                 .collect();
             newer.sort_by_key(|b| std::cmp::Reverse(b.backup.start));
             for b in newer {
-                v.newer.push((b.backup.id.clone(), b.backup.status.clone()));
+                v.newer
+                    .push((b.backup.id.clone(), b.backup.status.to_string()));
             }
             if let Some(b) = newest {
                 newest_facts(snap, &mut v, b);

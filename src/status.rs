@@ -426,7 +426,7 @@ fn instance_page_of(
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&b.backup.id),
             escape(&b.shard_id),
-            escape(&b.backup.status),
+            escape(b.backup.status.as_str()),
             escape(&b.backup.backup_type),
             escape(&b.backup.mode),
             time(b.backup.start),

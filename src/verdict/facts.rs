@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{all_gone, hours, Finding, Reason, ShardVerdict};
+use crate::cds::BackupStatus;
 use crate::config::VerifyLevel;
 use crate::state::{BackupState, ShardFacts, Snapshot, TargetKey};
 use crate::verification::Outcome;
@@ -102,12 +103,12 @@ fn findings_of<'a>(
 fn of_backup(b: &BackupState, now: DateTime<Utc>) -> Vec<Finding> {
     let id = b.backup.id.as_str();
     let mut out = Vec::new();
-    match b.backup.status.as_str() {
-        "finished" => {}
-        "failed" => {
+    match &b.backup.status {
+        BackupStatus::Finished => {}
+        BackupStatus::Failed => {
             out.push(Finding::new(Reason::Failed, format!("backup {id} failed")).backup(id))
         }
-        "running" => {
+        BackupStatus::Running => {
             let running = b
                 .backup
                 .start
@@ -127,7 +128,7 @@ fn of_backup(b: &BackupState, now: DateTime<Utc>) -> Vec<Finding> {
                 );
             }
         }
-        other => {
+        BackupStatus::Unknown(other) => {
             let mut f = Finding::new(
                 Reason::StatusUnknown,
                 format!("backup {id} has an unknown status {other:?}"),

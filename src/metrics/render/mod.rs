@@ -12,7 +12,7 @@ mod verify;
 
 use std::fmt::Write as _;
 
-use crate::cds::Instance;
+use crate::cds::{BackupStatus, Instance};
 use crate::probe::ProbeResult;
 use crate::state::{BackupState, Snapshot};
 
@@ -34,12 +34,12 @@ impl StateLabel {
         StateLabel::Other,
     ];
 
-    pub fn of(status: &str) -> Self {
+    pub fn of(status: &BackupStatus) -> Self {
         match status {
-            "finished" => StateLabel::Finished,
-            "running" => StateLabel::Running,
-            "failed" => StateLabel::Failed,
-            _ => StateLabel::Other,
+            BackupStatus::Finished => StateLabel::Finished,
+            BackupStatus::Running => StateLabel::Running,
+            BackupStatus::Failed => StateLabel::Failed,
+            BackupStatus::Unknown(_) => StateLabel::Other,
         }
     }
 
@@ -251,7 +251,9 @@ fn backups(w: &mut Writer<'_>, snap: &Snapshot) {
         "cds_redis_backup_status_info",
         "The backup's raw CDS Status; always 1.",
     );
-    w.per_backup(snap, |b| vec![("status", b.backup.status.clone(), 1i64)]);
+    w.per_backup(snap, |b| {
+        vec![("status", b.backup.status.to_string(), 1i64)]
+    });
     w.family("cds_redis_backup_size_bytes", "BackupSize reported by CDS.");
     w.per_backup(snap, |b| plain(b.backup.size));
     w.family(

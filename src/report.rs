@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::state::{BackupState, Snapshot};
+use crate::state::{BackupKey, BackupState, ShardKey, Snapshot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -386,30 +386,30 @@ fn shards(
     snap: &Snapshot,
     uuid: &str,
     backups: &[&BackupState],
-    last_success: &BTreeMap<(String, String), crate::state::LastSuccess>,
-    verdicts: &BTreeMap<(String, String), crate::verdict::ShardVerdict>,
+    last_success: &BTreeMap<ShardKey, crate::state::LastSuccess>,
+    verdicts: &BTreeMap<ShardKey, crate::verdict::ShardVerdict>,
     now: DateTime<Utc>,
 ) -> Vec<ShardView> {
     let mut ids: Vec<String> = backups.iter().map(|b| b.shard_id.clone()).collect();
     // A range, not a scan: thousands of instances each look up their own shards.
     ids.extend(
         snap.shards
-            .range((uuid.to_owned(), String::new())..)
-            .take_while(|((u, _), _)| u == uuid)
-            .map(|((_, s), _)| s.clone()),
+            .range(ShardKey::new(uuid, "")..)
+            .take_while(|(k, _)| k.instance_uuid == uuid)
+            .map(|(k, _)| k.shard_id.clone()),
     );
     // An instance never backed up has a verdict for shard "" and nothing else.
     ids.extend(
         verdicts
-            .range((uuid.to_owned(), String::new())..)
-            .take_while(|((u, _), _)| u == uuid)
-            .map(|((_, s), _)| s.clone()),
+            .range(ShardKey::new(uuid, "")..)
+            .take_while(|(k, _)| k.instance_uuid == uuid)
+            .map(|(k, _)| k.shard_id.clone()),
     );
     ids.sort();
     ids.dedup();
     ids.into_iter()
         .map(|shard| {
-            let key = (uuid.to_owned(), shard.clone());
+            let key = ShardKey::new(uuid, &shard);
             let facts = snap.shards.get(&key);
             let ls = last_success.get(&key);
             let newest = ls.and_then(|ls| {
@@ -476,7 +476,7 @@ fn newest_facts(snap: &Snapshot, v: &mut ShardView, b: &BackupState) {
         v.urls
             .push((t.as_str().to_owned(), p.status, p.reachable()));
     }
-    let key = (b.instance_uuid.clone(), b.backup.id.clone());
+    let key = BackupKey::new(&b.instance_uuid, &b.backup.id);
     let best = snap
         .verifications
         .get(&key)
@@ -528,9 +528,9 @@ mod tests {
             urls: None,
         };
         snap.backups
-            .insert(("u".into(), "b1".into()), std::sync::Arc::new(state));
+            .insert(BackupKey::new("u", "b1"), std::sync::Arc::new(state));
         snap.shards.insert(
-            ("u".into(), String::new()),
+            ShardKey::new("u", ""),
             ShardFacts {
                 finished: Some(2),
                 expected_interval: None,
@@ -546,7 +546,7 @@ mod tests {
             ..Default::default()
         };
         snap.verifications
-            .insert(("u".into(), "b1".into()), vec![v]);
+            .insert(BackupKey::new("u", "b1"), vec![v]);
         (snap, now)
     }
 

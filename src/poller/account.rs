@@ -97,7 +97,7 @@ impl Poller {
             });
         }
         for (key, facts) in &mut snap.shards {
-            let instance = described(&snap.instances, &key.0);
+            let instance = described(&snap.instances, &key.instance_uuid);
             let point = newest.get(key).map(|n| n.end);
             let (max_age, source) = policy::max_age(
                 &self.staleness,
@@ -113,7 +113,7 @@ impl Poller {
         let uuids: std::collections::BTreeSet<String> = snap
             .instance_backups
             .keys()
-            .chain(snap.shards.keys().map(|(u, _)| u))
+            .chain(snap.shards.keys().map(|k| &k.instance_uuid))
             .cloned()
             .collect();
         for uuid in uuids {
@@ -143,7 +143,7 @@ impl Poller {
                     && snap.up_of(&TargetKey::from(*k)) == Some(true)
             })
             .filter_map(|(k, b)| {
-                let level = match snap.verify_levels.get(&k.0) {
+                let level = match snap.verify_levels.get(&k.instance_uuid) {
                     Some(l) => *l,
                     None => self.verify_config.level,
                 };

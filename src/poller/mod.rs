@@ -32,7 +32,7 @@ use crate::facts::Facts;
 use crate::metrics::Metrics;
 use crate::partition::Partition;
 use crate::probe;
-use crate::state::{BackupKey, CycleInfo, Snapshot, TargetKey, Vanished};
+use crate::state::{BackupKey, CycleInfo, ShardKey, Snapshot, TargetKey, Vanished};
 use crate::verify::Verifier;
 
 /// One thing an account watches.
@@ -190,10 +190,10 @@ impl Poller {
     /// Puts what verification knows now into `snap` (results arrive after the cycle).
     pub fn refresh_verifications(&self, snap: &mut Snapshot) {
         let keys: HashSet<&BackupKey> = snap.backups.keys().collect();
-        let shards: HashSet<(String, String)> = snap
+        let shards: HashSet<ShardKey> = snap
             .backups
             .values()
-            .map(|b| (b.instance_uuid.clone(), b.shard_id.clone()))
+            .map(|b| b.shard_key())
             .chain(snap.shards.keys().cloned())
             .collect();
         let found = self.verifier.results(&keys, &shards);
@@ -301,7 +301,7 @@ impl Poller {
     /// A `backups:` entry: DownloadBackup every cycle, probe it once finished.
     async fn poll_backup(&self, a: &AccountPoller, t: &BackupTarget) -> Snapshot {
         let mut snap = Snapshot::default();
-        let key = (t.instance_uuid.clone(), t.backup_id.clone());
+        let key = BackupKey::new(&t.instance_uuid, &t.backup_id);
         let detail = self.download(a, &t.instance_uuid, &t.backup_id).await;
         snap.set_up(TargetKey::from(&key), detail.is_ok());
         match detail {
@@ -332,7 +332,7 @@ impl Poller {
         let mut state = Arc::clone(state);
         if !self.fresh(at) {
             if !state.backup.is_final() {
-                debug!(instance_uuid = %key.0, backup_id = %key.1, "dropping an unfinished backup not fetched for longer than poll.stale_after");
+                debug!(instance_uuid = %key.instance_uuid, backup_id = %key.backup_id, "dropping an unfinished backup not fetched for longer than poll.stale_after");
                 return;
             }
             if !state.probes.is_empty() || state.urls.is_some() {

@@ -32,7 +32,7 @@ use tracing::{info, warn};
 use crate::cds::{SecretUrl, UrlType};
 use crate::config::{VerifyConfig, VerifyLevel};
 use crate::rdb;
-use crate::state::BackupKey;
+use crate::state::{BackupKey, ShardKey};
 use crate::sync::lock;
 pub use crate::verification::{LastVerified, Outcome, Verification};
 pub use store::{state_file_bytes_written, Store, MAX_STATE_BYTES, SAVE_INTERVAL};
@@ -72,8 +72,8 @@ pub trait Gauges: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Default)]
 pub struct Found {
     pub verifications: BTreeMap<BackupKey, Vec<Verification>>,
-    /// (instance_uuid, shard_id) → its newest backup verified `ok`
-    pub verified: BTreeMap<(String, String), LastVerified>,
+    /// Each shard's newest backup verified `ok`.
+    pub verified: BTreeMap<ShardKey, LastVerified>,
 }
 
 #[derive(Debug)]
@@ -256,7 +256,7 @@ impl Verifier {
 
     /// The results of `keys` and every shard's last verified backup, for the snapshot;
     /// results of other backups are forgotten.
-    pub fn results(&self, keys: &HashSet<&BackupKey>, shards: &HashSet<(String, String)>) -> Found {
+    pub fn results(&self, keys: &HashSet<&BackupKey>, shards: &HashSet<ShardKey>) -> Found {
         let mut store = lock(&self.shared.store);
         store.retain(|k| keys.contains(k), |s| shards.contains(s));
         Found {
@@ -448,7 +448,7 @@ pub(crate) fn log_result(uuid: &str, id: &str, v: &Verification) {
 /// job held are given back and what it downloaded is spent, in one step. Schedules a
 /// retry when the result is not final.
 async fn finish(shared: &Shared, job: &Job, v: Verification, reserved: u64) {
-    let (uuid, id) = (&job.key.0, &job.key.1);
+    let (uuid, id) = (&job.key.instance_uuid, &job.key.backup_id);
     log_result(uuid, id, &v);
     if !v.outcome.is_final() {
         let wait = if v.outcome == Outcome::Skipped && v.detail.contains("budget") {

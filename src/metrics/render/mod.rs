@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use crate::cds::{BackupStatus, Instance};
 use crate::probe::ProbeResult;
-use crate::state::{BackupState, Snapshot};
+use crate::state::{BackupState, ShardKey, Snapshot};
 
 /// The `state` label of `cds_redis_backup_state`: the raw CDS statuses `finished`,
 /// `running` and `failed` map to themselves, anything else to `other`.
@@ -331,7 +331,14 @@ fn targets(w: &mut Writer<'_>, snap: &Snapshot) {
         "cds_redis_backup_last_success_timestamp_seconds",
         "EndTime of the newest finished backup known for the instance and shard.",
     );
-    for ((instance, shard), ls) in &last_success {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: shard,
+        },
+        ls,
+    ) in &last_success
+    {
         w.sample(
             &[("instance_uuid", instance), ("shard_id", shard)],
             ls.end.timestamp(),
@@ -341,7 +348,14 @@ fn targets(w: &mut Writer<'_>, snap: &Snapshot) {
         "cds_redis_backup_last_success_size_bytes",
         "Size of the newest finished backup known for the instance and shard.",
     );
-    for ((instance, shard), ls) in &last_success {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: shard,
+        },
+        ls,
+    ) in &last_success
+    {
         if let Some(size) = ls.size {
             w.sample(&[("instance_uuid", instance), ("shard_id", shard)], size);
         }
@@ -473,7 +487,14 @@ fn shards(w: &mut Writer<'_>, snap: &Snapshot) {
         "cds_redis_backup_shard_finished_backups",
         "Finished backups DescribeBackups lists for the shard, for every shard that has had one since the exporter started (0: its last finished backup is gone).",
     );
-    for ((instance, shard), f) in &snap.shards {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: shard,
+        },
+        f,
+    ) in &snap.shards
+    {
         if let Some(n) = f.finished {
             w.sample(&[("instance_uuid", instance), ("shard_id", shard)], n);
         }
@@ -482,7 +503,14 @@ fn shards(w: &mut Writer<'_>, snap: &Snapshot) {
         "cds_redis_backup_expected_interval_seconds",
         "Learned cadence: median interval between the EndTimes of the shard's recent finished automatic backups; absent with fewer than 3.",
     );
-    for ((instance, shard), f) in &snap.shards {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: shard,
+        },
+        f,
+    ) in &snap.shards
+    {
         if let Some(d) = f.expected_interval {
             w.sample(
                 &[("instance_uuid", instance), ("shard_id", shard)],
@@ -494,7 +522,14 @@ fn shards(w: &mut Writer<'_>, snap: &Snapshot) {
         "cds_redis_backup_max_age_seconds",
         "How old the shard's newest finished backup may be: the first matching staleness rule, else the learned interval plus max(2h, interval/12), else 26h.",
     );
-    for ((instance, shard), f) in &snap.shards {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: shard,
+        },
+        f,
+    ) in &snap.shards
+    {
         w.sample(
             &[("instance_uuid", instance), ("shard_id", shard)],
             f.max_age.as_secs(),

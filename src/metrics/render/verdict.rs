@@ -3,7 +3,7 @@
 //! The alert rules read these and stay thin.
 
 use super::Writer;
-use crate::state::Snapshot;
+use crate::state::{ShardKey, Snapshot};
 use crate::verdict::Reason;
 
 pub(super) fn verdicts(w: &mut Writer<'_>, snap: &Snapshot) {
@@ -18,7 +18,14 @@ pub(super) fn verdicts(w: &mut Writer<'_>, snap: &Snapshot) {
         "cds_redis_backup_restore_point_timestamp_seconds",
         "When the data of the shard's restore point was captured (the dump's ctime, bounded by EndTime; else EndTime), as Unix time: the newest finished backup not known to be gone or to fail verification. Absent when there is none.",
     );
-    for ((instance, shard), v) in &verdicts {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: shard,
+        },
+        v,
+    ) in &verdicts
+    {
         if let Some(r) = &v.restore_point {
             w.sample(
                 &[
@@ -34,7 +41,14 @@ pub(super) fn verdicts(w: &mut Writer<'_>, snap: &Snapshot) {
         "cds_redis_backup_restore_deadline_timestamp_seconds",
         "Unix time after which the shard has no restore point within its allowed age: the restore point's time plus its allowed age; without one, the last finished backup's EndTime, or for a shard never backed up its instance's creation (else first seen) time plus the allowed age.",
     );
-    for ((instance, shard), v) in &verdicts {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: shard,
+        },
+        v,
+    ) in &verdicts
+    {
         if let Some(d) = v.deadline {
             w.sample(
                 &[("instance_uuid", instance), ("shard_id", shard)],
@@ -46,7 +60,14 @@ pub(super) fn verdicts(w: &mut Writer<'_>, snap: &Snapshot) {
         "cds_redis_backup_restore_allowed_age_seconds",
         "How old the shard's restore point may get (the first matching staleness rule, else the schedule learned from its backups, from the restore point on, else 26 h): the deadline is the restore point's time plus this. Absent when there is no restore point.",
     );
-    for ((instance, shard), v) in &verdicts {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: shard,
+        },
+        v,
+    ) in &verdicts
+    {
         if v.restore_point.is_some() {
             w.sample(
                 &[("instance_uuid", instance), ("shard_id", shard)],
@@ -58,7 +79,14 @@ pub(super) fn verdicts(w: &mut Writer<'_>, snap: &Snapshot) {
         "cds_redis_backup_finding",
         "A problem the policy engine found, with its reason and severity (the table in docs/runbook.md); always 1. Per shard, with backup_id, url_type or result where it is about one backup, one download URL type or one verification result; instance_blind, account_blind and vanished per instance, without shard_id. No restore point is read from the deadline instead.",
     );
-    for ((instance, shard), v) in &verdicts {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: shard,
+        },
+        v,
+    ) in &verdicts
+    {
         for f in v
             .findings
             .iter()

@@ -3,7 +3,7 @@
 //! newest backup verified `ok`.
 
 use super::Writer;
-use crate::state::{BackupState, Snapshot};
+use crate::state::{BackupState, ShardKey, Snapshot};
 use crate::verify::{Outcome, Verification};
 
 /// A per-backup family: name, help, and its value from a verification.
@@ -139,7 +139,14 @@ fn dump(w: &mut Writer<'_>, snap: &Snapshot) {
         "cds_redis_backup_last_verified_timestamp_seconds",
         "EndTime of the shard's newest backup verified ok, as Unix time.",
     );
-    for ((instance, shard), last) in &snap.verified {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: shard,
+        },
+        last,
+    ) in &snap.verified
+    {
         w.sample(
             &[("instance_uuid", instance), ("shard_id", shard)],
             last.end,
@@ -149,7 +156,14 @@ fn dump(w: &mut Writer<'_>, snap: &Snapshot) {
         "cds_redis_backup_last_verified_keys",
         "Keys in the shard's newest backup verified ok: counted, or (light) the RESIZEDB hint of its head.",
     );
-    for ((instance, shard), last) in &snap.verified {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: shard,
+        },
+        last,
+    ) in &snap.verified
+    {
         if let Some(k) = last.keys {
             w.sample(&[("instance_uuid", instance), ("shard_id", shard)], k);
         }

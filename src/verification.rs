@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::VerifyLevel;
+use crate::rdb::Container;
 
 /// The outcome of one verification; `as_str` is the `result` label, stable across
 /// releases.
@@ -83,8 +84,8 @@ pub struct Verification {
     pub http_status: Option<u16>,
     /// What went wrong, in words (never a URL).
     pub detail: String,
-    /// `rdb`, `gzip`, `tar` or `tar.gz`.
-    pub format: Option<String>,
+    /// How the dump was packaged; `None` when the download failed before its head.
+    pub format: Option<Container>,
     pub rdb_version: Option<u32>,
     /// The `redis-ver` AUX field.
     pub redis_version: Option<String>,
@@ -118,4 +119,36 @@ pub struct LastVerified {
     pub keys: Option<u64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keys_hint: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The state file holds the same words as when `format` was a string, so files
+    /// written before it was typed read back.
+    #[test]
+    fn format_is_written_as_the_label_word() {
+        for c in [
+            Container::Raw,
+            Container::Gzip,
+            Container::Tar,
+            Container::TarGz,
+        ] {
+            let v = Verification {
+                format: Some(c),
+                ..Verification::default()
+            };
+            let json = serde_json::to_string(&v).unwrap();
+            assert!(
+                json.contains(&format!("\"format\":\"{}\"", c.as_str())),
+                "{json}"
+            );
+            let back: Verification = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.format, Some(c));
+        }
+        let none: Verification =
+            serde_json::from_str(r#"{"level":"light","outcome":"skipped","http_status":null,"detail":"","format":null,"rdb_version":null,"redis_version":null,"snapshot_time":null,"keys":null,"keys_with_expiry":null,"bytes":0,"duration_ms":0,"at":0}"#).unwrap();
+        assert_eq!(none.format, None);
+    }
 }

@@ -109,14 +109,30 @@ impl KeyHint {
     }
 }
 
-/// How the dump is packaged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the dump is packaged. The names ([`Container::as_str`]) are the `format` label
+/// of the verification series and what the state file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Container {
+    #[serde(rename = "rdb")]
     Raw,
+    #[serde(rename = "gzip")]
     Gzip,
     /// The first regular file of a tar archive.
+    #[serde(rename = "tar")]
     Tar,
+    #[serde(rename = "tar.gz")]
     TarGz,
+}
+
+impl Container {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Container::Raw => "rdb",
+            Container::Gzip => "gzip",
+            Container::Tar => "tar",
+            Container::TarGz => "tar.gz",
+        }
+    }
 }
 
 /// The AUX fields Redis writes at the start of a dump (absent or unparsable: `None`).

@@ -3,6 +3,7 @@
 //! newest backup verified `ok`.
 
 use super::Writer;
+use crate::rdb::Container;
 use crate::state::{BackupState, ShardKey, Snapshot};
 use crate::verify::{Outcome, Verification};
 
@@ -100,7 +101,7 @@ fn dump(w: &mut Writer<'_>, snap: &Snapshot) {
             ("shard_id", b.shard_id.as_str()),
             ("rdb_version", version.as_str()),
             ("redis_version", v.redis_version.as_deref().unwrap_or("")),
-            ("format", v.format.as_deref().unwrap_or("")),
+            ("format", v.format.map_or("", Container::as_str)),
         ];
         w.sample(&labels, 1i64);
     }

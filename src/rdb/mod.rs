@@ -204,7 +204,8 @@ impl Summary {
     }
 }
 
-/// Why a dump is not sound. [`Failure::label`] gives stable words for metric labels.
+/// Why a dump is not sound. The verifier maps each to its outcome (`verification::Outcome`,
+/// the `result` label), the one vocabulary of results.
 /// Offsets count bytes of the RDB itself: inside a gzip or tar container they are
 /// offsets in the decompressed dump, and 0 for a damaged container header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -234,21 +235,6 @@ pub enum Failure {
     /// bomb, or a dump too compressible to check. Says nothing of its soundness.
     #[error("not checked past byte {offset}: it inflates to more than {MAX_INFLATION} times the {input} bytes read (plus 16 MiB)")]
     Inflated { offset: u64, input: u64 },
-}
-
-impl Failure {
-    /// The outcome word for metric labels; stable across releases.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Failure::NotRdb { .. } => "not_rdb",
-            Failure::UnsupportedVersion { .. } => "unsupported_version",
-            Failure::Truncated { .. } => "truncated",
-            Failure::ChecksumMismatch { .. } => "checksum_mismatch",
-            Failure::Corrupt { .. } => "corrupt",
-            Failure::Unreadable { .. } => "read_error",
-            Failure::Inflated { .. } => "too_large",
-        }
-    }
 }
 
 /// Light check: `head` = the first up to [`HEAD_BYTES`] of the object, `tail` = its

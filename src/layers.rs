@@ -1,6 +1,7 @@
 //! Holds the code to the layer map in `lib.rs` ("Layout"): every `crate::` path in
 //! `src/` outside test code must name a module on a lower floor than its own, and every
-//! top-level module must be on the map. Test code (files declared `#[cfg(test)] mod x;`
+//! top-level module must be on the map, in the source map of `docs/development.md` and
+//! on the floor its "Layers" list gives. Test code (files declared `#[cfg(test)] mod x;`
 //! and the `#[cfg(test)] mod x { .. }` that ends a file) may reach anywhere: a fixture
 //! from `fake` in the tests of `rdb` is no dependency of `rdb`.
 
@@ -184,6 +185,61 @@ fn every_module_uses_only_floors_below_its_own() {
     }
     wrong.dedup();
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The top-level modules of `src/` (test-only files left out).
+fn top_level_modules() -> BTreeSet<String> {
+    let mut files = Vec::new();
+    rs_files(&src(), &mut files);
+    let tests: BTreeSet<PathBuf> = files
+        .iter()
+        .flat_map(|f| test_files(f, &std::fs::read_to_string(f).unwrap()))
+        .collect();
+    files
+        .iter()
+        .filter(|f| !tests.contains(*f))
+        .map(|f| module_of(f))
+        .collect()
+}
+
+fn development_md() -> String {
+    std::fs::read_to_string(src().join("../docs/development.md")).unwrap()
+}
+
+#[test]
+fn every_top_level_module_is_in_the_source_map_of_development_md() {
+    let doc = development_md();
+    let missing: Vec<String> = top_level_modules()
+        .into_iter()
+        .filter(|m| {
+            !doc.contains(&format!("| `src/{m}.rs` |")) && !doc.contains(&format!("| `src/{m}/` |"))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/development.md's source map lacks a `| `src/NAME.rs` |` or `| `src/NAME/` |` row for {missing:?}"
+    );
+    // Test-only files are in the source map too, where they are top-level (this one).
+    assert!(doc.contains("| `src/layers.rs` |"));
+}
+
+/// The "Layers" list of docs/development.md (`N: a, b` lines in its first code block)
+/// says what the layout of lib.rs says.
+#[test]
+fn the_layers_of_development_md_are_the_layout_of_lib_rs() {
+    let doc = development_md();
+    let section = doc.split("\n## Layers\n").nth(1).unwrap();
+    let block = section.split("```").nth(1).unwrap();
+    let mut listed = BTreeMap::new();
+    for line in block.lines().filter(|l| !l.trim().is_empty()) {
+        let (floor, names) = line.split_once(':').unwrap();
+        let floor: u32 = floor.trim().parse().unwrap();
+        for name in names.split(',') {
+            listed.insert(name.trim().to_owned(), floor);
+        }
+    }
+    let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();
+    assert_eq!(listed, floors(&lib));
 }
 
 #[test]

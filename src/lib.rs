@@ -60,6 +60,7 @@
 //! - `lib`: [`run`] and [`run_with`]: server and poll loop wired together; reloads
 //! - `main`: the binary: flags, logging, signals
 //! - `main_check`: the binary's `check` output
+//! - `main_malloc`: the binary re-executing itself once with glibc's allocator tuned
 
 pub mod alerts;
 pub mod cds;

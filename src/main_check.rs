@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cds_redis_backup_exporter::check::{self, Verdict};
 use cds_redis_backup_exporter::config::Config;
-use cds_redis_backup_exporter::demo;
+use cds_redis_backup_exporter::{demo, report};
 
 use super::{Args, CheckArgs, Output};
 
@@ -67,7 +67,8 @@ pub fn run(args: &Args, c: &CheckArgs, quiet: bool) -> ExitCode {
                 b.tick();
             }
         };
-        let fleet = match check::run(config, c.verify, &progress).await {
+        let within = (!c.no_verify).then_some(c.verify_within);
+        let fleet = match check::run(config, within, &progress).await {
             Ok(f) => f,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -77,8 +78,18 @@ pub fn run(args: &Args, c: &CheckArgs, quiet: bool) -> ExitCode {
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        let color = std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let borders = report::charset_from_locale(&|k| std::env::var(k).ok());
+        let style = check::Style {
+            color: std::io::stdout().is_terminal() && !no_color,
+            borders,
+            // Plain output asked for: icons any terminal shows.
+            icons: if no_color {
+                report::Charset::Ascii
+            } else {
+                borders
+            },
+        };
         match c.output {
             Output::Table => {
                 let width = if c.wide {
@@ -86,7 +97,7 @@ pub fn run(args: &Args, c: &CheckArgs, quiet: bool) -> ExitCode {
                 } else {
                     check::Width::Columns(terminal_width())
                 };
-                print!("{}", check::table(&fleet, color, width));
+                print!("{}", check::table(&fleet, style, width));
             }
             Output::Json => print!("{}", check::json(&fleet)),
         }

@@ -18,6 +18,12 @@ use crate::config::VerifyLevel;
 use crate::state::{BackupKey, BackupState, ShardKey, Snapshot};
 use crate::verification::Outcome;
 
+mod people;
+pub use people::{
+    charset_from_locale, checked, icon, local_time, no_problem_text, verified_text, word, Charset,
+    Checked,
+};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -42,6 +48,20 @@ pub struct Fleet {
     /// Problems first (critical, then warning), then by account and name.
     pub instances: Vec<InstanceView>,
     pub summary: Summary,
+    /// How `check` verified (the status page shows what the exporter verified).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerifyRun>,
+}
+
+/// How `check` verified the restore points before reporting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyRun {
+    /// `false`: `--no-verify`; the configuration's `verify:` levels and rules otherwise.
+    pub enabled: bool,
+    /// The most time spent waiting for verification (`--verify.within`).
+    pub limit_seconds: u64,
+    /// Everything verification was given had a result within the limit.
+    pub settled: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,6 +73,9 @@ pub struct AccountView {
     /// network error).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Its configured `timezone` (`+08:00`): the status page and the table show its
+    /// times in it; the JSON's times stay UTC.
+    pub utc_offset: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -62,6 +85,9 @@ pub struct Summary {
     pub critical: usize,
     pub warning: usize,
     pub blind_accounts: usize,
+    /// Shards whose newest finished backup has no final verification verdict: what
+    /// their rows say was not checked.
+    pub unverified_shards: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,6 +101,12 @@ pub struct InstanceView {
     pub shards: Vec<ShardView>,
     /// Instance-level findings; each shard has its own.
     pub findings: Vec<Finding>,
+    /// The level `verify:` gives it (`off`, `light`, `full`); `None`: not known (an
+    /// instance no longer listed).
+    pub verify_level: Option<&'static str>,
+    /// Its account's zone, for times shown to people.
+    #[serde(skip)]
+    pub zone: chrono::FixedOffset,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -193,9 +225,19 @@ pub struct Row<'a> {
     pub newer: String,
     /// One entry per probed URL: `public ok`, `intranet 403`.
     pub downloads: Vec<String>,
-    pub verified: Option<String>,
+    /// The verdict and level, naming what a light check read, or why there is none.
+    pub verified: String,
+    /// How much of the newest backup was checked: what "ok" may claim.
+    pub checked: Checked,
     pub findings: Vec<&'a Finding>,
     pub worst: Option<Severity>,
+}
+
+impl Row<'_> {
+    /// The problem cell of a row without findings: "ok" only for a dump read whole.
+    pub fn no_problem(&self) -> &'static str {
+        no_problem_text(self.checked)
+    }
 }
 
 /// The rows of an instance: one per shard (one if it has none).
@@ -218,7 +260,7 @@ pub fn rows(i: &InstanceView) -> Vec<Row<'_>> {
                 account: &i.account,
                 instance,
                 shard: s.map_or("", |s| s.shard_id.as_str()),
-                newest: newest.map(|b| b.end.format("%Y-%m-%d %H:%M UTC").to_string()),
+                newest: newest.map(|b| local_time(b.end, i.zone)),
                 age: s.and_then(|s| s.restore_point.as_ref()).map(|p| {
                     format!(
                         "{} / {}",
@@ -248,14 +290,19 @@ pub fn rows(i: &InstanceView) -> Vec<Row<'_>> {
                         })
                         .collect()
                 }),
-                verified: s
-                    .and_then(|s| s.verification.as_ref())
-                    .map(|v| format!("{} ({})", v.result.as_str(), v.level.as_str())),
+                verified: verified_text(verification(s), i.verify_level),
+                checked: checked(verification(s)),
                 worst: findings.iter().map(|f| f.severity).max(),
                 findings,
             }
         })
         .collect()
+}
+
+/// A shard's verification as (level, result).
+fn verification(s: Option<&ShardView>) -> Option<(&str, &str)> {
+    s.and_then(|s| s.verification.as_ref())
+        .map(|v| (v.level.as_str(), v.result.as_str()))
 }
 
 /// The engine's finding in words, with the alert that fires for it named at the end.
@@ -355,6 +402,7 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
             name: name.clone(),
             up: *up,
             error: snap.account_errors.get(name).cloned(),
+            utc_offset: zone_of(snap, name).to_string(),
         })
         .collect();
     let last_success = snap.last_success();
@@ -385,6 +433,8 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
                     .iter()
                     .map(rendered)
                     .collect(),
+                verify_level: snap.verify_levels.get(uuid).map(|l| l.as_str()),
+                zone: zone_of(snap, account),
             }
         })
         .collect();
@@ -400,6 +450,8 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
                 .iter()
                 .map(rendered)
                 .collect(),
+            verify_level: None,
+            zone: zone_of(snap, &gone.account),
         });
     }
     instances.sort_by_cached_key(|v| {
@@ -417,6 +469,11 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
         ..Summary::default()
     };
     for i in &instances {
+        summary.unverified_shards += i
+            .shards
+            .iter()
+            .filter(|s| s.newest.is_some() && checked(verification(Some(s))) == Checked::No)
+            .count();
         match i.worst() {
             None => summary.healthy += 1,
             Some(Severity::Critical) => summary.critical += 1,
@@ -428,7 +485,16 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
         accounts,
         instances,
         summary,
+        verification: None,
     }
+}
+
+/// An account's configured zone; UTC for one the snapshot does not know.
+fn zone_of(snap: &Snapshot, account: &str) -> chrono::FixedOffset {
+    snap.account_zones
+        .get(account)
+        .copied()
+        .unwrap_or_else(|| chrono::Offset::fix(&Utc))
 }
 
 fn shards(
@@ -531,10 +597,11 @@ fn newest_facts(snap: &Snapshot, v: &mut ShardView, b: &BackupState) {
         });
     }
     let key = BackupKey::new(&b.instance_uuid, &b.backup.id);
+    // A final verdict says more than a failed download at a higher level.
     let best = snap
         .verifications
         .get(&key)
-        .and_then(|vs| vs.iter().max_by_key(|v| v.level));
+        .and_then(|vs| vs.iter().max_by_key(|v| (v.outcome.is_final(), v.level)));
     if let Some(ver) = best {
         v.verification = Some(VerificationView {
             level: ver.level,

@@ -120,7 +120,11 @@ pub struct Snapshot {
     pub owned: BTreeMap<String, u64>,
     /// instance_uuid → the verification level `verify:` gives it
     pub verify_levels: BTreeMap<String, VerifyLevel>,
-    /// The newest finished backup the exporter remembers of a shard for which no finished backup is exported now (all purged, possibly before
+    /// account → its configured `timezone`: the status page and `check` show times
+    /// for people in it
+    pub account_zones: BTreeMap<String, chrono::FixedOffset>,
+    /// The newest finished backup the exporter remembers of a shard for which no
+    /// finished backup is exported now (all purged, possibly before
     /// a restart: the facts come from the state file); see [`Snapshot::last_success`].
     pub remembered: BTreeMap<ShardKey, LastFinished>,
     /// instance_uuid → when this exporter first watched it (kept in the state file)
@@ -241,6 +245,7 @@ impl Snapshot {
         join(&mut self.account_errors, other.account_errors, replace);
         join(&mut self.shards, other.shards, replace);
         join(&mut self.account_up, other.account_up, replace);
+        join(&mut self.account_zones, other.account_zones, replace);
         join(&mut self.vanished, other.vanished, replace);
         join(&mut self.verify_levels, other.verify_levels, replace);
         join(&mut self.owned, other.owned, replace);

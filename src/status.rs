@@ -1,5 +1,8 @@
 //! The status page at `/` and one page per instance: the same [`report::Fleet`] as
-//! `check`, as server-rendered HTML. No JavaScript and no external assets: the style
+//! `check`, as server-rendered HTML. Times read in each account's zone with the offset
+//! (the `datetime` attribute keeps the UTC instant); a severity is a word and an icon as
+//! well as a colour; tables have a caption, column headers and a row header (the
+//! instance), for screen readers. No JavaScript and no external assets: the style
 //! sheet is inline and allowed by its hash in the Content-Security-Policy, and every
 //! string that comes from CDS (instance names are user input) is escaped.
 //!
@@ -157,7 +160,8 @@ impl Built {
 const CSS: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}\
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
-th{background:#f4f4f4}tr.critical td.problem{color:#b00020;font-weight:600}tr.warning td.problem{color:#8a5a00}\
+th{background:#f4f4f4}tbody th{background:none;font-weight:normal}caption{text-align:left;padding:.3em 0;color:#444}\
+tr.critical td.problem{color:#b00020;font-weight:600}tr.warning td.problem{color:#8a5a00}.icon{display:inline-block;width:1.1em}\
 .summary{font-size:1.05em;padding:.5em;background:#f7f7f7;border:1px solid #ddd}\
 .ok{color:#1b5e20}.muted{color:#666}code{font-size:.95em}nav a{margin-right:1em}";
 
@@ -244,15 +248,27 @@ pub fn fleet_page(fleet: &Fleet, telemetry_path: &str, dashboards: Option<&str>)
     let mut out = String::with_capacity(2048 + fleet.instances.len() * 600);
     head(&mut out, "CDS Redis backups");
     let s = &fleet.summary;
+    // The accounts' zone when they share one, else UTC.
+    let zones: std::collections::BTreeSet<&str> = fleet
+        .accounts
+        .iter()
+        .map(|a| a.utc_offset.as_str())
+        .collect();
+    let zone = match zones.into_iter().collect::<Vec<_>>()[..] {
+        [one] => one.parse().ok(),
+        _ => None,
+    }
+    .unwrap_or_else(|| chrono::Offset::fix(&chrono::Utc));
     let _ = write!(
         out,
-        "<h1>CDS Redis backups</h1>\n<p class=\"summary\">{} instances: {} healthy, {} with critical problems, {} with warnings; {} account(s) the exporter cannot see. As of {} (version {}).</p>\n",
+        "<h1>CDS Redis backups</h1>\n<p class=\"summary\">{} instances: {} healthy, {} with critical problems, {} with warnings; {} account(s) the exporter cannot see; {} shard(s) not verified. As of {} (version {}).</p>\n",
         s.instances,
         s.healthy,
         s.critical,
         s.warning,
         s.blind_accounts,
-        fleet.generated_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        s.unverified_shards,
+        time(fleet.generated_at, zone),
         env!("CARGO_PKG_VERSION")
     );
     nav(&mut out, telemetry_path, dashboards, None);
@@ -263,12 +279,39 @@ pub fn fleet_page(fleet: &Fleet, telemetry_path: &str, dashboards: Option<&str>)
             escape(&a.name)
         );
     }
-    out.push_str("<h2>Instances</h2>\n<table>\n<thead><tr><th>account</th><th>instance</th><th>shard</th><th>newest finished</th><th>restore point</th><th>age / allowed</th><th>deadline</th><th>size</th><th>newer</th><th>download</th><th>verified</th><th>problem</th></tr></thead>\n<tbody>\n");
+    out.push_str("<h2>Instances</h2>\n<table>\n");
+    shard_header(
+        &mut out,
+        "Every shard of every instance, problems first; times in each account's zone",
+    );
     for i in &fleet.instances {
         instance_rows(&mut out, i, true);
     }
     out.push_str("</tbody>\n</table>\n</body>\n</html>\n");
     out
+}
+
+/// The caption and column headers of a table of shard rows, and the body's start.
+fn shard_header(out: &mut String, caption: &str) {
+    const COLS: [&str; 12] = [
+        "account",
+        "instance",
+        "shard",
+        "newest finished",
+        "restore point",
+        "age / allowed",
+        "deadline",
+        "size",
+        "newer",
+        "download",
+        "verified",
+        "problem",
+    ];
+    let _ = write!(out, "<caption>{}</caption>\n<thead><tr>", escape(caption));
+    for c in COLS {
+        let _ = write!(out, "<th scope=\"col\">{c}</th>");
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
 }
 
 fn instance_rows(out: &mut String, i: &InstanceView, link: bool) {
@@ -283,11 +326,18 @@ fn instance_rows(out: &mut String, i: &InstanceView, link: bool) {
         let shard = i.shards.get(n);
         let restore = shard.and_then(|s| s.restore_point.as_ref()).map_or_else(
             || "<span class=\"muted\">none</span>".to_owned(),
-            |p| format!("<code>{}</code><br>{}", escape(&p.backup_id), time(p.point)),
+            |p| {
+                format!(
+                    "<code>{}</code><br>{}",
+                    escape(&p.backup_id),
+                    time(p.point, i.zone)
+                )
+            },
         );
-        let deadline = shard
-            .and_then(|s| s.restore_deadline)
-            .map_or_else(|| "<span class=\"muted\">-</span>".to_owned(), time);
+        let deadline = shard.and_then(|s| s.restore_deadline).map_or_else(
+            || "<span class=\"muted\">-</span>".to_owned(),
+            |t| time(t, i.zone),
+        );
         let name = if link {
             format!(
                 "<a href=\"/instance/{}\">{}</a>",
@@ -298,7 +348,11 @@ fn instance_rows(out: &mut String, i: &InstanceView, link: bool) {
             escape(r.instance)
         };
         let problem = if r.findings.is_empty() {
-            "<span class=\"ok\">ok</span>".to_owned()
+            format!(
+                "<span class=\"ok\">{} {}</span>",
+                icon(report::icon(None, r.checked, report::Charset::Utf8)),
+                r.no_problem()
+            )
         } else {
             r.findings
                 .iter()
@@ -314,7 +368,7 @@ fn instance_rows(out: &mut String, i: &InstanceView, link: bool) {
             .join("<br>");
         let _ = writeln!(
             out,
-            "<tr class=\"{}\" data-instance=\"{}\" data-shard=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"restore\">{}</td><td class=\"age\">{}</td><td class=\"deadline\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"problem\">{}</td></tr>",
+            "<tr class=\"{}\" data-instance=\"{}\" data-shard=\"{}\"><td>{}</td><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td class=\"restore\">{}</td><td class=\"age\">{}</td><td class=\"deadline\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"problem\">{}</td></tr>",
             row_class(r.worst),
             escape(&i.instance_uuid),
             escape(r.shard),
@@ -328,33 +382,38 @@ fn instance_rows(out: &mut String, i: &InstanceView, link: bool) {
             dash(r.size),
             escape(&r.newer),
             downloads,
-            dash(r.verified),
+            escape(&r.verified),
             problem,
         );
     }
 }
 
-/// A time for people, to the minute, with the exact instant for machines.
-fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+/// A time for people, to the minute in `zone` with its offset, with the exact UTC
+/// instant for machines.
+fn time(t: chrono::DateTime<chrono::Utc>, zone: chrono::FixedOffset) -> String {
     format!(
         "<time datetime=\"{}\">{}</time>",
         t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        t.format("%Y-%m-%d %H:%M UTC")
+        report::local_time(t, zone)
     )
 }
 
-/// One finding, its severity and alert readable by scripts (and the agreement test).
+/// An icon beside the word it stands for: hidden from screen readers, which read the word.
+fn icon(glyph: &str) -> String {
+    format!("<span class=\"icon\" aria-hidden=\"true\">{glyph}</span>")
+}
+
+/// One finding: icon, severity word and text; its severity and alert readable by
+/// scripts (and the agreement test).
 fn finding(f: &report::Finding) -> String {
-    let severity = match f.severity {
-        Severity::Critical => "critical",
-        Severity::Warning => "warning",
-    };
+    let severity = report::word(f.severity);
     let alert = f
         .alert
         .map(|a| format!(" data-alert=\"{}\"", escape(a)))
         .unwrap_or_default();
     format!(
-        "<span class=\"finding\" data-severity=\"{severity}\"{alert}>{}</span>",
+        "<span class=\"finding\" data-severity=\"{severity}\"{alert}>{} <strong>{severity}</strong>: {}</span>",
+        icon(report::icon(Some(f.severity), report::Checked::Full, report::Charset::Utf8)),
         escape(&f.what)
     )
 }
@@ -396,9 +455,13 @@ fn instance_page_of(
         i.backups_listed.map_or_else(|| "?".to_owned(), |n| n.to_string()),
     );
     nav(&mut out, telemetry_path, dashboards, Some(uuid));
-    out.push_str("<h2>Shards</h2>\n<table>\n<thead><tr><th>account</th><th>instance</th><th>shard</th><th>newest finished</th><th>restore point</th><th>age / allowed</th><th>deadline</th><th>size</th><th>newer</th><th>download</th><th>verified</th><th>problem</th></tr></thead>\n<tbody>\n");
+    out.push_str("<h2>Shards</h2>\n<table>\n");
+    shard_header(
+        &mut out,
+        "The instance's shards; times in its account's zone",
+    );
     instance_rows(&mut out, i, false);
-    out.push_str("</tbody>\n</table>\n<h2>Backups</h2>\n<table>\n<thead><tr><th>backup</th><th>shard</th><th>state</th><th>type / mode</th><th>start</th><th>end</th><th>size</th><th>verification</th></tr></thead>\n<tbody>\n");
+    out.push_str("</tbody>\n</table>\n<h2>Backups</h2>\n<table>\n<caption>Every backup CDS lists of the instance, newest first; times in its account's zone</caption>\n<thead><tr><th scope=\"col\">backup</th><th scope=\"col\">shard</th><th scope=\"col\">state</th><th scope=\"col\">type / mode</th><th scope=\"col\">start</th><th scope=\"col\">end</th><th scope=\"col\">size</th><th scope=\"col\">verification</th></tr></thead>\n<tbody>\n");
     // Backups are keyed by (instance, backup): this instance's are one range.
     let mut backups: Vec<_> = snap
         .backups
@@ -419,11 +482,11 @@ fn instance_page_of(
             })
             .unwrap_or_default();
         let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-            t.map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            t.map_or_else(String::new, |t| time(t, i.zone))
         };
         let _ = writeln!(
             out,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><th scope=\"row\"><code>{}</code></th><td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&b.backup.id),
             escape(&b.shard_id),
             escape(b.backup.status.as_str()),

@@ -11,7 +11,18 @@
 use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
 use unicode_width::UnicodeWidthStr as _;
 
-use crate::report::{self, Fleet, Row, Severity};
+use crate::report::{self, Charset, Fleet, Row, Severity};
+
+/// How the table is drawn for the terminal at hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// Problems red (critical) and yellow (warning).
+    pub color: bool,
+    /// The table's borders: box drawing, or `+-|` for a terminal that is not UTF-8.
+    pub borders: Charset,
+    /// The severity icons (`✖ ▲ ✔ ?`, or `X ! + ?`): ASCII also under `NO_COLOR`.
+    pub icons: Charset,
+}
 
 /// The width when stdout is no terminal and `COLUMNS` is not set: readable in a
 /// 100-column window, a mail or a CI log.
@@ -107,7 +118,7 @@ struct Line<'a> {
 }
 
 impl Line<'_> {
-    fn cell(&self, c: Col, wide: bool) -> String {
+    fn cell(&self, c: Col, wide: bool, icons: Charset) -> String {
         let safe = |v: &str| report::for_terminal(v, report::CELL_CHARS);
         let dash = |v: &Option<String>| v.as_deref().map_or_else(|| "-".to_owned(), safe);
         let r = &self.row;
@@ -126,31 +137,44 @@ impl Line<'_> {
                 .map(|d| safe(d))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            Col::Verified => dash(&r.verified),
+            Col::Verified => safe(&r.verified),
             Col::Problem if wide => {
                 if r.findings.is_empty() {
-                    "ok".to_owned()
+                    no_problem(r, icons)
                 } else {
                     r.findings
                         .iter()
-                        .map(|f| report::for_terminal(&f.what, FINDING_CHARS))
+                        .map(|f| {
+                            format!(
+                                "{} {}: {}",
+                                report::icon(Some(f.severity), r.checked, icons),
+                                report::word(f.severity),
+                                report::for_terminal(&f.what, FINDING_CHARS)
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join("\n")
                 }
             }
             Col::Problem => match (r.worst, self.note) {
-                (Some(s), Some(n)) => format!("{} [{n}]", severity(s)),
-                _ => "ok".to_owned(),
+                (Some(s), Some(n)) => format!(
+                    "{} {} [{n}]",
+                    report::icon(Some(s), r.checked, icons),
+                    report::word(s)
+                ),
+                _ => no_problem(r, icons),
             },
         }
     }
 }
 
-fn severity(s: Severity) -> &'static str {
-    match s {
-        Severity::Critical => "critical",
-        Severity::Warning => "warning",
-    }
+/// A row without findings: its icon and how much was checked ("ok" only for a whole read).
+fn no_problem(r: &Row<'_>, icons: Charset) -> String {
+    format!(
+        "{} {}",
+        report::icon(None, r.checked, icons),
+        r.no_problem()
+    )
 }
 
 /// The widest line of `s` in terminal cells.
@@ -158,9 +182,8 @@ fn text_width(s: &str) -> usize {
     s.lines().map(|l| l.width()).max().unwrap_or(0)
 }
 
-/// The report as text for a terminal of `width`; `color` marks problems red
-/// (critical) and yellow (warning).
-pub fn table(fleet: &Fleet, color: bool, width: Width) -> String {
+/// The report as text for a terminal of `width`, drawn in `style`.
+pub fn table(fleet: &Fleet, style: Style, width: Width) -> String {
     let mut n = 0;
     let lines: Vec<Line<'_>> = fleet
         .instances
@@ -175,8 +198,8 @@ pub fn table(fleet: &Fleet, color: bool, width: Width) -> String {
         })
         .collect();
     let mut out = match width {
-        Width::Wide => render(&lines, &ORDER, color, None),
-        Width::Columns(w) => narrow(fleet, &lines, color, w.max(MIN_WIDTH)),
+        Width::Wide => render(&lines, &ORDER, style, None),
+        Width::Columns(w) => narrow(fleet, &lines, style, w.max(MIN_WIDTH)),
     };
     let wrap_to = match width {
         Width::Wide => None,
@@ -197,11 +220,14 @@ pub fn table(fleet: &Fleet, color: bool, width: Width) -> String {
         s.instances, s.healthy, s.critical, s.warning, s.blind_accounts
     );
     out.push_str(&wrap(&summary, wrap_to, "", ""));
+    if let Some(note) = super::verification_note(fleet) {
+        out.push_str(&wrap(&note, wrap_to, "", ""));
+    }
     out
 }
 
 /// The table with the columns that fit in `width`, then the numbered problems.
-fn narrow(fleet: &Fleet, lines: &[Line<'_>], color: bool, width: usize) -> String {
+fn narrow(fleet: &Fleet, lines: &[Line<'_>], style: Style, width: usize) -> String {
     let accounts: std::collections::BTreeSet<&str> = lines.iter().map(|l| l.row.account).collect();
     let mut cols: Vec<Col> = ORDER
         .into_iter()
@@ -214,11 +240,15 @@ fn narrow(fleet: &Fleet, lines: &[Line<'_>], color: bool, width: usize) -> Strin
         .collect();
     let mut drops = DROP_ORDER.into_iter();
     let table = loop {
-        if fits(lines, &cols, width) {
-            let t = render(lines, &cols, false, Some(width));
+        if fits(lines, &cols, width, style.icons) {
+            let plain = Style {
+                color: false,
+                ..style
+            };
+            let t = render(lines, &cols, plain, Some(width));
             if text_width(&t) <= width {
-                break if color {
-                    render(lines, &cols, true, Some(width))
+                break if style.color {
+                    render(lines, &cols, style, Some(width))
                 } else {
                     t
                 };
@@ -227,7 +257,7 @@ fn narrow(fleet: &Fleet, lines: &[Line<'_>], color: bool, width: usize) -> Strin
         match drops.next() {
             Some(d) => cols.retain(|c| *c != d),
             // Nothing left to drop: as narrow as comfy-table can make it.
-            None => break render(lines, &cols, color, Some(width)),
+            None => break render(lines, &cols, style, Some(width)),
         }
     };
     let mut out = table;
@@ -245,10 +275,14 @@ fn narrow(fleet: &Fleet, lines: &[Line<'_>], color: bool, width: usize) -> Strin
         }
         out.push_str(&wrap(&head, Some(width), "", "    "));
         for f in &r.findings {
-            let word = severity(f.severity);
-            let text = format!("{word}: {}", report::for_terminal(&f.what, FINDING_CHARS));
+            let word = report::word(f.severity);
+            let text = format!(
+                "{} {word}: {}",
+                report::icon(Some(f.severity), r.checked, style.icons),
+                report::for_terminal(&f.what, FINDING_CHARS)
+            );
             let mut shown = wrap(&text, Some(width), "  - ", "    ");
-            if color {
+            if style.color {
                 let code = match f.severity {
                     Severity::Critical => "31",
                     Severity::Warning => "33",
@@ -264,13 +298,13 @@ fn narrow(fleet: &Fleet, lines: &[Line<'_>], color: bool, width: usize) -> Strin
 
 /// Whether `cols` fit in `width` with every column but the instance at its full
 /// width and the instance at least [`INSTANCE_MIN`] (or its own width if less).
-fn fits(lines: &[Line<'_>], cols: &[Col], width: usize) -> bool {
+fn fits(lines: &[Line<'_>], cols: &[Col], width: usize, icons: Charset) -> bool {
     let total: usize = cols
         .iter()
         .map(|&c| {
             let natural = lines
                 .iter()
-                .map(|l| text_width(&l.cell(c, false)))
+                .map(|l| text_width(&l.cell(c, false, icons)))
                 .max()
                 .unwrap_or(0)
                 .max(c.header().width());
@@ -286,10 +320,13 @@ fn fits(lines: &[Line<'_>], cols: &[Col], width: usize) -> bool {
     total + cols.len() < width
 }
 
-fn render(lines: &[Line<'_>], cols: &[Col], color: bool, width: Option<usize>) -> String {
+fn render(lines: &[Line<'_>], cols: &[Col], style: Style, width: Option<usize>) -> String {
     let wide = width.is_none();
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED);
+    t.load_preset(match style.borders {
+        Charset::Utf8 => presets::UTF8_FULL_CONDENSED,
+        Charset::Ascii => presets::ASCII_FULL_CONDENSED,
+    });
     match width {
         Some(w) => {
             t.set_content_arrangement(ContentArrangement::Dynamic)
@@ -299,7 +336,7 @@ fn render(lines: &[Line<'_>], cols: &[Col], color: bool, width: Option<usize>) -
             t.set_content_arrangement(ContentArrangement::Disabled);
         }
     }
-    if color {
+    if style.color {
         t.enforce_styling();
     } else {
         t.force_no_tty();
@@ -307,7 +344,7 @@ fn render(lines: &[Line<'_>], cols: &[Col], color: bool, width: Option<usize>) -
     t.set_header(cols.iter().map(|c| c.header()));
     for l in lines {
         t.add_row(cols.iter().map(|&c| {
-            let cell = Cell::new(l.cell(c, wide));
+            let cell = Cell::new(l.cell(c, wide, style.icons));
             match (c, l.row.worst) {
                 (Col::Problem, Some(Severity::Critical)) => cell.fg(Color::Red),
                 (Col::Problem, Some(Severity::Warning)) => cell.fg(Color::Yellow),

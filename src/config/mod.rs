@@ -10,6 +10,8 @@ mod raw;
 mod tree;
 mod validate;
 
+pub mod doc;
+
 use std::path::Path;
 use std::time::Duration;
 

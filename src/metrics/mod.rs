@@ -12,6 +12,8 @@
 //! Gzip answers are two gzip members back to back, which RFC 1952 and Prometheus's
 //! decoder read as one stream.
 
+pub mod catalog;
+pub mod labels;
 mod render;
 
 use std::collections::VecDeque;
@@ -23,12 +25,14 @@ use bytes::BytesMut;
 use flate2::write::GzEncoder;
 use hyper::body::Bytes;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Registry,
     TextEncoder,
 };
 
 use crate::cds::{Action, ErrorKind};
 use crate::state::Snapshot;
+use catalog::{self as c, Family};
+use labels::*;
 pub use render::{render, render_to, StateLabel};
 
 #[derive(Debug)]
@@ -52,6 +56,11 @@ pub struct Metrics {
     state_file: IntGauge,
 }
 
+/// A family's label names, as the client library takes them.
+fn names<L: Labels>(f: &Family<L>) -> Vec<&'static str> {
+    f.label_names()
+}
+
 fn register<T: prometheus::core::Collector + Clone + 'static>(
     r: &Registry,
     c: T,
@@ -69,65 +78,64 @@ impl Metrics {
         ))?;
         let build = register(
             &live,
-            GaugeVec::new(
-                Opts::new(
-                    "cds_redis_backup_exporter_build_info",
-                    "Build of this exporter; always 1.",
-                ),
-                &["version", "revision"],
-            )?,
+            GaugeVec::new(c::BUILD_INFO.opts(), &names(&c::BUILD_INFO))?,
         )?;
-        build
-            .with_label_values(&[
-                env!("CARGO_PKG_VERSION"),
-                option_env!("BUILD_REVISION").unwrap_or("unknown"),
-            ])
-            .set(1.0);
+        let version = BuildLabels {
+            version: env!("CARGO_PKG_VERSION"),
+            revision: option_env!("BUILD_REVISION").unwrap_or("unknown"),
+        };
+        build.with_label_values(&version.values()).set(1.0);
         Ok(Self {
             api_requests: register(
                 &live,
-                IntCounterVec::new(
-                    Opts::new("cds_redis_backup_exporter_api_requests_total", "CDS API calls by account, action and result code (Success, a CDS error code, or http_error, decode_error, timeout, transport_error)."),
-                    &["account", "action", "code"],
-                )?,
+                IntCounterVec::new(c::API_REQUESTS_TOTAL.opts(), &names(&c::API_REQUESTS_TOTAL))?,
             )?,
             api_errors: register(
                 &live,
-                IntCounterVec::new(
-                    Opts::new("cds_redis_backup_exporter_api_errors_total", "Failed CDS API call attempts by account, action and kind of failure (timeout, connect, transport, throttled, server_error, api_error, http_error, decode, too_large)."),
-                    &["account", "action", "kind"],
-                )?,
+                IntCounterVec::new(c::API_ERRORS_TOTAL.opts(), &names(&c::API_ERRORS_TOTAL))?,
             )?,
             api_retries: register(
                 &live,
-                IntCounterVec::new(
-                    Opts::new("cds_redis_backup_exporter_api_retries_total", "CDS API calls tried again after a transient failure."),
-                    &["account", "action"],
-                )?,
+                IntCounterVec::new(c::API_RETRIES_TOTAL.opts(), &names(&c::API_RETRIES_TOTAL))?,
             )?,
             skipped: register(
                 &live,
                 IntCounterVec::new(
-                    Opts::new("cds_redis_backup_exporter_unfinished_backups_skipped_total", "Unfinished backups not looked up because an instance listed more than poll.max_unfinished_backups, summed over cycles."),
-                    &["account"],
+                    c::UNFINISHED_BACKUPS_SKIPPED_TOTAL.opts(),
+                    &names(&c::UNFINISHED_BACKUPS_SKIPPED_TOTAL),
                 )?,
             )?,
-            reload_ok: register(&live, IntGauge::new("cds_redis_backup_exporter_config_last_reload_successful", "1 if the last configuration reload succeeded (or none was tried).")?)?,
-            reload_time: register(&live, Gauge::new("cds_redis_backup_exporter_config_last_reload_success_timestamp_seconds", "Time of the last successful configuration load as Unix time.")?)?,
+            reload_ok: register(
+                &live,
+                IntGauge::with_opts(c::CONFIG_LAST_RELOAD_SUCCESSFUL.opts())?,
+            )?,
+            reload_time: register(
+                &live,
+                Gauge::with_opts(c::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS.opts())?,
+            )?,
             api_duration: register(
                 &live,
                 HistogramVec::new(
-                    HistogramOpts::new("cds_redis_backup_exporter_api_request_duration_seconds", "Latency of CDS API calls.")
+                    HistogramOpts::from(c::API_REQUEST_DURATION_SECONDS.opts())
                         .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
-                    &["action"],
+                    &names(&c::API_REQUEST_DURATION_SECONDS),
                 )?,
             )?,
-            shard_info: register(&live, prometheus::IntGaugeVec::new(Opts::new("cds_redis_backup_exporter_shard_info", "This replica's shard (--shard, 0-based) of --total-shards; always 1."), &["shard", "total_shards"])?)?,
-            verify_bytes: register(&live, prometheus::IntCounter::new("cds_redis_backup_exporter_verify_bytes_total", "Bytes downloaded to verify backups.")?)?,
-            verify_in_flight: register(&live, IntGauge::new("cds_redis_backup_exporter_verify_in_flight", "Backup verifications running now.")?)?,
-            verify_queued: register(&live, IntGauge::new("cds_redis_backup_exporter_verify_queued", "Backup verifications waiting for a worker.")?)?,
-            verify_budget: register(&live, IntGauge::new("cds_redis_backup_exporter_verify_budget_remaining_bytes", "Bytes verification may still download today (verify.daily_budget, UTC days).")?)?,
-            state_file: register(&live, IntGauge::new("cds_redis_backup_exporter_state_file_configured", "1 if verify.state_file is set, so remembered shards, their last finished backups, cadence history, first-seen times and verification results survive a restart; 0 if a restart forgets them.")?)?,
+            shard_info: register(
+                &live,
+                prometheus::IntGaugeVec::new(c::SHARD_INFO.opts(), &names(&c::SHARD_INFO))?,
+            )?,
+            verify_bytes: register(
+                &live,
+                prometheus::IntCounter::with_opts(c::VERIFY_BYTES_TOTAL.opts())?,
+            )?,
+            verify_in_flight: register(&live, IntGauge::with_opts(c::VERIFY_IN_FLIGHT.opts())?)?,
+            verify_queued: register(&live, IntGauge::with_opts(c::VERIFY_QUEUED.opts())?)?,
+            verify_budget: register(
+                &live,
+                IntGauge::with_opts(c::VERIFY_BUDGET_REMAINING_BYTES.opts())?,
+            )?,
+            state_file: register(&live, IntGauge::with_opts(c::STATE_FILE_CONFIGURED.opts())?)?,
             rendered: RwLock::default(),
             live,
         })
@@ -135,44 +143,66 @@ impl Metrics {
 
     /// Counts one CDS call.
     pub(crate) fn observe_api(&self, account: &str, action: Action, code: &str, took: Duration) {
-        self.api_requests
-            .with_label_values(&[account, action.as_str(), code])
-            .inc();
+        let call = ApiCallLabels {
+            account,
+            action: action.as_str(),
+            code,
+        };
+        self.api_requests.with_label_values(&call.values()).inc();
+        let action = ActionLabels {
+            action: action.as_str(),
+        };
         self.api_duration
-            .with_label_values(&[action.as_str()])
+            .with_label_values(&action.values())
             .observe(took.as_secs_f64());
     }
 
     /// Creates an account's error and retry counters at 0, so that `rate()` and
     /// `increase()` see its first failure and dashboards show 0 rather than nothing.
     pub(crate) fn init_account(&self, account: &str) {
-        self.skipped.with_label_values(&[account]);
+        self.skipped
+            .with_label_values(&AccountLabels { account }.values());
         for action in Action::ALL {
+            let action = action.as_str();
             self.api_retries
-                .with_label_values(&[account, action.as_str()]);
+                .with_label_values(&AccountActionLabels { account, action }.values());
             for kind in ErrorKind::ALL {
-                self.api_errors
-                    .with_label_values(&[account, action.as_str(), kind.as_str()]);
+                let kind = kind.as_str();
+                self.api_errors.with_label_values(
+                    &ApiErrorLabels {
+                        account,
+                        action,
+                        kind,
+                    }
+                    .values(),
+                );
             }
         }
     }
 
     /// Counts one failed attempt by its [`crate::cds::CdsError::kind`].
     pub(crate) fn observe_error(&self, account: &str, action: Action, kind: ErrorKind) {
-        self.api_errors
-            .with_label_values(&[account, action.as_str(), kind.as_str()])
-            .inc();
+        let labels = ApiErrorLabels {
+            account,
+            action: action.as_str(),
+            kind: kind.as_str(),
+        };
+        self.api_errors.with_label_values(&labels.values()).inc();
     }
 
     /// Counts unfinished backups left out by `poll.max_unfinished_backups`.
     pub(crate) fn observe_skipped(&self, account: &str, n: u64) {
-        self.skipped.with_label_values(&[account]).inc_by(n);
+        self.skipped
+            .with_label_values(&AccountLabels { account }.values())
+            .inc_by(n);
     }
 
     pub(crate) fn observe_retry(&self, account: &str, action: Action) {
-        self.api_retries
-            .with_label_values(&[account, action.as_str()])
-            .inc();
+        let labels = AccountActionLabels {
+            account,
+            action: action.as_str(),
+        };
+        self.api_retries.with_label_values(&labels.values()).inc();
     }
 
     /// CDS API calls made so far (every attempt), for progress reports.
@@ -192,9 +222,12 @@ impl Metrics {
     /// Says which shard this replica polls.
     pub(crate) fn set_shard(&self, shard: crate::partition::Partition) {
         self.shard_info.reset();
-        self.shard_info
-            .with_label_values(&[&shard.index.to_string(), &shard.total.to_string()])
-            .set(1);
+        let (index, total) = (shard.index.to_string(), shard.total.to_string());
+        let labels = ShardInfoLabels {
+            shard: &index,
+            total_shards: &total,
+        };
+        self.shard_info.with_label_values(&labels.values()).set(1);
     }
 
     /// Says whether facts survive a restart (the configuration sets a state file).

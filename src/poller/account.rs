@@ -80,6 +80,8 @@ impl Poller {
         let any_call_ok = snap.targets_up().next().is_none() || snap.targets_up().any(|(_, up)| up);
         let up = discovery_ok && any_call_ok;
         snap.account_up.insert(name.to_owned(), up);
+        snap.account_zones
+            .insert(name.to_owned(), a.account.timezone);
         if !up {
             if let Some(e) = self.memory().first_error.get(name) {
                 snap.account_errors.insert(name.to_owned(), e.clone());

@@ -3,8 +3,8 @@
 Chromium (Debian's `chromium`), with `tidy` and `jsonschema`, and the README's pictures.
 
 The `check` subcommand:
-  - `check --demo --output json` (and with `--verify`, and against an unreachable
-    account) validates against docs/check.schema.json, which itself is a valid draft
+  - `check --demo --output json` (verified as the demo configures, `full`; with
+    `--no-verify`; and against an unreachable account) validates against docs/check.schema.json, which itself is a valid draft
     2020-12 schema strict enough to reject broken documents; its counts, order and
     exit_code agree with the instances and with the process's exit code;
   - exit codes: --demo 1, an unparsable config file 2, an account on a closed loopback
@@ -37,7 +37,12 @@ The status page (a --demo exporter on loopback):
     wrong credentials and 200 with the right ones;
   - `tidy -q -e` finds no error in the fleet page, an instance page, the waiting page and
     the hostile instance's pages (warnings are printed, allowed).
-Pictures (overwritten on every run): docs/status-page.png (the fleet),
+  - the page's table markup: a caption, th scope=col, a th scope=row per row, every
+    finding with its icon and severity word, icons aria-hidden, times with the account's
+    offset (datetime attributes in UTC).
+Pictures (overwritten on every run), taken after the demo's verification has settled and a
+cycle has carried its results into the page (the demo's event an hour away), whose
+summary counts must be the live page's and check --demo's: docs/status-page.png (the fleet),
 docs/status-instance.png (demo-cluster), docs/check.png (the coloured `check --demo`
 table in a dark <pre>).
 Only loopback is used. Usage: status_page_e2e.py PATH/TO/cds-redis-backup-exporter
@@ -452,7 +457,11 @@ def check_json_document(what, doc, validator, rc):
     for i in doc["instances"]:
         sev = {f["severity"] for f in i["findings"]} | {f["severity"] for s in i["shards"] for f in s["findings"]}
         worst.append("critical" if "critical" in sev else "warning" if "warning" in sev else "healthy")
-    s = doc["summary"]
+    s = dict(doc["summary"])
+    unverified = sum(1 for i in doc["instances"] for sh in i["shards"] if sh["newest"] is not None and
+                     (sh["verification"] is None or sh["verification"][1] in ("download_failed", "skipped")))
+    check(f"{what}: summary.unverified_shards counts the shards without a final verdict",
+          s.pop("unverified_shards", None) == unverified, f"{doc['summary']} vs {unverified}")
     counted = {"instances": len(worst), "healthy": worst.count("healthy"), "critical": worst.count("critical"),
                "warning": worst.count("warning"), "blind_accounts": sum(1 for a in doc["accounts"] if not a["up"])}
     check(f"{what}: summary counts agree with the instances and accounts", s == counted, f"{s} vs {counted}")
@@ -510,16 +519,21 @@ def check_subcommand(exporter_bin, tmp):
     for what, change in broken.items():
         check(f"the schema rejects {what}", not validator.is_valid(mutated(change)))
 
-    # --demo --verify, JSON: verification and keys filled in.
-    p = run([exporter_bin, "check", "--demo", "--verify", "--output", "json"])
+    # check verifies as the demo's configuration says (verify: full) by default.
+    verified = [s["verification"] for i in doc["instances"] for s in i["shards"] if s["verification"]]
+    check("check --demo: restore points were verified as the demo configures (full)",
+          len(verified) >= 20 and all(v[0] == "full" for v in verified) and doc.get("verification", {}).get("settled"),
+          f"{verified[:5]} {doc.get('verification')}")
+    # --no-verify: nothing verified, and the document says so.
+    p = run([exporter_bin, "check", "--demo", "--no-verify", "--output", "json"])
     try:
         vdoc = json.loads(p.stdout)
-        check_json_document("check --demo --verify --output json", vdoc, validator, p.returncode)
-        verified = [s["verification"] for i in vdoc["instances"] for s in i["shards"] if s["verification"]]
-        check("check --demo --verify: restore points were verified (light)",
-              len(verified) >= 20 and all(v[0] == "light" for v in verified), f"{verified[:5]}")
+        check_json_document("check --demo --no-verify --output json", vdoc, validator, p.returncode)
+        check("check --demo --no-verify: no verification, enabled false",
+              all(s["verification"] is None for i in vdoc["instances"] for s in i["shards"])
+              and vdoc["verification"]["enabled"] is False, f"{vdoc.get('verification')}")
     except ValueError as e:
-        check("check --demo --verify --output json is JSON", False, f"{e}; exit {p.returncode}; {p.stderr[-300:]}")
+        check("check --demo --no-verify --output json is JSON", False, f"{e}; exit {p.returncode}; {p.stderr[-300:]}")
 
     # --demo, table, not a terminal.
     p = run([exporter_bin, "check", "--demo"])
@@ -569,7 +583,7 @@ def check_subcommand(exporter_bin, tmp):
         cdoc = json.loads(p.stdout)
         check_json_document("check against a closed port, JSON", cdoc, validator, p.returncode)
         check("check against a closed port, JSON: account a is down, counted blind",
-              [{k: v for k, v in a.items() if k != "error"} for a in cdoc.get("accounts", [])] == [{"name": "a", "up": False}]
+              [{k: v for k, v in a.items() if k != "error"} for a in cdoc.get("accounts", [])] == [{"name": "a", "up": False, "utc_offset": "+08:00"}]
               and "Connection refused" in cdoc["accounts"][0].get("error", "")
               and cdoc.get("summary", {}).get("blind_accounts") == 1,
               f"{cdoc.get('accounts')} {cdoc.get('summary')}")
@@ -601,6 +615,8 @@ def check_subcommand(exporter_bin, tmp):
     p = run(["script", "-qec", cmd, "/dev/null"], env=env)
     tty = p.stdout.decode("utf-8", "replace")
     rows = [ln for ln in tty.replace("\r", "\n").split("\n") if "│" in ln]
+    check("check --demo with NO_COLOR=1 under a pseudo-terminal: ASCII icons (X critical, ! warning)",
+          any("X critical" in ln for ln in rows) and not any("✖" in ln or "▲" in ln for ln in rows), f"{rows[3:5]!r}")
     check("check --demo with NO_COLOR=1 under a pseudo-terminal: no colour codes in the table",
           len(rows) > 20 and not any(ANY_SGR.search(ln) for ln in rows), f"{[ln for ln in rows if ANY_SGR.search(ln)][:2]!r}")
     check("check --demo with NO_COLOR=1 under a pseudo-terminal: the spinner still shows", "CDS calls" in tty)
@@ -673,6 +689,44 @@ def check_headers(what, headers, raw):
     check(f"{what}: the CSP's style-src hash is the inline style sheet's", styles and hashes <= allowed, f"{hashes} vs {allowed}")
 
 
+def summary_counts(dom):
+    """(instances, healthy, critical, warning, blind accounts) of a fleet page, or None."""
+    summary = dom.find("p", "summary")
+    text = " ".join(summary.text().split()) if summary else ""
+    m = re.search(r"(\d+) instances: (\d+) healthy, (\d+) with critical problems, (\d+) with warnings; (\d+) account", text)
+    return tuple(map(int, m.groups())) if m else None
+
+
+def metric(url, name):
+    """The value of an unlabelled series on /metrics, or None."""
+    for line in fetch(f"{url}/metrics")[2].splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def settled_page_counts(url, doc):
+    """Waits until the exporter's verification is idle and a later cycle has put its
+    results into the page, then checks the page counts what `check --demo` counted."""
+    def idle():
+        return (metric(url, "cds_redis_backup_exporter_verify_queued") == 0
+                and metric(url, "cds_redis_backup_exporter_verify_in_flight") == 0)
+    wait("the demo's verification settled", idle, timeout=120)
+    since = time.time()
+    wait("a poll cycle after verification settled",
+         lambda: (metric(url, "cds_redis_backup_exporter_last_poll_timestamp_seconds") or 0) > since, timeout=60)
+    # The page is rebuilt per snapshot; give a concurrent build a moment to land.
+    time.sleep(1)
+    live = summary_counts(parse_dom(fetch(f"{url}/")[2]))
+    s = doc["summary"]
+    want = (s["instances"], s["healthy"], s["critical"], s["warning"], s["blind_accounts"])
+    check("the settled status page counts what check --demo counts (instances, healthy, critical, warning, blind)",
+          live == want, f"page {live}, check {want}")
+    print(f"     settled demo: {live[0] if live else '?'} instances in {len(doc['accounts'])} accounts: "
+          f"{live[1:4] if live else '?'} healthy/critical/warning")
+    return live
+
+
 def check_fleet_dom(dom, doc, dashboards):
     summary = dom.find("p", "summary")
     text = " ".join(summary.text().split()) if summary else ""
@@ -701,12 +755,27 @@ def check_fleet_dom(dom, doc, dashboards):
              if r.find("a") is not None and RANK.get(c, 9) != worst_of[k]]
     if mixed:
         print(f"     note: rows classed better than their instance's worst row (shards of one instance): {mixed}")
-    check("status page: exactly one td.problem, td.restore and td.deadline per row, twelve cells",
+    check("status page: exactly one td.problem, td.restore and td.deadline per row, eleven cells and a row header",
           all(len(r.find_all("td", "problem")) == 1 and len(r.find_all("td", "restore")) == 1
-              and len(r.find_all("td", "deadline")) == 1 and len(r.find_all("td")) == 12 for r in rows))
+              and len(r.find_all("td", "deadline")) == 1 and len(r.find_all("td")) == 11
+              and [th.attrs.get("scope") for th in r.find_all("th")] == ["row"] for r in rows))
+    no_problem = ("✔ ok", "✔ ok (head+tail only)", "? not verified")
     bad_ok = [r.find("td", "problem").text() for r, c in zip(rows, classes) if r.find("td", "problem")
-              and (c == "healthy") != (r.find("td", "problem").text().strip() == "ok")]
-    check("status page: problem cells say ok exactly in healthy rows", not bad_ok, f"{bad_ok[:3]}")
+              and (c == "healthy") != (r.find("td", "problem").text().strip() in no_problem)]
+    check("status page: problem cells say ok (or not verified) exactly in healthy rows", not bad_ok, f"{bad_ok[:3]}")
+    words = [f for r in rows for f in r.find_all("span", "finding")
+             if not re.match(r"^(✖ critical|▲ warning): ", f.text())]
+    check("status page: every finding has its icon and severity word, not colour alone", not words,
+          f"{[w.text()[:60] for w in words[:3]]}")
+    table_ok = (table is not None and table.find("caption") is not None
+                and all(th.attrs.get("scope") == "col" for th in table.find("thead").find_all("th")))
+    check("status page: the table has a caption and column headers with scope", table_ok)
+    icons = [i for i in dom.find_all("span", "icon") if i.attrs.get("aria-hidden") != "true"]
+    check("status page: icons are hidden from screen readers (the word beside them is read)", not icons)
+    zoned = re.findall(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} ([+-]\d{2}:\d{2})", " ".join(t.text() for t in dom.find_all("time")))
+    check("status page: times for people carry the account's offset; datetime stays UTC",
+          zoned and "+08:00" in zoned and all(t.attrs.get("datetime", "").endswith("Z") for t in dom.find_all("time")),
+          f"{sorted(set(zoned))}")
     # name -> uuid from the links, per row
     worst, links = {}, {}
     for r, c in zip(rows, classes):
@@ -748,10 +817,10 @@ def check_instance_dom(dom, inst, dashboards):
     tables = tables_after_headings(dom)
     shards = body_rows(tables.get("Shards"))
     shard_ids = sorted(s["shard_id"] for s in inst["shards"])
-    got = sorted(r.find_all("td")[2].text() for r in shards if len(r.find_all("td")) > 2)
+    got = sorted(r.find_all("td")[1].text() for r in shards if len(r.find_all("td")) > 1)
     check(f"instance page: a row per shard ({', '.join(shard_ids)})", got == shard_ids, f"{got}")
     backups = body_rows(tables.get("Backups"))
-    cells = [[td.text() for td in r.find_all("td")] for r in backups]
+    cells = [[c.text() for c in r.children if not isinstance(c, str) and c.tag in ("td", "th")] for r in backups]
     check("instance page: the backups table lists the instance's backups",
           len(backups) >= len(shard_ids) and all(len(c) == 8 and c[0] and c[1] in shard_ids for c in cells),
           f"{cells[:3]}")
@@ -842,8 +911,9 @@ def main():
         dashboards = "https://grafana.example.com/"
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        procs.append(start_exporter(exporter_bin, tmp, "exporter", "--demo", f"--web.listen-address=127.0.0.1:{port}",
-                                    f"--web.dashboards-url={dashboards}"))
+        # The demo's event an hour away: the pictures show the fleet before it, every run.
+        procs.append(start_exporter(exporter_bin, tmp, "exporter", "--demo", "--demo.events-after=1h",
+                                    f"--web.listen-address=127.0.0.1:{port}", f"--web.dashboards-url={dashboards}"))
         wait("exporter ready", lambda: fetch(f"{url}/-/ready")[0] == 200)
         status, headers, raw = fetch(f"{url}/")
         check("/ answers 200 after the first cycle", status == 200 and 'class="summary"' in raw, f"{status}")
@@ -865,12 +935,21 @@ def main():
         check("the instance page in headless Chromium: no console message", not console, f"{console[:3]}")
         check_instance_dom(parse_dom(dom_text), cluster, dashboards)
 
-        # Screenshots for the README.
+        # Screenshots for the README: after verification has settled and a cycle has
+        # carried its results into the page, and with the page's counts checked.
+        settled_page_counts(url, doc)
         for name, page in (("status-page.png", "/"), ("status-instance.png", href)):
             target = os.path.join(DOCS, name)
-            console = chromium.screenshot(url + page, target)
+            if os.path.exists(target):
+                os.remove(target)
+            dom_text, console = chromium.load(url + page, [f"--screenshot={target}", "--window-size=1400,1800"])
             check(f"docs/{name}: Chromium rendered it without problems (console, DOM)", not console, f"{console[:3]}")
             check_picture(f"docs/{name}", target, 1400, 1800)
+            if page == "/":
+                pictured = summary_counts(parse_dom(dom_text))
+                live = summary_counts(parse_dom(fetch(f"{url}/")[2]))
+                check("docs/status-page.png: the counts in the picture are the live page's",
+                      pictured is not None and pictured == live, f"picture {pictured}, live {live}")
 
         # Markup in a URL: a plain-text 404, nothing executes.
         evil = "/instance/" + urllib.parse.quote("<script>alert(1)</script>", safe="")

@@ -252,7 +252,7 @@ async fn check_verify_with_an_absurd_timeout_does_not_panic() {
     let (_f, mut c) = watching(instance_with_one_backup("ins")).await;
     c.verify.timeout = Duration::from_secs(300_000_000_000 * 31_557_600);
     let run = tokio::spawn(async move {
-        cds_redis_backup_exporter::check::run(c, true, &|_, _| {})
+        cds_redis_backup_exporter::check::run(c, Some(Duration::MAX), &|_, _| {})
             .await
             .map(|_| ())
     });

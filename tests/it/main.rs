@@ -6,6 +6,7 @@
 
 mod agree;
 mod check_layout;
+mod check_verify;
 mod describe;
 mod exporter;
 mod facts;
@@ -19,6 +20,7 @@ mod hardening3_web;
 mod helpers;
 mod lifecycle;
 mod light_keys;
+mod malloc;
 mod probe;
 mod resilience;
 mod rules_cmd;

@@ -4,17 +4,18 @@
 //! They are the bulk of the output (about 19 series per exported backup) and are rebuilt
 //! whole every cycle. Writing them directly, instead of through client-library gauges
 //! that keep every label set and are then copied again to be encoded, leaves one copy in
-//! memory, the text itself, for one pass of CPU per cycle. The README's metrics table is
-//! the contract for the names, labels and help texts here.
+//! memory, the text itself, for one pass of CPU per cycle. Names, help texts and label
+//! sets come from the [catalog](super::catalog).
 
 mod verdict;
 mod verify;
 
 use std::fmt::Write as _;
 
+use super::catalog::{self as c, Family};
+use super::labels::*;
 use crate::cds::{BackupStatus, Instance};
-use crate::probe::ProbeResult;
-use crate::state::{BackupState, ShardKey, Snapshot};
+use crate::state::{BackupState, ShardKey, Snapshot, TargetKey};
 
 /// The `state` label of `cds_redis_backup_state`: the raw CDS statuses `finished`,
 /// `running` and `failed` map to themselves, anything else to `other`.
@@ -53,15 +54,15 @@ impl StateLabel {
     }
 }
 
-/// Writes families one after another; a family without samples prints nothing. Text
-/// goes to `sink` in chunks of about [`CHUNK`] bytes, so the whole exposition never has
-/// to be held at once.
+/// Writes families one after another, each sample through its family's declaration in
+/// the [catalog](super::catalog): the header comes with a family's first sample, so a
+/// family without samples prints nothing. Text goes to `sink` in chunks of about
+/// [`CHUNK`] bytes, so the whole exposition never has to be held at once.
 struct Writer<'a> {
     out: String,
     sink: &'a mut dyn FnMut(&[u8]),
-    name: &'static str,
-    help: &'static str,
-    header_written: bool,
+    /// The family whose header was written last.
+    current: &'static str,
 }
 
 /// Bytes of text gathered before they are handed to the sink.
@@ -75,30 +76,25 @@ impl Writer<'_> {
         }
     }
 
-    fn family(&mut self, name: &'static str, help: &'static str) {
-        self.name = name;
-        self.help = help;
-        self.header_written = false;
-    }
-
-    fn sample(&mut self, labels: &[(&str, &str)], value: impl Into<Value>) {
-        if !self.header_written {
-            self.header_written = true;
-            let _ = writeln!(self.out, "# HELP {} {}", self.name, self.help);
-            let _ = writeln!(self.out, "# TYPE {} gauge", self.name);
+    fn sample<L: Labels>(&mut self, family: &Family<L>, labels: &L, value: impl Into<Value>) {
+        let m = &family.meta;
+        if self.current != m.name {
+            self.current = m.name;
+            let _ = writeln!(self.out, "# HELP {} {}", m.name, m.help);
+            let _ = writeln!(self.out, "# TYPE {} {}", m.name, m.kind.as_str());
         }
-        self.out.push_str(self.name);
-        if !labels.is_empty() {
-            self.out.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                self.out.push_str(k);
-                self.out.push_str("=\"");
-                escape(&mut self.out, v);
-                self.out.push('"');
-            }
+        self.out.push_str(m.name);
+        let mut first = true;
+        let out = &mut self.out;
+        labels.each(&mut |k, v| {
+            out.push(if first { '{' } else { ',' });
+            first = false;
+            out.push_str(k);
+            out.push_str("=\"");
+            escape(out, v);
+            out.push('"');
+        });
+        if !first {
             self.out.push('}');
         }
         // Writing to a String cannot fail.
@@ -110,27 +106,30 @@ impl Writer<'_> {
             self.flush();
         }
     }
+}
 
-    /// One sample per backup, labelled with the per-backup labels plus `extra`.
-    fn per_backup<V: Into<Value>>(
-        &mut self,
-        snap: &Snapshot,
-        mut sample: impl FnMut(&BackupState) -> Vec<(&'static str, String, V)>,
-    ) {
-        for b in snap.backups.values() {
-            let base = [
-                ("instance_uuid", b.instance_uuid.as_str()),
-                ("backup_id", b.backup.id.as_str()),
-                ("shard_id", b.shard_id.as_str()),
-            ];
-            for (extra_name, extra_value, value) in sample(b) {
-                let mut labels = base.to_vec();
-                if !extra_name.is_empty() {
-                    labels.push((extra_name, extra_value.as_str()));
-                }
-                self.sample(&labels, value);
-            }
-        }
+/// The labels of a backup's series.
+fn backup(b: &BackupState) -> BackupLabels<'_> {
+    BackupLabels {
+        instance_uuid: &b.instance_uuid,
+        backup_id: &b.backup.id,
+        shard_id: &b.shard_id,
+    }
+}
+
+/// The labels of a CDS call target's series.
+fn target(t: &TargetKey) -> TargetLabels<'_> {
+    TargetLabels {
+        instance_uuid: &t.instance_uuid,
+        backup_id: t.backup_label(),
+    }
+}
+
+/// The labels of a shard's series.
+fn shard<'a>(instance_uuid: &'a str, shard_id: &'a str) -> ShardLabels<'a> {
+    ShardLabels {
+        instance_uuid,
+        shard_id,
     }
 }
 
@@ -181,19 +180,6 @@ fn escape(out: &mut String, v: &str) {
     }
 }
 
-/// Each probe of a backup with its `url_type` label value.
-fn probes(b: &BackupState) -> Vec<(String, &ProbeResult)> {
-    b.probes
-        .iter()
-        .map(|(t, p)| (t.as_str().to_owned(), p))
-        .collect()
-}
-
-/// No extra label: the sample carries only the per-backup labels.
-fn plain<V>(value: Option<V>) -> Vec<(&'static str, String, V)> {
-    value.map(|v| ("", String::new(), v)).into_iter().collect()
-}
-
 /// Renders every per-cycle family of `snap` into one string.
 pub fn render(snap: &Snapshot) -> String {
     let mut out = Vec::new();
@@ -206,9 +192,7 @@ pub fn render_to(snap: &Snapshot, sink: &mut dyn FnMut(&[u8])) {
     let mut w = Writer {
         out: String::with_capacity(CHUNK + 4096),
         sink,
-        name: "",
-        help: "",
-        header_written: false,
+        current: "",
     };
     backups(&mut w, snap);
     probe_results(&mut w, snap);
@@ -223,190 +207,140 @@ pub fn render_to(snap: &Snapshot, sink: &mut dyn FnMut(&[u8])) {
 /// series, not of every numeric series: they never change, and joining them in costs
 /// less than carrying them on all.
 fn backups(w: &mut Writer<'_>, snap: &Snapshot) {
-    w.family(
-        "cds_redis_backup_info",
-        "The backup's BackupType and BackupMode; always 1.",
-    );
-    for b in snap.backups.values() {
-        let labels = [
-            ("instance_uuid", b.instance_uuid.as_str()),
-            ("backup_id", b.backup.id.as_str()),
-            ("shard_id", b.shard_id.as_str()),
-            ("backup_type", b.backup.backup_type.as_str()),
-            ("backup_mode", b.backup.mode.as_str()),
-        ];
-        w.sample(&labels, 1i64);
+    let all = || snap.backups.values().map(|b| (&**b, backup(b)));
+    for (b, l) in all() {
+        let labels = BackupInfoLabels {
+            backup: l,
+            backup_type: &b.backup.backup_type,
+            backup_mode: &b.backup.mode,
+        };
+        w.sample(&c::BACKUP_INFO, &labels, 1i64);
     }
     let finished_end = |b: &BackupState| b.backup.end.filter(|_| b.backup.is_finished());
-
-    w.family("cds_redis_backup_state", "Backup state set: 1 for the backup's current state (finished, running, failed, other), 0 for the others.");
-    w.per_backup(snap, |b| {
+    for (b, l) in all() {
         let state = StateLabel::of(&b.backup.status);
-        StateLabel::ALL
-            .iter()
-            .map(|s| ("state", s.as_str().to_owned(), *s == state))
-            .collect()
-    });
-    w.family(
-        "cds_redis_backup_status_info",
-        "The backup's raw CDS Status; always 1.",
-    );
-    w.per_backup(snap, |b| {
-        vec![("status", b.backup.status.to_string(), 1i64)]
-    });
-    w.family("cds_redis_backup_size_bytes", "BackupSize reported by CDS.");
-    w.per_backup(snap, |b| plain(b.backup.size));
-    w.family(
-        "cds_redis_backup_start_timestamp_seconds",
-        "Backup StartTime as Unix time.",
-    );
-    w.per_backup(snap, |b| plain(b.backup.start.map(|t| t.timestamp())));
-    w.family(
-        "cds_redis_backup_end_timestamp_seconds",
-        "Backup EndTime as Unix time; absent while not finished.",
-    );
-    w.per_backup(snap, |b| plain(finished_end(b).map(|t| t.timestamp())));
-    w.family(
-        "cds_redis_backup_duration_seconds",
-        "EndTime minus StartTime; absent while not finished.",
-    );
-    w.per_backup(snap, |b| {
-        plain(
-            finished_end(b)
-                .zip(b.backup.start)
-                .map(|(end, start)| (end - start).num_seconds()),
-        )
-    });
+        for s in StateLabel::ALL {
+            let labels = BackupStateLabels {
+                backup: l,
+                state: s.as_str(),
+            };
+            w.sample(&c::BACKUP_STATE, &labels, s == state);
+        }
+    }
+    for (b, l) in all() {
+        let labels = BackupStatusLabels {
+            backup: l,
+            status: b.backup.status.as_str(),
+        };
+        w.sample(&c::BACKUP_STATUS_INFO, &labels, 1i64);
+    }
+    for (b, l) in all() {
+        if let Some(size) = b.backup.size {
+            w.sample(&c::BACKUP_SIZE_BYTES, &l, size);
+        }
+    }
+    for (b, l) in all() {
+        if let Some(t) = b.backup.start {
+            w.sample(&c::BACKUP_START_TIMESTAMP_SECONDS, &l, t.timestamp());
+        }
+    }
+    for (b, l) in all() {
+        if let Some(t) = finished_end(b) {
+            w.sample(&c::BACKUP_END_TIMESTAMP_SECONDS, &l, t.timestamp());
+        }
+    }
+    for (b, l) in all() {
+        if let Some((end, start)) = finished_end(b).zip(b.backup.start) {
+            w.sample(&c::BACKUP_DURATION_SECONDS, &l, (end - start).num_seconds());
+        }
+    }
 }
 
 /// What the probes of download URLs saw.
 fn probe_results(w: &mut Writer<'_>, snap: &Snapshot) {
-    w.family(
-        "cds_redis_backup_download_url_reachable",
-        "1 if a ranged GET of the download URL answered 2xx.",
-    );
-    w.per_backup(snap, |b| {
-        probes(b)
-            .into_iter()
-            .map(|(t, p)| ("url_type", t, p.reachable()))
-            .collect()
-    });
-    w.family(
-        "cds_redis_backup_download_url_status_code",
-        "HTTP status of the download URL probe; 0 if no answer.",
-    );
-    w.per_backup(snap, |b| {
-        probes(b)
-            .into_iter()
-            .map(|(t, p)| ("url_type", t, p.status))
-            .collect()
-    });
-    w.family(
-        "cds_redis_backup_download_url_probe_duration_seconds",
-        "Duration of the download URL probe.",
-    );
-    w.per_backup(snap, |b| {
-        probes(b)
-            .into_iter()
-            .map(|(t, p)| ("url_type", t, p.duration.as_secs_f64()))
-            .collect()
-    });
-    w.family(
-        "cds_redis_backup_download_size_matches",
-        "1 if the object's total size equals BackupSize; absent when the answer gives no size.",
-    );
-    w.per_backup(snap, |b| {
-        probes(b)
-            .into_iter()
-            .filter_map(|(t, p)| Some(("url_type", t, p.total_size? == b.backup.size?)))
-            .collect()
-    });
+    let all = || {
+        snap.backups.values().flat_map(|b| {
+            b.probes.iter().map(move |(t, p)| {
+                let labels = BackupUrlLabels {
+                    backup: backup(b),
+                    url_type: t.as_str(),
+                };
+                (&**b, labels, p)
+            })
+        })
+    };
+    for (_, l, p) in all() {
+        w.sample(&c::DOWNLOAD_URL_REACHABLE, &l, p.reachable());
+    }
+    for (_, l, p) in all() {
+        w.sample(&c::DOWNLOAD_URL_STATUS_CODE, &l, p.status);
+    }
+    for (_, l, p) in all() {
+        w.sample(
+            &c::DOWNLOAD_URL_PROBE_DURATION_SECONDS,
+            &l,
+            p.duration.as_secs_f64(),
+        );
+    }
+    for (b, l, p) in all() {
+        if let Some((total, size)) = p.total_size.zip(b.backup.size) {
+            w.sample(&c::DOWNLOAD_SIZE_MATCHES, &l, total == size);
+        }
+    }
 }
 
 /// Per shard, instance and account: the newest finished backups, call outcomes,
 /// listings and discovery.
 fn targets(w: &mut Writer<'_>, snap: &Snapshot) {
     let last_success = snap.last_success();
-    w.family(
-        "cds_redis_backup_last_success_timestamp_seconds",
-        "EndTime of the newest finished backup known for the instance and shard.",
-    );
     for (
         ShardKey {
             instance_uuid: instance,
-            shard_id: shard,
+            shard_id: s,
         },
         ls,
     ) in &last_success
     {
         w.sample(
-            &[("instance_uuid", instance), ("shard_id", shard)],
+            &c::LAST_SUCCESS_TIMESTAMP_SECONDS,
+            &shard(instance, s),
             ls.end.timestamp(),
         );
     }
-    w.family(
-        "cds_redis_backup_last_success_size_bytes",
-        "Size of the newest finished backup known for the instance and shard.",
-    );
     for (
         ShardKey {
             instance_uuid: instance,
-            shard_id: shard,
+            shard_id: s,
         },
         ls,
     ) in &last_success
     {
         if let Some(size) = ls.size {
-            w.sample(&[("instance_uuid", instance), ("shard_id", shard)], size);
+            w.sample(&c::LAST_SUCCESS_SIZE_BYTES, &shard(instance, s), size);
         }
     }
-    w.family("cds_redis_backup_up", "1 if the last CDS call for the target succeeded (backup_id is empty for instance-level calls).");
-    for (target, up) in snap.targets_up() {
-        let labels = [
-            ("instance_uuid", target.instance_uuid.as_str()),
-            ("backup_id", target.backup_label()),
-        ];
-        w.sample(&labels, up);
+    for (t, up) in snap.targets_up() {
+        w.sample(&c::BACKUP_UP, &target(t), up);
     }
-    w.family(
-        "cds_redis_instance_backups",
-        "Number of backups DescribeBackups lists for the instance.",
-    );
-    for (instance, n) in &snap.instance_backups {
-        w.sample(&[("instance_uuid", instance)], *n);
+    for (instance_uuid, n) in &snap.instance_backups {
+        w.sample(&c::INSTANCE_BACKUPS, &InstanceLabels { instance_uuid }, *n);
     }
     instances(w, snap);
-    w.family(
-        "cds_redis_backup_exporter_discovery_up",
-        "1 if the last DescribeDBInstances call of the account succeeded.",
-    );
     for (account, up) in &snap.discovery_up {
-        w.sample(&[("account", account)], *up);
+        w.sample(&c::DISCOVERY_UP, &AccountLabels { account }, *up);
     }
-    w.family(
-        "cds_redis_backup_exporter_owned_instances",
-        "Instances of the account this replica watches: those of its shard (all of them without sharding).",
-    );
     for (account, n) in &snap.owned {
-        w.sample(&[("account", account)], *n);
+        w.sample(&c::OWNED_INSTANCES, &AccountLabels { account }, *n);
     }
-    w.family(
-        "cds_redis_backup_exporter_account_up",
-        "1 if in the last cycle the account's discovery (if any) and at least one of its other calls (if any) succeeded.",
-    );
     for (account, up) in &snap.account_up {
-        w.sample(&[("account", account)], *up);
+        w.sample(&c::ACCOUNT_UP, &AccountLabels { account }, *up);
     }
-    w.family(
-        "cds_redis_backup_exporter_target_last_refresh_timestamp_seconds",
-        "When the target's values were last fetched from CDS, as Unix time (backup_id is empty for instance-level calls).",
-    );
-    for (target, at) in snap.last_good() {
-        let labels = [
-            ("instance_uuid", target.instance_uuid.as_str()),
-            ("backup_id", target.backup_label()),
-        ];
-        w.sample(&labels, at.timestamp());
+    for (t, at) in snap.last_good() {
+        w.sample(
+            &c::TARGET_LAST_REFRESH_TIMESTAMP_SECONDS,
+            &target(t),
+            at.timestamp(),
+        );
     }
     shards(w, snap);
 }
@@ -414,10 +348,6 @@ fn targets(w: &mut Writer<'_>, snap: &Snapshot) {
 /// Every watched instance: who it is (the labels alerts are routed by), and the
 /// instances discovery stopped listing.
 fn instances(w: &mut Writer<'_>, snap: &Snapshot) {
-    w.family(
-        "cds_redis_instance_info",
-        "Every watched instance, with what DescribeDBInstances tells of it (empty until CDS has described it); tags is its CDS tag names as ,a,b, ; always 1.",
-    );
     let mut tags = String::new();
     for (uuid, (account, i)) in &snap.instances {
         tags.clear();
@@ -429,46 +359,46 @@ fn instances(w: &mut Writer<'_>, snap: &Snapshot) {
             tags.extend(t.chars().map(|c| if c == ',' { '_' } else { c }));
             tags.push(',');
         }
-        let labels = [
-            ("account", account.as_str()),
-            ("instance_uuid", uuid.as_str()),
-            ("instance_name", i.name.as_str()),
-            ("sub_product", i.sub_product.as_str()),
-            ("region_id", i.region_id.as_str()),
-            ("version", i.version.as_str()),
-            ("tags", tags.as_str()),
-        ];
-        w.sample(&labels, 1i64);
+        let labels = InstanceInfoLabels {
+            account,
+            instance_uuid: uuid,
+            instance_name: &i.name,
+            sub_product: &i.sub_product,
+            region_id: &i.region_id,
+            version: &i.version,
+            tags: &tags,
+        };
+        w.sample(&c::INSTANCE_INFO, &labels, 1i64);
     }
-    w.family(
-        "cds_redis_instance_created_timestamp_seconds",
-        "When the instance was created (CreatedTime of DescribeDBInstances, read in the account's timezone), as Unix time; absent when CDS gives none or one that cannot be true.",
-    );
-    for (uuid, (_, i)) in &snap.instances {
+    for (instance_uuid, (_, i)) in &snap.instances {
         if let Some(created) = i.created {
-            w.sample(&[("instance_uuid", uuid)], created.timestamp());
+            w.sample(
+                &c::INSTANCE_CREATED_TIMESTAMP_SECONDS,
+                &InstanceLabels { instance_uuid },
+                created.timestamp(),
+            );
         }
     }
-    w.family(
-        "cds_redis_instance_tag_info",
-        "One series per CDS tag of each instance DescribeDBInstances described; always 1.",
-    );
-    for (uuid, (_, i)) in &snap.instances {
+    for (instance_uuid, (_, i)) in &snap.instances {
         for tag in tag_names(i) {
-            w.sample(&[("instance_uuid", uuid), ("tag", tag)], 1i64);
+            let labels = InstanceTagLabels {
+                instance: InstanceLabels { instance_uuid },
+                tag,
+            };
+            w.sample(&c::INSTANCE_TAG_INFO, &labels, 1i64);
         }
     }
-    w.family(
-        "cds_redis_instance_vanished_timestamp_seconds",
-        "When a successful DescribeDBInstances first stopped listing an instance it had listed, as Unix time; served for poll.forget_vanished_after.",
-    );
     for (uuid, v) in &snap.vanished {
-        let labels = [
-            ("account", v.account.as_str()),
-            ("instance_uuid", uuid.as_str()),
-            ("instance_name", v.name.as_str()),
-        ];
-        w.sample(&labels, v.since.timestamp());
+        let labels = VanishedLabels {
+            account: &v.account,
+            instance_uuid: uuid,
+            instance_name: &v.name,
+        };
+        w.sample(
+            &c::INSTANCE_VANISHED_TIMESTAMP_SECONDS,
+            &labels,
+            v.since.timestamp(),
+        );
     }
 }
 
@@ -483,55 +413,45 @@ fn tag_names(i: &Instance) -> Vec<&str> {
 /// Per shard: how many finished backups it lists, its learned cadence and the maximum
 /// age of its newest finished backup.
 fn shards(w: &mut Writer<'_>, snap: &Snapshot) {
-    w.family(
-        "cds_redis_backup_shard_finished_backups",
-        "Finished backups DescribeBackups lists for the shard, for every shard that has had one since the exporter started (0: its last finished backup is gone).",
-    );
     for (
         ShardKey {
             instance_uuid: instance,
-            shard_id: shard,
+            shard_id: s,
         },
         f,
     ) in &snap.shards
     {
         if let Some(n) = f.finished {
-            w.sample(&[("instance_uuid", instance), ("shard_id", shard)], n);
+            w.sample(&c::SHARD_FINISHED_BACKUPS, &shard(instance, s), n);
         }
     }
-    w.family(
-        "cds_redis_backup_expected_interval_seconds",
-        "Learned cadence: median interval between the EndTimes of the shard's recent finished automatic backups; absent with fewer than 3.",
-    );
     for (
         ShardKey {
             instance_uuid: instance,
-            shard_id: shard,
+            shard_id: s,
         },
         f,
     ) in &snap.shards
     {
         if let Some(d) = f.expected_interval {
             w.sample(
-                &[("instance_uuid", instance), ("shard_id", shard)],
+                &c::EXPECTED_INTERVAL_SECONDS,
+                &shard(instance, s),
                 d.as_secs(),
             );
         }
     }
-    w.family(
-        "cds_redis_backup_max_age_seconds",
-        "How old the shard's newest finished backup may be: the first matching staleness rule, else the learned interval plus max(2h, interval/12), else 26h.",
-    );
     for (
         ShardKey {
             instance_uuid: instance,
-            shard_id: shard,
+            shard_id: s,
         },
         f,
     ) in &snap.shards
     {
         w.sample(
-            &[("instance_uuid", instance), ("shard_id", shard)],
+            &c::MAX_AGE_SECONDS,
+            &shard(instance, s),
             f.max_age.as_secs(),
         );
     }
@@ -541,22 +461,14 @@ fn shards(w: &mut Writer<'_>, snap: &Snapshot) {
 /// would read as "no cycle for 56 years" and page. Written with the cycle's series, so a
 /// scrape never pairs one cycle's time with another cycle's values.
 fn cycle(w: &mut Writer<'_>, snap: &Snapshot) {
-    if let Some(c) = &snap.cycle {
-        w.family(
-            "cds_redis_backup_exporter_poll_duration_seconds",
-            "Duration of the last completed poll cycle.",
+    if let Some(cy) = &snap.cycle {
+        w.sample(&c::POLL_DURATION_SECONDS, &(), cy.duration.as_secs_f64());
+        w.sample(
+            &c::LAST_POLL_TIMESTAMP_SECONDS,
+            &(),
+            cy.ended.timestamp_millis() as f64 / 1000.0,
         );
-        w.sample(&[], c.duration.as_secs_f64());
-        w.family(
-            "cds_redis_backup_exporter_last_poll_timestamp_seconds",
-            "End of the last completed poll cycle as Unix time; absent until the first cycle completes.",
-        );
-        w.sample(&[], c.ended.timestamp_millis() as f64 / 1000.0);
-        w.family(
-            "cds_redis_backup_exporter_last_poll_success",
-            "1 if every call of the last completed poll cycle succeeded.",
-        );
-        w.sample(&[], c.success);
+        w.sample(&c::LAST_POLL_SUCCESS, &(), cy.success);
     }
 }
 

@@ -61,10 +61,9 @@ async fn main() -> Result<()> {
             level: VerifyLevel::Off,
             ..VerifyConfig::default()
         },
-        shard: Default::default(),
         drill: Default::default(),
     };
-    let poller = Poller::new(&config, Arc::new(Metrics::new()?))?;
+    let poller = Poller::new(&config, Default::default(), Arc::new(Metrics::new()?))?;
     let snap = poller.cycle().await;
     // What a build costs: the report and the HTML, as before issue 19 every request did.
     let mut builds = Vec::with_capacity(args.runs);

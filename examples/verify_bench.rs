@@ -35,6 +35,7 @@ use hyper_util::rt::TokioIo;
 use cds_redis_backup_exporter::cds::{SecretUrl, UrlType};
 use cds_redis_backup_exporter::config::{VerifyConfig, VerifyLevel};
 use cds_redis_backup_exporter::metrics::Metrics;
+use cds_redis_backup_exporter::state::BackupKey;
 use cds_redis_backup_exporter::verify::{Job, Outcome, Verifier};
 use common::{cpu_seconds, generation_cpu, peak_rss_mib, Dump};
 
@@ -117,7 +118,7 @@ fn main() -> Result<()> {
         );
         let jobs: Vec<Job> = (0..args.concurrency)
             .map(|i| Job {
-                key: (format!("bench-{i}"), "bk".to_owned()),
+                key: BackupKey::new(format!("bench-{i}"), "bk"),
                 shard: String::new(),
                 end: 0,
                 size: Some(target),
@@ -233,7 +234,6 @@ fn bombs(n: usize) -> Result<()> {
                 discovery: None,
             }],
             staleness: Vec::new(),
-            shard: Default::default(),
             drill: Default::default(),
             verify: VerifyConfig {
                 level: VerifyLevel::Light,
@@ -278,6 +278,7 @@ fn bombs(n: usize) -> Result<()> {
         });
         cds_redis_backup_exporter::run_with(
             config,
+            cds_redis_backup_exporter::partition::Partition::default(),
             cds_redis_backup_exporter::server::WebConfig::default(),
             cds_redis_backup_exporter::Control::default(),
             listener,

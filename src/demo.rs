@@ -140,7 +140,6 @@ pub async fn start_at(
         probe: ProbeConfig::default(),
         accounts: vec![main_account, revoked_account, wrong_tz_account],
         staleness: Vec::new(),
-        shard: crate::shard::Shard::default(),
         drill: Default::default(),
         // Demo objects are small: show every outcome of the full check.
         verify: VerifyConfig {

@@ -3,6 +3,66 @@
 //!
 //! [`run`] wires it together from a validated [`config::Config`], a bound listener and
 //! a shutdown signal, so tests and `main` start it the same way.
+//!
+//! # Layout
+//!
+//! Floors, from the bottom. A module uses only modules on floors below its own (test
+//! code aside), so nothing depends on what depends on it; a test (`src/layers.rs`)
+//! reads every `crate::` path in `src/` and holds it to this map, which must name every
+//! top-level module.
+//!
+//! **Floor 0, tools**: nothing of the crate.
+//! - `sync`: locks without poison
+//! - `problem`: what is wrong where in a file the operator wrote
+//! - `input`: reading operator files safely (regular files, a size cap, a YAML depth check)
+//! - `logging`: the log subscriber, logfmt or JSON
+//!
+//! **Floor 1, the outside in its own terms**: pure of Prometheus and of policy.
+//! - `cds`: the CDS API client: signing, requests, typed answers and errors
+//! - `rdb`: is a dump whole and restorable (pure: bytes in, verdict out)
+//! - `partition`: this replica's part of the fleet (`--shard`, `--total-shards`)
+//!
+//! **Floor 2, settings and probes**
+//! - `config`: `config.yaml` → validated [`config::Config`]
+//! - `web_config`: `--web.config.file`: TLS and basic auth
+//! - `probe`: does a presigned download URL serve the object
+//!
+//! **Floor 3, pure knowledge**
+//! - `policy`: how old a shard's restore point may get (rules, learned schedule)
+//! - `verification`: what a verification found: `Outcome`, `Verification`, `LastVerified`
+//! - `drilled`: what restore drills found: results, the book kept in the state file
+//!
+//! **Floor 4**
+//! - `facts`: what the exporter remembers of each instance across restarts
+//!
+//! **Floor 5, the data of a cycle**
+//! - `state`: what one poll cycle learned ([`state::Snapshot`]): plain data, no I/O
+//!
+//! **Floor 6, work and judgement**
+//! - `verify`: verification in the background: jobs, workers, limiter, budget, state file
+//! - `verdict`: the policy engine: restore point, deadline and findings per shard
+//!
+//! **Floor 7, views**
+//! - `drill`: restore drills: a backup loaded into a throwaway `redis-server`
+//! - `metrics`: the registry and the series rendered from a snapshot
+//! - `report`: the fleet in plain words, for `check` and the status page
+//! - `alerts`: every alert and recording rule, declared once
+//!
+//! **Floor 8**
+//! - `poller`: the poll cycle: calls, probes, verification jobs → a snapshot
+//! - `status`: the status page's HTML
+//! - `fake`: the fake CDS API and object store, for tests, benchmarks and `--demo`
+//!
+//! **Floor 9, entry points**
+//! - `server`: HTTP: `/metrics`, health, the status page, reloads
+//! - `check`: the `check` subcommand's cycle and its table
+//! - `demo`: `--demo`: the fake API with its scenario and a configuration for it
+//!
+//! **Floor 10, the top**
+//! - `lib`: [`run`] and [`run_with`]: server and poll loop wired together; reloads
+//! - `main`: the binary: flags, logging, signals
+//! - `main_check`: the binary's `check` output
+//! - `main_malloc`: the binary re-executing itself once with glibc's allocator tuned
 
 pub mod alerts;
 pub mod cds;
@@ -10,11 +70,15 @@ pub mod check;
 pub mod config;
 pub mod demo;
 pub mod drill;
+pub mod drilled;
 pub mod facts;
 pub mod fake;
 mod input;
+#[cfg(test)]
+mod layers;
 pub mod logging;
 pub mod metrics;
+pub mod partition;
 pub mod policy;
 pub mod poller;
 pub mod probe;
@@ -22,11 +86,11 @@ pub mod problem;
 pub mod rdb;
 pub mod report;
 pub mod server;
-pub mod shard;
 pub mod state;
 pub mod status;
 mod sync;
 pub mod verdict;
+pub mod verification;
 pub mod verify;
 pub mod web_config;
 
@@ -67,7 +131,8 @@ impl std::fmt::Debug for Control {
 pub(crate) const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Polls in the background and serves HTTP on `listener` until `shutdown` completes,
-/// with the default web settings (plain HTTP, no lifecycle API, no reloads).
+/// with the default web settings (plain HTTP, no lifecycle API, no reloads), the whole
+/// fleet in this replica.
 pub async fn run(
     config: config::Config,
     listener: TcpListener,
@@ -75,6 +140,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     run_with(
         config,
+        partition::Partition::default(),
         server::WebConfig::default(),
         Control::default(),
         listener,
@@ -83,11 +149,13 @@ pub async fn run(
     .await
 }
 
-/// [`run`] with `web` settings, reloadable through `control` (and `POST /-/reload` when
+/// [`run`] polling `partition` of the fleet (`--shard`, `--total-shards`), with `web`
+/// settings, reloadable through `control` (and `POST /-/reload` when
 /// `web.enable_lifecycle`). On shutdown the listener closes and the poll loop is
 /// cancelled at once, calls in flight and a reload in progress included.
 pub async fn run_with(
     config: config::Config,
+    partition: partition::Partition,
     web: server::WebConfig,
     control: Control,
     listener: TcpListener,
@@ -99,7 +167,8 @@ pub async fn run_with(
         warn!("verify.state_file is not set: a restart forgets remembered shards (one whose backups are all purged meanwhile is no longer reported), their last finished backups, cadence history, first-seen times and verification results");
     }
     let poller = Arc::new(
-        poller::Poller::new(&config, Arc::clone(&metrics)).context("building the HTTP clients")?,
+        poller::Poller::new(&config, partition, Arc::clone(&metrics))
+            .context("building the HTTP clients")?,
     );
     let ready = Arc::new(AtomicBool::new(false));
     let (pollers, watched) = watch::channel(poller);
@@ -116,6 +185,7 @@ pub async fn run_with(
         loader: control.loader,
         security_file: web.security_file.clone(),
         current: config,
+        partition,
         security: Arc::clone(&security),
         metrics: Arc::clone(&metrics),
         pollers,
@@ -166,6 +236,8 @@ struct Reloader {
     security_file: Option<PathBuf>,
     /// The configuration the running poller was built from.
     current: config::Config,
+    /// Given at start and kept by every reload: it comes from flags, not the file.
+    partition: partition::Partition,
     security: server::SharedSecurity,
     metrics: Arc<metrics::Metrics>,
     pollers: watch::Sender<Arc<poller::Poller>>,
@@ -257,6 +329,7 @@ impl Reloader {
         let security_file = self.security_file.clone();
         let previous = Arc::clone(&sync::read(&self.security));
         let current = self.current.clone();
+        let partition = self.partition;
         let metrics = Arc::clone(&self.metrics);
         let work = tokio::task::spawn_blocking(move || {
             let config = load().map_err(|e| e.to_string())?;
@@ -270,7 +343,7 @@ impl Reloader {
                 None
             } else {
                 Some(
-                    poller::Poller::new(&config, metrics)
+                    poller::Poller::new(&config, partition, metrics)
                         .map_err(|e| format!("cannot build the HTTP clients: {e}"))?,
                 )
             };

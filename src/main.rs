@@ -15,8 +15,8 @@ use tracing::{error, info, warn};
 
 use cds_redis_backup_exporter::config::Config;
 use cds_redis_backup_exporter::logging;
+use cds_redis_backup_exporter::partition::Partition;
 use cds_redis_backup_exporter::server::WebConfig;
-use cds_redis_backup_exporter::shard::Shard;
 use cds_redis_backup_exporter::web_config::WebSecurity;
 use cds_redis_backup_exporter::{demo, run_with, Control, Loader};
 
@@ -74,8 +74,8 @@ struct Args {
     total_shards: u32,
     /// Take the shard from the number at the end of the host name (a StatefulSet pod
     /// `cds-redis-backup-exporter-2` is shard 2) instead of --shard.
-    /// (Exclusive with --shard and CDS_EXPORTER_SHARD, checked in `shard` so that the
-    /// message names the one that was given.)
+    // Exclusive with --shard and CDS_EXPORTER_SHARD, checked in `partition` so that the
+    // message names the one that was given (not in --help).
     #[arg(long = "shard.from-hostname", env = "CDS_EXPORTER_SHARD_FROM_HOSTNAME")]
     shard_from_hostname: bool,
     /// Run against a built-in fake CDS API on loopback (no account needed); ignores --config.file.
@@ -307,12 +307,11 @@ fn web_config(args: &Args) -> anyhow::Result<WebConfig> {
 
 /// Reads `--config.file` (and the files it names) on the calling thread: before the
 /// runtime starts, and for reloads on the blocking pool.
-fn loader(args: &Args, shard: Shard) -> Loader {
+fn loader(args: &Args) -> Loader {
     let path = args.config_file.clone();
     std::sync::Arc::new(move || {
         let env = |k: &str| std::env::var(k).ok();
-        let mut config = Config::load(&path, &env)?;
-        config.shard = shard;
+        let config = Config::load(&path, &env)?;
         // At start-up and on every reload: the exporter runs, but every call will fail.
         for w in config.example_credentials() {
             warn!(account = w.account, access_key_id = w.access_key_id, "{w}");
@@ -334,9 +333,10 @@ fn given(matches: &ArgMatches, id: &str, flag: &str, var: &str) -> String {
     }
 }
 
-/// `--shard`/`--total-shards`, or the ordinal at the end of the host name. A wrong
-/// combination is a usage error, reported as clap reports its own (exit status 2).
-fn shard(args: &Args, matches: &ArgMatches) -> Result<Shard, clap::Error> {
+/// This replica's partition of the fleet: `--shard`/`--total-shards`, or the ordinal at
+/// the end of the host name. A wrong combination is a usage error, reported as clap
+/// reports its own (exit status 2).
+fn partition(args: &Args, matches: &ArgMatches) -> Result<Partition, clap::Error> {
     use clap::error::ErrorKind;
     let usage = |kind: ErrorKind, message: String| Args::command().error(kind, message);
     let total = given(
@@ -372,7 +372,7 @@ fn shard(args: &Args, matches: &ArgMatches) -> Result<Shard, clap::Error> {
             .filter(|h| !h.trim().is_empty())
             .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
             .unwrap_or_default();
-        let Some(index) = cds_redis_backup_exporter::shard::ordinal(&host) else {
+        let Some(index) = cds_redis_backup_exporter::partition::ordinal(&host) else {
             return Err(usage(
                 ErrorKind::ValueValidation,
                 format!("{from_hostname}: the host name {:?} does not end in -<number> (a StatefulSet pod name); give --shard instead", host.trim()),
@@ -388,7 +388,7 @@ fn shard(args: &Args, matches: &ArgMatches) -> Result<Shard, clap::Error> {
     } else {
         args.shard
     };
-    Shard::new(index, args.total_shards).map_err(|_| {
+    Partition::new(index, args.total_shards).map_err(|_| {
         let shard = given(matches, "shard", "--shard <SHARD>", "CDS_EXPORTER_SHARD");
         usage(
             ErrorKind::ValueValidation,
@@ -400,7 +400,7 @@ fn shard(args: &Args, matches: &ArgMatches) -> Result<Shard, clap::Error> {
 async fn start(
     args: Args,
     web: WebConfig,
-    shard: Shard,
+    partition: Partition,
     loaded: Option<(Config, Loader)>,
 ) -> anyhow::Result<()> {
     let (_fake, config, loader) = match loaded {
@@ -409,7 +409,6 @@ async fn start(
             let (fake, mut config) = demo::start(args.demo_events_after, args.demo_latency)
                 .await
                 .context("starting the demo's fake CDS API")?;
-            config.shard = shard;
             config.verify.state_file = args.demo_state_file.clone();
             info!(fake_api = %fake.base_url(), "demo mode: polling a built-in fake CDS API");
             (Some(fake), config, None)
@@ -435,7 +434,7 @@ async fn start(
         loader,
         reload_signals: reload_signals(),
     };
-    run_with(config, web, control, listener, shutdown_signal()).await
+    run_with(config, partition, web, control, listener, shutdown_signal()).await
 }
 
 /// `rules`: the generated rule file to stdout or `--write PATH`.
@@ -488,7 +487,7 @@ fn main() -> ExitCode {
     }
     // A usage error, before logging starts: on stderr with the usage, status 2, as
     // every other flag error.
-    let shard = shard(&args, &matches).unwrap_or_else(|e| e.exit());
+    let partition = partition(&args, &matches).unwrap_or_else(|e| e.exit());
     // Before anything else runs: on success this process starts over, tuned.
     let untuned = main_malloc::tune().err();
     init_logging(args.log_level, args.log_format);
@@ -501,21 +500,21 @@ fn main() -> ExitCode {
     // Files are read before the runtime starts: nothing async is waiting yet, and the
     // caps in `input` bound what reading them can cost.
     let prepared = web_config(&args).and_then(|web| {
-        if shard.total > 1 {
+        if partition.total > 1 {
             info!(
-                shard = shard.index,
-                total_shards = shard.total,
+                shard = partition.index,
+                total_shards = partition.total,
                 "polling one shard of the instances"
             );
         }
         if args.demo {
-            return Ok((web, shard, None));
+            return Ok((web, None));
         }
-        let load = loader(&args, shard);
+        let load = loader(&args);
         info!(file = %args.config_file.display(), "loading the configuration");
-        Ok((web, shard, Some((load()?, load))))
+        Ok((web, Some((load()?, load))))
     });
-    let (web, shard, loaded) = match prepared {
+    let (web, loaded) = match prepared {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -536,7 +535,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(start(args, web, shard, loaded));
+    let result = runtime.block_on(start(args, web, partition, loaded));
     runtime.shutdown_timeout(EXIT_GRACE);
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,7 +13,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::state::{BackupState, Snapshot};
+use crate::cds::{BackupStatus, UrlType};
+use crate::config::VerifyLevel;
+use crate::state::{BackupKey, BackupState, ShardKey, Snapshot};
+use crate::verification::Outcome;
 
 mod people;
 pub use people::{
@@ -111,18 +114,63 @@ pub struct ShardView {
     pub shard_id: String,
     pub newest: Option<BackupView>,
     pub max_age_seconds: Option<u64>,
-    /// Backups newer than the newest finished one: (backup_id, state).
-    pub newer: Vec<(String, String)>,
-    /// Download URL probes of the newest: (url_type, HTTP status, reachable).
-    pub urls: Vec<(String, u16, bool)>,
-    /// Verification of the newest: (level, result).
-    pub verification: Option<(String, String)>,
+    /// Backups newer than the newest finished one, newest first.
+    pub newer: Vec<NewerBackup>,
+    /// Download URL probes of the newest.
+    pub urls: Vec<UrlProbe>,
+    /// Verification of the newest, at its highest level.
+    pub verification: Option<VerificationView>,
     pub keys: Option<u64>,
     /// The policy engine's restore point (as `/metrics` exports it); `None`: none.
     pub restore_point: Option<RestorePointView>,
     /// After it nothing restores within policy (as `/metrics` exports it).
     pub restore_deadline: Option<DateTime<Utc>>,
     pub findings: Vec<Finding>,
+}
+
+/// A backup newer than the shard's newest finished one; in JSON `[backup_id, state]`
+/// (docs/check.schema.json), the state as CDS wrote it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(into = "(String, String)")]
+pub struct NewerBackup {
+    pub backup_id: String,
+    pub status: BackupStatus,
+}
+
+impl From<NewerBackup> for (String, String) {
+    fn from(b: NewerBackup) -> Self {
+        (b.backup_id, b.status.to_string())
+    }
+}
+
+/// A probe of a download URL of the newest finished backup; in JSON
+/// `[url_type, http_status, reachable]`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(into = "(&'static str, u16, bool)")]
+pub struct UrlProbe {
+    pub url_type: UrlType,
+    pub http_status: u16,
+    pub reachable: bool,
+}
+
+impl From<UrlProbe> for (&'static str, u16, bool) {
+    fn from(p: UrlProbe) -> Self {
+        (p.url_type.as_str(), p.http_status, p.reachable)
+    }
+}
+
+/// The verification of the newest finished backup; in JSON `[level, result]`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(into = "(&'static str, &'static str)")]
+pub struct VerificationView {
+    pub level: VerifyLevel,
+    pub result: Outcome,
+}
+
+impl From<VerificationView> for (&'static str, &'static str) {
+    fn from(v: VerificationView) -> Self {
+        (v.level.as_str(), v.result.as_str())
+    }
 }
 
 /// The newest backup that would restore, and when its data was captured.
@@ -225,18 +273,19 @@ pub fn rows(i: &InstanceView) -> Vec<Row<'_>> {
                 newer: s.map_or_else(String::new, |s| {
                     s.newer
                         .iter()
-                        .map(|(_, st)| st.as_str())
+                        .map(|b| b.status.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
                 }),
                 downloads: s.map_or_else(Vec::new, |s| {
                     s.urls
                         .iter()
-                        .map(|(t, code, ok)| {
-                            if *ok {
+                        .map(|p| {
+                            let t = p.url_type.as_str();
+                            if p.reachable {
                                 format!("{t} ok")
                             } else {
-                                format!("{t} {code}")
+                                format!("{t} {}", p.http_status)
                             }
                         })
                         .collect()
@@ -253,7 +302,7 @@ pub fn rows(i: &InstanceView) -> Vec<Row<'_>> {
 /// A shard's verification as (level, result).
 fn verification(s: Option<&ShardView>) -> Option<(&str, &str)> {
     s.and_then(|s| s.verification.as_ref())
-        .map(|(l, r)| (l.as_str(), r.as_str()))
+        .map(|v| (v.level.as_str(), v.result.as_str()))
 }
 
 /// The engine's finding in words, with the alert that fires for it named at the end.
@@ -452,30 +501,30 @@ fn shards(
     snap: &Snapshot,
     uuid: &str,
     backups: &[&BackupState],
-    last_success: &BTreeMap<(String, String), crate::state::LastSuccess>,
-    verdicts: &BTreeMap<(String, String), crate::verdict::ShardVerdict>,
+    last_success: &BTreeMap<ShardKey, crate::state::LastSuccess>,
+    verdicts: &BTreeMap<ShardKey, crate::verdict::ShardVerdict>,
     now: DateTime<Utc>,
 ) -> Vec<ShardView> {
     let mut ids: Vec<String> = backups.iter().map(|b| b.shard_id.clone()).collect();
     // A range, not a scan: thousands of instances each look up their own shards.
     ids.extend(
         snap.shards
-            .range((uuid.to_owned(), String::new())..)
-            .take_while(|((u, _), _)| u == uuid)
-            .map(|((_, s), _)| s.clone()),
+            .range(ShardKey::new(uuid, "")..)
+            .take_while(|(k, _)| k.instance_uuid == uuid)
+            .map(|(k, _)| k.shard_id.clone()),
     );
     // An instance never backed up has a verdict for shard "" and nothing else.
     ids.extend(
         verdicts
-            .range((uuid.to_owned(), String::new())..)
-            .take_while(|((u, _), _)| u == uuid)
-            .map(|((_, s), _)| s.clone()),
+            .range(ShardKey::new(uuid, "")..)
+            .take_while(|(k, _)| k.instance_uuid == uuid)
+            .map(|(k, _)| k.shard_id.clone()),
     );
     ids.sort();
     ids.dedup();
     ids.into_iter()
         .map(|shard| {
-            let key = (uuid.to_owned(), shard.clone());
+            let key = ShardKey::new(uuid, &shard);
             let facts = snap.shards.get(&key);
             let ls = last_success.get(&key);
             let newest = ls.and_then(|ls| {
@@ -511,7 +560,10 @@ fn shards(
                 .collect();
             newer.sort_by_key(|b| std::cmp::Reverse(b.backup.start));
             for b in newer {
-                v.newer.push((b.backup.id.clone(), b.backup.status.clone()));
+                v.newer.push(NewerBackup {
+                    backup_id: b.backup.id.clone(),
+                    status: b.backup.status.clone(),
+                });
             }
             if let Some(b) = newest {
                 newest_facts(snap, &mut v, b);
@@ -538,20 +590,23 @@ fn shards(
 /// What the probes and the verification saw of the newest finished backup, as facts.
 fn newest_facts(snap: &Snapshot, v: &mut ShardView, b: &BackupState) {
     for (t, p) in &b.probes {
-        v.urls
-            .push((t.as_str().to_owned(), p.status, p.reachable()));
+        v.urls.push(UrlProbe {
+            url_type: *t,
+            http_status: p.status,
+            reachable: p.reachable(),
+        });
     }
-    let key = (b.instance_uuid.clone(), b.backup.id.clone());
+    let key = BackupKey::new(&b.instance_uuid, &b.backup.id);
     // A final verdict says more than a failed download at a higher level.
     let best = snap
         .verifications
         .get(&key)
         .and_then(|vs| vs.iter().max_by_key(|v| (v.outcome.is_final(), v.level)));
     if let Some(ver) = best {
-        v.verification = Some((
-            ver.level.as_str().to_owned(),
-            ver.outcome.as_str().to_owned(),
-        ));
+        v.verification = Some(VerificationView {
+            level: ver.level,
+            result: ver.outcome,
+        });
         v.keys = ver.keys;
     }
 }
@@ -594,9 +649,9 @@ mod tests {
             urls: None,
         };
         snap.backups
-            .insert(("u".into(), "b1".into()), std::sync::Arc::new(state));
+            .insert(BackupKey::new("u", "b1"), std::sync::Arc::new(state));
         snap.shards.insert(
-            ("u".into(), String::new()),
+            ShardKey::new("u", ""),
             ShardFacts {
                 finished: Some(2),
                 expected_interval: None,
@@ -612,7 +667,7 @@ mod tests {
             ..Default::default()
         };
         snap.verifications
-            .insert(("u".into(), "b1".into()), vec![v]);
+            .insert(BackupKey::new("u", "b1"), vec![v]);
         (snap, now)
     }
 
@@ -622,6 +677,28 @@ mod tests {
             .all_findings()
             .map(|f| (f.severity, f.alert))
             .collect()
+    }
+
+    /// The named views keep the JSON shape docs/check.schema.json gives: arrays.
+    #[test]
+    fn named_views_are_written_as_the_schemas_arrays() {
+        let newer = NewerBackup {
+            backup_id: "b2".into(),
+            status: BackupStatus::Unknown("paused".into()),
+        };
+        let url = UrlProbe {
+            url_type: UrlType::Public,
+            http_status: 403,
+            reachable: false,
+        };
+        let ver = VerificationView {
+            level: VerifyLevel::Light,
+            result: Outcome::Truncated,
+        };
+        assert_eq!(
+            serde_json::to_string(&(newer, url, ver)).unwrap(),
+            r#"[["b2","paused"],["public",403,false],["light","truncated"]]"#
+        );
     }
 
     #[test]

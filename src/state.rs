@@ -15,10 +15,41 @@ use crate::cds::{SecretUrl, UrlType};
 use crate::config::VerifyLevel;
 pub use crate::facts::LastFinished;
 use crate::probe::ProbeResult;
-use crate::verify::{LastVerified, Verification};
+use crate::verification::{LastVerified, Verification};
 
-/// (instance_uuid, backup_id)
-pub type BackupKey = (String, String);
+/// One backup of one instance: the key of what is kept per backup. Sorted by instance,
+/// then backup id, which is the order of the series.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BackupKey {
+    pub instance_uuid: String,
+    pub backup_id: String,
+}
+
+impl BackupKey {
+    pub fn new(instance_uuid: impl Into<String>, backup_id: impl Into<String>) -> Self {
+        Self {
+            instance_uuid: instance_uuid.into(),
+            backup_id: backup_id.into(),
+        }
+    }
+}
+
+/// One shard of one instance (`shard_id` is `""` for an instance outside a cluster):
+/// the key of what is kept per shard. Sorted by instance, then shard id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ShardKey {
+    pub instance_uuid: String,
+    pub shard_id: String,
+}
+
+impl ShardKey {
+    pub fn new(instance_uuid: impl Into<String>, shard_id: impl Into<String>) -> Self {
+        Self {
+            instance_uuid: instance_uuid.into(),
+            shard_id: shard_id.into(),
+        }
+    }
+}
 
 /// What one CDS call was about: an instance (`DescribeBackups`) or one of its backups
 /// (`DownloadBackup`). An instance sorts before its backups.
@@ -51,8 +82,8 @@ impl TargetKey {
 }
 
 impl From<&BackupKey> for TargetKey {
-    fn from((uuid, backup_id): &BackupKey) -> Self {
-        Self::backup(uuid, backup_id)
+    fn from(k: &BackupKey) -> Self {
+        Self::backup(&k.instance_uuid, &k.backup_id)
     }
 }
 
@@ -71,8 +102,8 @@ pub struct Snapshot {
     pub instances: BTreeMap<String, (String, Arc<Instance>)>,
     /// account → last DescribeDBInstances succeeded (accounts with discovery only)
     pub discovery_up: BTreeMap<String, bool>,
-    /// (instance_uuid, shard_id) → what is known of the shard
-    pub shards: BTreeMap<(String, String), ShardFacts>,
+    /// What is known of each shard.
+    pub shards: BTreeMap<ShardKey, ShardFacts>,
     /// account → its discovery (if any) and at least one other call (if any) succeeded
     pub account_up: BTreeMap<String, bool>,
     /// account → for an account not up, the first failed call of the cycle as `CdsError`
@@ -83,8 +114,8 @@ pub struct Snapshot {
     pub vanished: BTreeMap<String, Vanished>,
     /// What verification found of the exported backups.
     pub verifications: BTreeMap<BackupKey, Vec<Verification>>,
-    /// (instance_uuid, shard_id) → its newest backup verified `ok`
-    pub verified: BTreeMap<(String, String), LastVerified>,
+    /// Each shard's newest backup verified `ok`.
+    pub verified: BTreeMap<ShardKey, LastVerified>,
     /// account → instances this replica watches (its shard of them)
     pub owned: BTreeMap<String, u64>,
     /// instance_uuid → the verification level `verify:` gives it
@@ -92,17 +123,17 @@ pub struct Snapshot {
     /// account → its configured `timezone`: the status page and `check` show times
     /// for people in it
     pub account_zones: BTreeMap<String, chrono::FixedOffset>,
-    /// (instance_uuid, shard_id) → the newest finished backup the exporter remembers of
-    /// a shard for which no finished backup is exported now (all purged, possibly before
+    /// The newest finished backup the exporter remembers of a shard for which no
+    /// finished backup is exported now (all purged, possibly before
     /// a restart: the facts come from the state file); see [`Snapshot::last_success`].
-    pub remembered: BTreeMap<(String, String), LastFinished>,
+    pub remembered: BTreeMap<ShardKey, LastFinished>,
     /// instance_uuid → when this exporter first watched it (kept in the state file)
     pub first_seen: BTreeMap<String, DateTime<Utc>>,
     /// instance_uuid → the fixed age of the first `staleness:` rule that matched it,
     /// for instances with one (the grace of an instance never backed up)
     pub rule_max_age: BTreeMap<String, Duration>,
     /// What restore drills found, and which instances `drill:` selects.
-    pub drills: crate::drill::Drills,
+    pub drills: crate::drilled::Drills,
     pub cycle: Option<CycleInfo>,
 }
 
@@ -193,6 +224,12 @@ pub struct LastSuccess {
     pub size: Option<u64>,
 }
 
+impl BackupState {
+    pub fn shard_key(&self) -> ShardKey {
+        ShardKey::new(&self.instance_uuid, &self.shard_id)
+    }
+}
+
 impl Snapshot {
     /// Adds everything of `other`.
     pub fn merge(&mut self, other: Snapshot) {
@@ -247,16 +284,16 @@ impl Snapshot {
             .filter_map(|(k, t)| Some((k, t.last_good?)))
     }
 
-    /// Keyed by (instance_uuid, shard_id): the newest finished backup exported, else the
+    /// Per shard: the newest finished backup exported, else the
     /// one remembered ([`Snapshot::remembered`]), whose EndTime is a fact of the past
     /// that does not go stale.
-    pub fn last_success(&self) -> BTreeMap<(String, String), LastSuccess> {
-        let mut out: BTreeMap<(String, String), LastSuccess> = BTreeMap::new();
+    pub fn last_success(&self) -> BTreeMap<ShardKey, LastSuccess> {
+        let mut out: BTreeMap<ShardKey, LastSuccess> = BTreeMap::new();
         for b in self.backups.values() {
             let Some(end) = b.backup.end.filter(|_| b.backup.is_finished()) else {
                 continue;
             };
-            let key = (b.instance_uuid.clone(), b.shard_id.clone());
+            let key = b.shard_key();
             let newer = out.get(&key).is_none_or(|cur| end > cur.end);
             if newer {
                 out.insert(
@@ -479,7 +516,7 @@ mod tests {
             ("c", "failed", 0, ""),
         ] {
             s.backups.insert(
-                ("i".into(), id.into()),
+                BackupKey::new("i", id),
                 Arc::new(BackupState {
                     instance_uuid: "i".into(),
                     shard_id: shard.into(),
@@ -492,7 +529,7 @@ mod tests {
         let ls = s.last_success();
         assert_eq!(ls.len(), 1);
         assert_eq!(
-            ls[&("i".to_owned(), String::new())].end,
+            ls[&ShardKey::new("i", "")].end,
             b("b", "finished", -24).end.unwrap_or_default()
         );
     }

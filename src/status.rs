@@ -22,7 +22,7 @@ use base64::Engine as _;
 use hyper::body::Bytes;
 
 use crate::report::{self, Fleet, InstanceView, Severity};
-use crate::state::Snapshot;
+use crate::state::{BackupKey, Snapshot};
 
 /// The status pages of the latest snapshot, built on demand and shared by every
 /// request until the next snapshot.
@@ -471,15 +471,15 @@ fn instance_page_of(
     // Backups are keyed by (instance, backup): this instance's are one range.
     let mut backups: Vec<_> = snap
         .backups
-        .range((uuid.to_owned(), String::new())..)
-        .take_while(|((u, _), _)| u == uuid)
+        .range(BackupKey::new(uuid, "")..)
+        .take_while(|(k, _)| k.instance_uuid == uuid)
         .map(|(_, b)| b)
         .collect();
     backups.sort_by_key(|b| std::cmp::Reverse(b.backup.start));
     for b in backups {
         let verification = snap
             .verifications
-            .get(&(b.instance_uuid.clone(), b.backup.id.clone()))
+            .get(&BackupKey::new(&b.instance_uuid, &b.backup.id))
             .map(|vs| {
                 vs.iter()
                     .map(|v| format!("{} ({})", v.outcome.as_str(), v.level.as_str()))
@@ -495,7 +495,7 @@ fn instance_page_of(
             "<tr><th scope=\"row\"><code>{}</code></th><td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&b.backup.id),
             escape(&b.shard_id),
-            escape(&b.backup.status),
+            escape(b.backup.status.as_str()),
             escape(&b.backup.backup_type),
             escape(&b.backup.mode),
             time(b.backup.start),

@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 pub use error::{Action, CdsError, ErrorKind};
-pub use model::{Backup, BackupDetail, BackupList, Instance, SecretUrl, UrlType};
+pub use model::{Backup, BackupDetail, BackupList, BackupStatus, Instance, SecretUrl, UrlType};
 
 /// `code` label value of a successful call.
 pub const SUCCESS: &str = "Success";

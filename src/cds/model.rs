@@ -52,11 +52,58 @@ pub struct Instance {
     pub ram_bytes: Option<u64>,
 }
 
+/// A backup's `Status`, decoded once. CDS documents `finished`, `running` and
+/// `failed`; any other word is kept as it came ([`BackupStatus::Unknown`]), so
+/// `cds_redis_backup_status_info` still shows it and the policy engine reports it as
+/// `status_unknown` rather than guessing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BackupStatus {
+    /// The only status documented as success.
+    Finished,
+    Running,
+    Failed,
+    /// A word CDS does not document, exactly as it was written.
+    Unknown(String),
+}
+
+impl BackupStatus {
+    pub fn parse(word: &str) -> Self {
+        match word {
+            "finished" => Self::Finished,
+            "running" => Self::Running,
+            "failed" => Self::Failed,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+
+    /// The word CDS wrote.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Finished => "finished",
+            Self::Running => "running",
+            Self::Failed => "failed",
+            Self::Unknown(word) => word,
+        }
+    }
+}
+
+impl From<&str> for BackupStatus {
+    fn from(word: &str) -> Self {
+        Self::parse(word)
+    }
+}
+
+impl fmt::Display for BackupStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One backup as `DescribeBackups` lists it (no shard, no URLs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backup {
     pub id: String,
-    pub status: String,
+    pub status: BackupStatus,
     pub backup_type: String,
     pub mode: String,
     /// `None` when CDS left it out or empty (a running backup has no size yet).
@@ -69,12 +116,12 @@ pub struct Backup {
 impl Backup {
     /// Only `finished` is documented as success; anything else is not (yet) a usable backup.
     pub fn is_finished(&self) -> bool {
-        self.status == "finished"
+        self.status == BackupStatus::Finished
     }
 
     /// Finished and failed backups never change again, so their details can be reused.
     pub fn is_final(&self) -> bool {
-        self.is_finished() || self.status == "failed"
+        matches!(self.status, BackupStatus::Finished | BackupStatus::Failed)
     }
 }
 
@@ -244,7 +291,7 @@ fn backup(
     }
     let b = Backup {
         id,
-        status: text(obj, "Status")?,
+        status: BackupStatus::parse(&text(obj, "Status")?),
         backup_type: text(obj, "BackupType")?,
         mode: text(obj, "BackupMode")?,
         size: size(obj)?,

@@ -162,7 +162,7 @@ fn check_decoded(b: &Backup, g: &Generated, zone: FixedOffset) {
         t.map(|t| zone.from_local_datetime(&t).unwrap().with_timezone(&Utc))
     };
     assert_eq!(b.id, g.id);
-    assert_eq!(b.status, g.status);
+    assert_eq!(b.status.as_str(), g.status, "the word is kept as written");
     assert_eq!(b.size, g.size);
     assert_eq!(b.start, utc(g.start));
     assert_eq!(b.end, utc(g.end));

@@ -90,6 +90,33 @@ fn bad_size_is_a_clear_error() {
 }
 
 #[test]
+fn status_is_decoded_once_and_an_unknown_word_is_kept() {
+    for (word, status, finished, is_final) in [
+        ("finished", BackupStatus::Finished, true, true),
+        ("failed", BackupStatus::Failed, false, true),
+        ("running", BackupStatus::Running, false, false),
+        (
+            "Finished",
+            BackupStatus::Unknown("Finished".into()),
+            false,
+            false,
+        ),
+        ("", BackupStatus::Unknown(String::new()), false, false),
+    ] {
+        let mut v = seed_example();
+        v["Status"] = json!(word);
+        let b = backup_detail(&v, cst(), now()).unwrap().backup;
+        assert_eq!(b.status, status, "{word:?}");
+        assert_eq!(b.status.as_str(), word);
+        assert_eq!(
+            (b.is_finished(), b.is_final()),
+            (finished, is_final),
+            "{word:?}"
+        );
+    }
+}
+
+#[test]
 fn empty_end_time_means_not_finished() {
     let mut v = seed_example();
     v["EndTime"] = json!("");

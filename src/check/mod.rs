@@ -67,7 +67,7 @@ pub async fn run(
     config.verify.state_file = None;
     let deadline = verify_within.map_or(Duration::ZERO, |w| w.min(config.verify.timeout));
     let metrics = Arc::new(Metrics::new()?);
-    let poller = Poller::new(&config, Arc::clone(&metrics))?;
+    let poller = Poller::new(&config, Default::default(), Arc::clone(&metrics))?;
     let started = Instant::now();
     let cycle = poller.cycle();
     tokio::pin!(cycle);

@@ -47,8 +47,6 @@ pub struct Config {
     pub verify: VerifyConfig,
     /// `drill:` (restore drills; off by default).
     pub drill: DrillConfig,
-    /// This replica's part of the fleet; from the command line, not the file.
-    pub shard: crate::shard::Shard,
 }
 
 /// How much of a backup's content is checked ([`crate::rdb`]).

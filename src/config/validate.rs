@@ -173,7 +173,6 @@ impl Validator {
             staleness,
             verify,
             drill,
-            shard: crate::shard::Shard::default(),
         }
     }
 

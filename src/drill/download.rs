@@ -4,10 +4,8 @@
 //! paced and paid for through the [`Egress`] verification shares. The URL stays
 //! inside; errors name the HTTP status or the transport failure only.
 
-use std::future::Future;
 use std::io::Read;
 use std::path::Path;
-use std::pin::Pin;
 use std::time::Duration;
 
 use hyper::body::Bytes;
@@ -15,18 +13,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::cds::SecretUrl;
+pub use crate::drilled::Egress;
 use crate::rdb::{self, Failure, Summary};
-
-/// What drills share with verification: the bandwidth cap and the daily byte budget
-/// (`verify.max_bandwidth`, `verify.daily_budget`).
-pub trait Egress: Send + Sync + std::fmt::Debug {
-    /// Holds `n` more bytes of today's budget; false when they do not fit.
-    fn reserve(&self, n: u64) -> bool;
-    /// Waits until `n` bytes may pass the bandwidth cap.
-    fn pace(&self, n: u64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
-    /// Gives back the `reserved` bytes a drill held and spends the `spent` it took.
-    fn settle(&self, reserved: u64, spent: u64);
-}
 
 /// How a download ended.
 #[derive(Debug)]

@@ -10,11 +10,9 @@
 //! end; every path out of it — an error, the deadline, the future dropped — removes
 //! the scratch directory and kills the server.
 
-pub mod book;
 pub mod download;
 pub mod plan;
 pub mod resp;
-mod result;
 pub mod scratch;
 pub mod server;
 pub mod task;
@@ -27,9 +25,7 @@ use crate::config::DataChecks;
 use download::{Egress, Fetched, Held};
 use server::{LoadError, Server};
 
-pub use book::{Book, DrillRecord, LastDrilled};
-pub use plan::Drills;
-pub use result::{DrillOutcome, DrillResult};
+pub use crate::drilled::{Book, DrillOutcome, DrillRecord, DrillResult, Drills, LastDrilled};
 pub use task::Driller;
 
 /// One backup to drill.

@@ -3,22 +3,13 @@
 //! `/metrics` ([`Drills`]). Pure but for the offer to the [`Driller`].
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::task::{due, DrillJob, Driller};
-use super::{Book, Drill};
+use super::{Book, Drill, Drills};
 use crate::config::{DrillConfig, DrillPick};
-use crate::state::Snapshot;
-
-/// What a snapshot knows of drills.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Drills {
-    pub book: Book,
-    /// instance_uuid → `drill.warn_after`, for every instance `drill:` selects.
-    pub drilled: BTreeMap<String, Duration>,
-}
+use crate::state::{BackupKey, ShardKey, Snapshot};
 
 /// The drilled instances with the data checks `drill.rules` gives them. Instances
 /// known only by UUID (no discovery) are matched with their UUID alone.
@@ -30,7 +21,7 @@ fn selected<'a>(
     let uuids = snap
         .shards
         .keys()
-        .map(|(u, _)| u)
+        .map(|k| &k.instance_uuid)
         .chain(snap.instance_backups.keys());
     for uuid in uuids {
         let bare;
@@ -72,32 +63,38 @@ pub fn due_jobs(
             continue;
         }
         let mut options: Vec<(i64, DrillJob)> = Vec::new();
-        for ((u, shard), v) in verdicts.range((uuid.clone(), String::new())..) {
-            if *u != uuid {
+        for (key, v) in verdicts.range(ShardKey::new(uuid.clone(), String::new())..) {
+            let shard = &key.shard_id;
+            if key.instance_uuid != uuid {
                 break;
             }
             let with_urls: Vec<_> = snap
                 .backups
                 .iter()
-                .filter(|(k, b)| k.0 == uuid && b.shard_id == *shard && b.backup.is_finished())
+                .filter(|(k, b)| {
+                    k.instance_uuid == uuid && b.shard_id == *shard && b.backup.is_finished()
+                })
                 .filter_map(|(k, b)| Some((k, b, b.urls.clone().filter(|u| !u.is_empty())?)))
                 .collect();
             let pick = match config.backup {
-                DrillPick::Latest => v
-                    .restore_point
-                    .as_ref()
-                    .and_then(|r| with_urls.iter().find(|(k, _, _)| k.1 == r.backup_id)),
+                DrillPick::Latest => v.restore_point.as_ref().and_then(|r| {
+                    with_urls
+                        .iter()
+                        .find(|(k, _, _)| k.backup_id == r.backup_id)
+                }),
                 DrillPick::Random if with_urls.is_empty() => None,
                 DrillPick::Random => with_urls.get(fastrand::usize(..with_urls.len())),
             };
             let Some((k, b, urls)) = pick else { continue };
-            let last = book.of(&uuid, &k.1).map_or(i64::MIN, |r| r.result.at);
+            let last = book
+                .of(&uuid, &k.backup_id)
+                .map_or(i64::MIN, |r| r.result.at);
             options.push((
                 last,
                 DrillJob {
                     instance_uuid: uuid.clone(),
                     shard_id: shard.clone(),
-                    backup_id: k.1.clone(),
+                    backup_id: k.backup_id.clone(),
                     drill: Drill {
                         urls: urls.clone(),
                         size: b.backup.size,
@@ -122,8 +119,11 @@ pub fn after_cycle(
     now: DateTime<Utc>,
 ) -> Book {
     driller.retain(
-        |u| snap.shards.keys().any(|(su, _)| su == u) || snap.instance_backups.contains_key(u),
-        |u, id| snap.backups.contains_key(&(u.to_owned(), id.to_owned())),
+        |u| {
+            snap.shards.keys().any(|k| k.instance_uuid == *u)
+                || snap.instance_backups.contains_key(u)
+        },
+        |u, id| snap.backups.contains_key(&BackupKey::new(u, id)),
     );
     let book = driller.book();
     driller.offer(due_jobs(config, snap, &book, now));

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use super::download::Egress;
-use super::{book::Book, run, Drill, DrillOutcome, DrillRecord, Setup};
+use super::{run, Book, Drill, DrillOutcome, DrillRecord, Setup};
 use crate::sync::lock;
 
 /// This instance's offset within each period, in seconds: the same on every replica

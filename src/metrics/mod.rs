@@ -220,7 +220,7 @@ impl Metrics {
     }
 
     /// Says which shard this replica polls.
-    pub(crate) fn set_shard(&self, shard: crate::shard::Shard) {
+    pub(crate) fn set_shard(&self, shard: crate::partition::Partition) {
         self.shard_info.reset();
         let (index, total) = (shard.index.to_string(), shard.total.to_string());
         let labels = ShardInfoLabels {

@@ -29,9 +29,9 @@ impl Poller {
         };
         let name = a.account.name.as_str();
         // Another replica's instances are dropped as the answer is decoded: at 50,000
-        // instances over 4 shards, decoding the whole answer doubled a replica's memory.
-        let shard = self.shard;
-        let owns = move |uuid: &str| shard.owns(uuid);
+        // instances over 4 partitions, decoding the whole answer doubled a replica's memory.
+        let partition = self.partition;
+        let owns = move |uuid: &str| partition.owns(uuid);
         let found = self
             .api(name, Action::DescribeDbInstances, ("", ""), || {
                 a.client.describe_db_instances(filter, &owns)
@@ -60,14 +60,14 @@ impl Poller {
         snap.vanished.extend(
             vanished
                 .iter()
-                .filter(|(k, _)| self.shard.owns(k))
+                .filter(|(k, _)| self.partition.owns(k))
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
         list
     }
 
     /// How many instances the poller remembers from the discoveries of all accounts:
-    /// with sharding, its own share only (what the memory bound rests on).
+    /// with the fleet partitioned, its own share only (what the memory bound rests on).
     pub fn discovered_instances(&self) -> usize {
         self.memory().discovered.values().map(Vec::len).sum()
     }
@@ -99,7 +99,7 @@ impl Poller {
             });
         }
         for (key, facts) in &mut snap.shards {
-            let instance = described(&snap.instances, &key.0);
+            let instance = described(&snap.instances, &key.instance_uuid);
             let point = newest.get(key).map(|n| n.end);
             let (max_age, source) = policy::max_age(
                 &self.staleness,
@@ -115,7 +115,7 @@ impl Poller {
         let uuids: std::collections::BTreeSet<String> = snap
             .instance_backups
             .keys()
-            .chain(snap.shards.keys().map(|(u, _)| u))
+            .chain(snap.shards.keys().map(|k| &k.instance_uuid))
             .cloned()
             .collect();
         for uuid in uuids {
@@ -145,7 +145,7 @@ impl Poller {
                     && snap.up_of(&TargetKey::from(*k)) == Some(true)
             })
             .filter_map(|(k, b)| {
-                let level = match snap.verify_levels.get(&k.0) {
+                let level = match snap.verify_levels.get(&k.instance_uuid) {
                     Some(l) => *l,
                     None => self.verify_config.level,
                 };

@@ -14,7 +14,9 @@ use super::{AccountPoller, Poller};
 use crate::cds::{Action, Backup, BackupDetail, BackupList, CdsError};
 use crate::facts::InstanceFacts;
 use crate::policy;
-use crate::state::{self, BackupState, Selected, ShardFacts, Snapshot, TargetKey};
+use crate::state::{
+    self, BackupKey, BackupState, Selected, ShardFacts, ShardKey, Snapshot, TargetKey,
+};
 
 /// What `DownloadBackup` answered this cycle, by backup id.
 type Fetched = HashMap<String, Result<BackupDetail, CdsError>>;
@@ -71,7 +73,7 @@ impl Poller {
                     }
                     _ => None,
                 };
-                ((uuid.to_owned(), c.id.clone()), state)
+                (BackupKey::new(uuid, &c.id), state)
             }
         }))
         .await;
@@ -91,9 +93,9 @@ impl Poller {
         let Snapshot {
             shards, backups, ..
         } = &mut snap;
-        for ((u, _), f) in shards.iter_mut() {
+        for (k, f) in shards.iter_mut() {
             f.listed_finished
-                .retain(|(id, _)| !backups.contains_key(&(u.clone(), id.clone())));
+                .retain(|(id, _)| !backups.contains_key(&BackupKey::new(&k.instance_uuid, id)));
             f.listed_finished.shrink_to_fit();
         }
         snap
@@ -135,24 +137,24 @@ impl Poller {
             return;
         };
         snap.set_last_good(instance, at);
-        for k in prev.backups.keys().filter(|k| k.0 == uuid) {
+        for k in prev.backups.keys().filter(|k| k.instance_uuid == uuid) {
             self.carry_over(snap, k);
         }
         if let Some(n) = prev.instance_backups.get(uuid) {
             snap.instance_backups.insert(uuid.to_owned(), *n);
         }
-        let from = (uuid.to_owned(), String::new());
+        let from = ShardKey::new(uuid, "");
         for (k, facts) in prev
             .shards
             .range(from.clone()..)
-            .take_while(|(k, _)| k.0 == uuid)
+            .take_while(|(k, _)| k.instance_uuid == uuid)
         {
             snap.shards.insert(k.clone(), facts.clone());
         }
         for (k, r) in prev
             .remembered
             .range(from..)
-            .take_while(|(k, _)| k.0 == uuid)
+            .take_while(|(k, _)| k.instance_uuid == uuid)
         {
             snap.remembered.insert(k.clone(), r.clone());
         }
@@ -168,7 +170,7 @@ impl Poller {
         for (shard, m) in &facts.shards {
             if let Some(last) = &m.last {
                 snap.remembered
-                    .insert((uuid.to_owned(), shard.clone()), last.clone());
+                    .insert(ShardKey::new(uuid, shard), last.clone());
             }
         }
     }
@@ -243,7 +245,7 @@ impl Poller {
                 rule_max_age: None,
                 listed_finished: candidates,
             };
-            let key = (uuid.to_owned(), shard.clone());
+            let key = ShardKey::new(uuid, shard);
             if let (0, Some(last)) = (listed, &m.last) {
                 snap.remembered.insert(key.clone(), last.clone());
             }
@@ -263,7 +265,7 @@ impl Poller {
         let prev = Arc::clone(&self.memory().previous);
         let reuse = |c: &Selected| -> Option<Arc<BackupState>> {
             let listed = sorted.iter().find(|b| b.id == c.id)?;
-            let last = prev.backups.get(&(uuid.to_owned(), c.id.clone()))?;
+            let last = prev.backups.get(&BackupKey::new(uuid, &c.id))?;
             (!c.probe && listed.is_final() && last.backup.status == listed.status)
                 .then(|| Arc::clone(last))
         };

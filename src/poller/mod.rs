@@ -30,8 +30,9 @@ use crate::cds::{Client, Instance};
 use crate::config::{Account, BackupTarget, Config, ProbeConfig, StalenessRule, VerifyConfig};
 use crate::facts::Facts;
 use crate::metrics::Metrics;
+use crate::partition::Partition;
 use crate::probe;
-use crate::state::{BackupKey, CycleInfo, Snapshot, TargetKey, Vanished};
+use crate::state::{BackupKey, CycleInfo, ShardKey, Snapshot, TargetKey, Vanished};
 use crate::verify::Verifier;
 
 /// One thing an account watches.
@@ -91,7 +92,8 @@ pub struct Poller {
     stale_after: chrono::Duration,
     forget_vanished_after: chrono::Duration,
     staleness: Vec<StalenessRule>,
-    shard: crate::shard::Shard,
+    /// This replica's part of the fleet: only its instances are polled.
+    partition: Partition,
     verify_config: VerifyConfig,
     verifier: Verifier,
     /// Restore drills, when `drill.enabled`: (the driller, `drill:`).
@@ -101,7 +103,12 @@ pub struct Poller {
 }
 
 impl Poller {
-    pub fn new(config: &Config, metrics: Arc<Metrics>) -> reqwest::Result<Self> {
+    /// Polls `partition` of the fleet `config` watches.
+    pub fn new(
+        config: &Config,
+        partition: Partition,
+        metrics: Arc<Metrics>,
+    ) -> reqwest::Result<Self> {
         let api_http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!(
@@ -112,7 +119,7 @@ impl Poller {
         for a in &config.accounts {
             metrics.init_account(&a.name);
         }
-        metrics.set_shard(config.shard);
+        metrics.set_shard(partition);
         let probe_http = probe::client()?;
         let accounts = config
             .accounts
@@ -134,7 +141,7 @@ impl Poller {
             &config.verify,
             probe_http.clone(),
             config.probe.timeout,
-            Arc::clone(&metrics),
+            Arc::clone(&metrics) as Arc<dyn crate::verify::Gauges>,
         );
         metrics.state_file_configured(verifier.has_state_file());
         let memory = remember::restore(verifier.restored_facts());
@@ -162,7 +169,7 @@ impl Poller {
             forget_vanished_after: chrono::Duration::from_std(config.poll.forget_vanished_after)
                 .unwrap_or(chrono::Duration::MAX),
             staleness: config.staleness.clone(),
-            shard: config.shard,
+            partition,
             verify_config: config.verify.clone(),
             verifier,
             driller,
@@ -190,10 +197,10 @@ impl Poller {
     /// Puts what verification knows now into `snap` (results arrive after the cycle).
     pub fn refresh_verifications(&self, snap: &mut Snapshot) {
         let keys: HashSet<&BackupKey> = snap.backups.keys().collect();
-        let shards: HashSet<(String, String)> = snap
+        let shards: HashSet<ShardKey> = snap
             .backups
             .values()
-            .map(|b| (b.instance_uuid.clone(), b.shard_id.clone()))
+            .map(|b| b.shard_key())
             .chain(snap.shards.keys().cloned())
             .collect();
         let found = self.verifier.results(&keys, &shards);
@@ -233,7 +240,7 @@ impl Poller {
     async fn poll_account(&self, a: &AccountPoller, cycle: u64) -> Snapshot {
         let mut snap = Snapshot::default();
         self.memory().first_error.remove(&a.account.name);
-        let owns = |uuid: &str| self.shard.owns(uuid);
+        let owns = |uuid: &str| self.partition.owns(uuid);
         let mut uuids: BTreeSet<String> = a
             .account
             .instances
@@ -306,7 +313,7 @@ impl Poller {
     /// A `backups:` entry: DownloadBackup every cycle, probe it once finished.
     async fn poll_backup(&self, a: &AccountPoller, t: &BackupTarget) -> Snapshot {
         let mut snap = Snapshot::default();
-        let key = (t.instance_uuid.clone(), t.backup_id.clone());
+        let key = BackupKey::new(&t.instance_uuid, &t.backup_id);
         let detail = self.download(a, &t.instance_uuid, &t.backup_id).await;
         snap.set_up(TargetKey::from(&key), detail.is_ok());
         match detail {
@@ -337,7 +344,7 @@ impl Poller {
         let mut state = Arc::clone(state);
         if !self.fresh(at) {
             if !state.backup.is_final() {
-                debug!(instance_uuid = %key.0, backup_id = %key.1, "dropping an unfinished backup not fetched for longer than poll.stale_after");
+                debug!(instance_uuid = %key.instance_uuid, backup_id = %key.backup_id, "dropping an unfinished backup not fetched for longer than poll.stale_after");
                 return;
             }
             if !state.probes.is_empty() || state.urls.is_some() {
@@ -364,3 +371,18 @@ mod schedule;
 
 use calls::rate_limiter;
 pub use schedule::run;
+
+/// The verifier's progress goes to these series.
+impl crate::verify::Gauges for Metrics {
+    fn budget_left(&self, bytes: u64) {
+        self.verify_budget(bytes);
+    }
+
+    fn progress(&self, running: usize, queued: usize) {
+        self.verify_progress(running, queued);
+    }
+
+    fn downloaded(&self, bytes: u64) {
+        self.verify_bytes(bytes);
+    }
+}

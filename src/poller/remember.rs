@@ -10,7 +10,7 @@ use tracing::info;
 
 use super::{Memory, Poller};
 use crate::facts::{Facts, InstanceFacts};
-use crate::state::Snapshot;
+use crate::state::{BackupKey, Snapshot};
 
 /// The memory a poller starts with: what the state file remembered.
 pub(super) fn restore(facts: Facts) -> Memory {
@@ -99,7 +99,7 @@ fn captured(facts: &mut Facts, snap: &Snapshot) {
             let Some(last) = m.last.as_mut().filter(|l| l.captured.is_none()) else {
                 continue;
             };
-            let key = (uuid.clone(), last.backup_id.clone());
+            let key = BackupKey::new(uuid, &last.backup_id);
             last.captured = snap
                 .verifications
                 .get(&key)

@@ -109,14 +109,30 @@ impl KeyHint {
     }
 }
 
-/// How the dump is packaged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the dump is packaged. The names ([`Container::as_str`]) are the `format` label
+/// of the verification series and what the state file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Container {
+    #[serde(rename = "rdb")]
     Raw,
+    #[serde(rename = "gzip")]
     Gzip,
     /// The first regular file of a tar archive.
+    #[serde(rename = "tar")]
     Tar,
+    #[serde(rename = "tar.gz")]
     TarGz,
+}
+
+impl Container {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Container::Raw => "rdb",
+            Container::Gzip => "gzip",
+            Container::Tar => "tar",
+            Container::TarGz => "tar.gz",
+        }
+    }
 }
 
 /// The AUX fields Redis writes at the start of a dump (absent or unparsable: `None`).
@@ -188,7 +204,8 @@ impl Summary {
     }
 }
 
-/// Why a dump is not sound. [`Failure::label`] gives stable words for metric labels.
+/// Why a dump is not sound. The verifier maps each to its outcome (`verification::Outcome`,
+/// the `result` label), the one vocabulary of results.
 /// Offsets count bytes of the RDB itself: inside a gzip or tar container they are
 /// offsets in the decompressed dump, and 0 for a damaged container header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -218,21 +235,6 @@ pub enum Failure {
     /// bomb, or a dump too compressible to check. Says nothing of its soundness.
     #[error("not checked past byte {offset}: it inflates to more than {MAX_INFLATION} times the {input} bytes read (plus 16 MiB)")]
     Inflated { offset: u64, input: u64 },
-}
-
-impl Failure {
-    /// The outcome word for metric labels; stable across releases.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Failure::NotRdb { .. } => "not_rdb",
-            Failure::UnsupportedVersion { .. } => "unsupported_version",
-            Failure::Truncated { .. } => "truncated",
-            Failure::ChecksumMismatch { .. } => "checksum_mismatch",
-            Failure::Corrupt { .. } => "corrupt",
-            Failure::Unreadable { .. } => "read_error",
-            Failure::Inflated { .. } => "too_large",
-        }
-    }
 }
 
 /// Light check: `head` = the first up to [`HEAD_BYTES`] of the object, `tail` = its

@@ -612,7 +612,7 @@ fn fixtures_get_the_verdict_redis_server_gives() {
                     s.databases_needed(),
                     s.trailing_bytes
                 ),
-                Err(e) => format!("{}: {e}", e.label()),
+                Err(e) => format!("refuses it ({e})"),
             }
         ));
         match (&server, &ours) {

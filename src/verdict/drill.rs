@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::{hours, Finding, Reason, ShardVerdict};
-use crate::state::Snapshot;
+use crate::state::{ShardKey, Snapshot};
 
 /// Why the drill of `backup_id` says it would not restore, if it does.
 pub(super) fn unusable(snap: &Snapshot, uuid: &str, backup_id: &str) -> Option<String> {
@@ -25,13 +25,13 @@ pub(super) fn unusable(snap: &Snapshot, uuid: &str, backup_id: &str) -> Option<S
 pub(super) fn findings(
     snap: &Snapshot,
     now: DateTime<Utc>,
-    out: &mut BTreeMap<(String, String), ShardVerdict>,
+    out: &mut BTreeMap<ShardKey, ShardVerdict>,
 ) {
     let book = &snap.drills.book;
     for (uuid, recs) in &book.backups {
         for rec in recs.values() {
             let r = &rec.result;
-            let Some(v) = out.get_mut(&(uuid.clone(), rec.shard_id.clone())) else {
+            let Some(v) = out.get_mut(&ShardKey::new(uuid.clone(), rec.shard_id.clone())) else {
                 continue;
             };
             if r.outcome.is_failure() {
@@ -63,7 +63,7 @@ pub(super) fn findings(
         if used <= ram {
             continue;
         }
-        if let Some(v) = out.get_mut(&(uuid.clone(), rec.shard_id.clone())) {
+        if let Some(v) = out.get_mut(&ShardKey::new(uuid.clone(), rec.shard_id.clone())) {
             let mut f = Finding::new(
                 Reason::DrillMemory,
                 format!(
@@ -100,7 +100,8 @@ pub(super) fn findings(
                 hours(*warn_after)
             ),
         };
-        for ((u, _), v) in out.range_mut((uuid.clone(), String::new())..) {
+        for (key, v) in out.range_mut(ShardKey::new(uuid.clone(), String::new())..) {
+            let u = &key.instance_uuid;
             if u != uuid {
                 break;
             }
@@ -115,7 +116,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::drill::{DrillOutcome, DrillRecord, DrillResult};
+    use crate::drilled::{DrillOutcome, DrillRecord, DrillResult};
 
     fn verdict() -> ShardVerdict {
         ShardVerdict {
@@ -126,7 +127,7 @@ mod tests {
         }
     }
 
-    fn reasons(out: &BTreeMap<(String, String), ShardVerdict>) -> Vec<Reason> {
+    fn reasons(out: &BTreeMap<ShardKey, ShardVerdict>) -> Vec<Reason> {
         out.values()
             .flat_map(|v| v.findings.iter().map(|f| f.reason))
             .collect()
@@ -158,7 +159,7 @@ mod tests {
         snap.drills
             .drilled
             .insert("i".into(), Duration::from_secs(14 * 86_400));
-        let mut out = BTreeMap::from([(("i".to_owned(), String::new()), verdict())]);
+        let mut out = BTreeMap::from([(ShardKey::new("i", ""), verdict())]);
         findings(&snap, now, &mut out);
         assert_eq!(
             reasons(&out),
@@ -183,7 +184,7 @@ mod tests {
             .drills
             .drilled
             .insert("i".into(), Duration::from_secs(14 * 86_400));
-        let mut out = BTreeMap::from([(("i".to_owned(), String::new()), verdict())]);
+        let mut out = BTreeMap::from([(ShardKey::new("i", ""), verdict())]);
         findings(&snap2, now, &mut out);
         assert_eq!(reasons(&out), vec![]);
     }

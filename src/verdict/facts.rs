@@ -8,9 +8,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{all_gone, hours, Finding, Reason, ShardVerdict};
+use crate::cds::BackupStatus;
 use crate::config::VerifyLevel;
-use crate::state::{BackupState, ShardFacts, Snapshot, TargetKey};
-use crate::verify::Outcome;
+use crate::state::{BackupKey, BackupState, ShardFacts, ShardKey, Snapshot, TargetKey};
+use crate::verification::Outcome;
 
 /// A backup running longer than this is stuck.
 pub const STUCK_AFTER: Duration = Duration::from_secs(6 * 3600);
@@ -28,7 +29,7 @@ const EMPTY_HISTORY_MAX_AGES: u32 = 2;
 pub(super) fn backups(
     snap: &Snapshot,
     now: DateTime<Utc>,
-    out: &mut BTreeMap<(String, String), ShardVerdict>,
+    out: &mut BTreeMap<ShardKey, ShardVerdict>,
 ) {
     for b in snap.backups.values() {
         let found = of_backup(b, now);
@@ -45,7 +46,7 @@ pub(super) fn backups(
 pub(super) fn times_in_future(
     snap: &Snapshot,
     now: DateTime<Utc>,
-    out: &mut BTreeMap<(String, String), ShardVerdict>,
+    out: &mut BTreeMap<ShardKey, ShardVerdict>,
 ) {
     let mut furthest: BTreeMap<(&str, &str), (DateTime<Utc>, &BackupState, &str)> = BTreeMap::new();
     for b in snap.backups.values() {
@@ -84,12 +85,12 @@ pub(super) fn times_in_future(
 /// The findings of a shard's verdict; a shard the restore point left out (no finished
 /// backup to judge) gets a verdict without a restore point or deadline.
 fn findings_of<'a>(
-    out: &'a mut BTreeMap<(String, String), ShardVerdict>,
+    out: &'a mut BTreeMap<ShardKey, ShardVerdict>,
     uuid: &str,
     shard: &str,
 ) -> &'a mut Vec<Finding> {
     &mut out
-        .entry((uuid.to_owned(), shard.to_owned()))
+        .entry(ShardKey::new(uuid, shard))
         .or_insert_with(|| ShardVerdict {
             restore_point: None,
             allowed_age: crate::policy::DEFAULT_MAX_AGE,
@@ -102,12 +103,12 @@ fn findings_of<'a>(
 fn of_backup(b: &BackupState, now: DateTime<Utc>) -> Vec<Finding> {
     let id = b.backup.id.as_str();
     let mut out = Vec::new();
-    match b.backup.status.as_str() {
-        "finished" => {}
-        "failed" => {
+    match &b.backup.status {
+        BackupStatus::Finished => {}
+        BackupStatus::Failed => {
             out.push(Finding::new(Reason::Failed, format!("backup {id} failed")).backup(id))
         }
-        "running" => {
+        BackupStatus::Running => {
             let running = b
                 .backup
                 .start
@@ -127,7 +128,7 @@ fn of_backup(b: &BackupState, now: DateTime<Utc>) -> Vec<Finding> {
                 );
             }
         }
-        other => {
+        BackupStatus::Unknown(other) => {
             let mut f = Finding::new(
                 Reason::StatusUnknown,
                 format!("backup {id} has an unknown status {other:?}"),
@@ -187,7 +188,7 @@ fn of_backup(b: &BackupState, now: DateTime<Utc>) -> Vec<Finding> {
 /// What the verification of the shard's newest finished backup `b` found, at any level.
 pub(super) fn verification(
     snap: &Snapshot,
-    key: &(String, String),
+    key: &ShardKey,
     facts: Option<&ShardFacts>,
     b: &BackupState,
     now: DateTime<Utc>,
@@ -195,7 +196,7 @@ pub(super) fn verification(
     let id = b.backup.id.as_str();
     let vs = snap
         .verifications
-        .get(&(key.0.clone(), id.to_owned()))
+        .get(&BackupKey::new(&key.instance_uuid, id))
         .map(Vec::as_slice)
         .unwrap_or_default();
     let mut outcomes: Vec<Outcome> = vs.iter().map(|v| v.outcome).collect();
@@ -279,7 +280,7 @@ pub(super) fn verification(
     }
     let verified = snap
         .verify_levels
-        .get(&key.0)
+        .get(&key.instance_uuid)
         .is_some_and(|l| *l != VerifyLevel::Off);
     let since_end = b
         .backup

@@ -51,7 +51,7 @@ fn with(snap: &mut Snapshot, b: Backup, probes: Vec<(UrlType, ProbeResult)>) {
         backup: b,
     };
     snap.backups
-        .insert((U.into(), state.backup.id.clone()), Arc::new(state));
+        .insert(BackupKey::new(U, &state.backup.id), Arc::new(state));
 }
 
 /// (reason, backup_id, url_type, result) of a finding.
@@ -65,7 +65,7 @@ type Found = (
 /// Every finding of the instance's shard "".
 fn found(snap: &Snapshot) -> Vec<Found> {
     judge(snap, t(0.0))
-        .remove(&(U.to_owned(), String::new()))
+        .remove(&ShardKey::new(U, ""))
         .map(|v| {
             v.findings
                 .into_iter()
@@ -163,7 +163,7 @@ fn verified(snap: &mut Snapshot, outcomes: &[(VerifyLevel, Outcome)]) {
             ..Verification::default()
         })
         .collect();
-    snap.verifications.insert((U.into(), "b1".into()), vs);
+    snap.verifications.insert(BackupKey::new(U, "b1"), vs);
 }
 
 #[test]
@@ -246,17 +246,15 @@ fn empty_after_keys_within_two_max_ages_else_no_history() {
         keys_hint: false,
     };
     // Default max age 26 h: keys 51 h ago count, 53 h ago do not.
-    snap.verified
-        .insert((U.into(), String::new()), keyed(-51.0));
+    snap.verified.insert(ShardKey::new(U, ""), keyed(-51.0));
     assert!(reasons(&snap).contains(&"empty"), "{:?}", reasons(&snap));
-    snap.verified
-        .insert((U.into(), String::new()), keyed(-53.0));
+    snap.verified.insert(ShardKey::new(U, ""), keyed(-53.0));
     assert!(
         reasons(&snap).contains(&"empty_no_history"),
         "{:?}",
         reasons(&snap)
     );
-    snap.verified.remove(&(U.into(), String::new()));
+    snap.verified.remove(&ShardKey::new(U, ""));
     assert_eq!(reasons(&snap), ["empty_no_history"]);
 }
 

@@ -30,8 +30,8 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound as _, Utc};
 
 use crate::policy;
-use crate::state::{BackupState, ShardFacts, Snapshot};
-use crate::verify::{Outcome, Verification};
+use crate::state::{BackupKey, BackupState, ShardFacts, ShardKey, Snapshot};
+use crate::verification::{Outcome, Verification};
 
 mod drill;
 mod facts;
@@ -104,9 +104,8 @@ const OLD_SNAPSHOT_BEFORE_START: i64 = 3600;
 /// The same, measured from EndTime when CDS gave no StartTime.
 const OLD_SNAPSHOT_BEFORE_END: i64 = 2 * 3600;
 
-/// Every shard's verdict, keyed (instance_uuid, shard_id); an instance listed without
-/// any shard gets shard `""`.
-pub fn judge(snap: &Snapshot, now: DateTime<Utc>) -> BTreeMap<(String, String), ShardVerdict> {
+/// Every shard's verdict; an instance listed without any shard gets shard `""`.
+pub fn judge(snap: &Snapshot, now: DateTime<Utc>) -> BTreeMap<ShardKey, ShardVerdict> {
     let mut exported: BTreeMap<(&str, &str), Vec<&BackupState>> = BTreeMap::new();
     for b in snap.backups.values() {
         if b.backup.is_finished() && b.backup.end.is_some() {
@@ -116,29 +115,22 @@ pub fn judge(snap: &Snapshot, now: DateTime<Utc>) -> BTreeMap<(String, String), 
                 .push(b);
         }
     }
-    let mut keys: Vec<(String, String)> = snap.shards.keys().cloned().collect();
-    keys.extend(
-        exported
-            .keys()
-            .map(|(u, s)| ((*u).to_owned(), (*s).to_owned())),
-    );
+    let mut keys: Vec<ShardKey> = snap.shards.keys().cloned().collect();
+    keys.extend(exported.keys().map(|(u, s)| ShardKey::new(*u, *s)));
     keys.extend(snap.remembered.keys().cloned());
     keys.sort();
     keys.dedup();
     let mut out = BTreeMap::new();
     let with_shard: std::collections::BTreeSet<&str> =
-        keys.iter().map(|(u, _)| u.as_str()).collect();
+        keys.iter().map(|k| k.instance_uuid.as_str()).collect();
     for uuid in snap.instance_backups.keys() {
         if !with_shard.contains(uuid.as_str()) {
-            out.insert(
-                (uuid.clone(), String::new()),
-                never_backed_up(snap, uuid, now),
-            );
+            out.insert(ShardKey::new(uuid, ""), never_backed_up(snap, uuid, now));
         }
     }
     for key in keys {
         let states = exported
-            .get(&(key.0.as_str(), key.1.as_str()))
+            .get(&(key.instance_uuid.as_str(), key.shard_id.as_str()))
             .map(Vec::as_slice)
             .unwrap_or_default();
         let v = judge_shard(snap, &key, snap.shards.get(&key), states, now);
@@ -159,12 +151,12 @@ struct Candidate<'a> {
 
 fn judge_shard(
     snap: &Snapshot,
-    key: &(String, String),
+    key: &ShardKey,
     facts: Option<&ShardFacts>,
     states: &[&BackupState],
     now: DateTime<Utc>,
 ) -> ShardVerdict {
-    let uuid = &key.0;
+    let uuid = &key.instance_uuid;
     // What a time in the future counts as: whole seconds, as CDS gives times.
     let now_s = now.trunc_subsecs(0);
     let mut candidates: Vec<Candidate> = states
@@ -195,7 +187,7 @@ fn judge_shard(
     let mut restore: Option<(RestorePoint, Option<&Verification>, &Candidate)> = None;
     let mut newest_why: Option<String> = None;
     for (i, c) in candidates.iter().enumerate() {
-        let best = best_verification(snap.verifications.get(&(uuid.clone(), c.id.to_owned())));
+        let best = best_verification(snap.verifications.get(&BackupKey::new(uuid, c.id)));
         match unusable(snap, key, c, best) {
             Some(why) => {
                 if i == 0 {
@@ -344,14 +336,14 @@ fn best_verification(vs: Option<&Vec<Verification>>) -> Option<&Verification> {
 /// Why the candidate would not restore, if the exporter knows it would not.
 fn unusable(
     snap: &Snapshot,
-    key: &(String, String),
+    key: &ShardKey,
     c: &Candidate,
     best: Option<&Verification>,
 ) -> Option<String> {
     if c.state.is_some_and(all_gone) {
         return Some("is gone (404 on every URL)".to_owned());
     }
-    if let Some(why) = drill::unusable(snap, &key.0, c.id) {
+    if let Some(why) = drill::unusable(snap, &key.instance_uuid, c.id) {
         return Some(why);
     }
     let outcome = best.map(|v| v.outcome)?;

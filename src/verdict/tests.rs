@@ -65,7 +65,7 @@ impl Story {
     fn facts(&mut self) -> &mut ShardFacts {
         self.snap
             .shards
-            .entry((U.into(), S.into()))
+            .entry(ShardKey::new(U, S))
             .or_insert(ShardFacts {
                 finished: Some(0),
                 expected_interval: None,
@@ -88,7 +88,7 @@ impl Story {
         };
         self.snap
             .backups
-            .insert((U.into(), state.backup.id.clone()), Arc::new(state));
+            .insert(BackupKey::new(U, &state.backup.id), Arc::new(state));
         self
     }
 
@@ -117,13 +117,13 @@ impl Story {
         };
         self.snap
             .verifications
-            .insert((U.into(), id.into()), vec![v]);
+            .insert(BackupKey::new(U, id), vec![v]);
         self
     }
 
     fn last_ok(mut self, id: &str, end_h: f64, keys: u64) -> Self {
         self.snap.verified.insert(
-            (U.into(), S.into()),
+            ShardKey::new(U, S),
             LastVerified {
                 backup_id: id.into(),
                 end: t(end_h).timestamp(),
@@ -138,7 +138,7 @@ impl Story {
     fn purged(mut self, id: &str, end_h: f64) -> Self {
         self.facts().finished = Some(0);
         self.snap.remembered.insert(
-            (U.into(), S.into()),
+            ShardKey::new(U, S),
             LastFinished {
                 backup_id: id.into(),
                 end: t(end_h),
@@ -169,7 +169,7 @@ impl Story {
     fn rule(mut self, hours: u64) -> Self {
         let age = Duration::from_secs(hours * 3600);
         self.snap.rule_max_age.insert(U.into(), age);
-        if let Some(f) = self.snap.shards.get_mut(&(U.into(), S.into())) {
+        if let Some(f) = self.snap.shards.get_mut(&ShardKey::new(U, S)) {
             f.rule_max_age = Some(age);
         }
         self
@@ -195,7 +195,7 @@ type Expect = (Option<&'static str>, Option<f64>, &'static [Reason]);
 fn check(name: &str, story: Story, key_shard: &str, want: Expect) {
     let verdicts = judge(&story.snap, now());
     let v = verdicts
-        .get(&(U.to_owned(), key_shard.to_owned()))
+        .get(&ShardKey::new(U, key_shard))
         .unwrap_or_else(|| panic!("{name}: no verdict in {verdicts:?}"));
     let got_rp = v.restore_point.as_ref().map(|r| r.backup_id.as_str());
     let got_deadline = v.deadline.map(|d| (d.timestamp() - NOW) as f64 / 3600.0);
@@ -457,7 +457,7 @@ fn details_name_the_backups() {
         .exported(finished("b1", -2.0), &[200])
         .verified("b1", Outcome::Corrupt, None);
     let v = judge(&story.snap, now());
-    let f = &v[&(U.to_owned(), S.to_owned())].findings;
+    let f = &v[&ShardKey::new(U, S)].findings;
     assert_eq!(
         f[0].detail,
         "the newest finished backup b1 failed verification (corrupt); the restore point is the older backup b0"
@@ -478,7 +478,7 @@ fn times_in_future_name_the_account_and_its_timezone_key() {
         .exported(running, &[])
         .created(-100.0);
     let v = judge(&story.snap, now());
-    let v = &v[&(U.to_owned(), S.to_owned())];
+    let v = &v[&ShardKey::new(U, S)];
     assert_eq!(v.restore_point.as_ref().map(|r| r.point), Some(t(-3.0)));
     assert_eq!(v.findings.len(), 1, "{v:?}");
     let f = &v.findings[0];
@@ -498,10 +498,10 @@ fn times_in_future_name_the_account_and_its_timezone_key() {
     // The restore point's time is capped at now, its EndTime kept as CDS gave it.
     let story = Story::new().exported(finished("b1", 7.0), &[200]);
     let v = judge(&story.snap, now());
-    let r = v[&(U.to_owned(), S.to_owned())].restore_point.clone();
+    let r = v[&ShardKey::new(U, S)].restore_point.clone();
     assert_eq!(r.map(|r| (r.point, r.end)), Some((now(), t(7.0))));
     // In whole seconds, as CDS's times are.
     let v = judge(&story.snap, now() + chrono::Duration::milliseconds(700));
-    let r = v[&(U.to_owned(), S.to_owned())].restore_point.clone();
+    let r = v[&ShardKey::new(U, S)].restore_point.clone();
     assert_eq!(r.map(|r| r.point), Some(now()));
 }

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::{today, Shared, Verifier};
-use crate::drill::download::Egress;
+use crate::drilled::Egress;
 use crate::sync::lock;
 
 /// The verifier's limiter and budget, for drills.
@@ -32,7 +32,7 @@ impl Egress for Shares {
                 }
                 left -= u64::from(take);
             }
-            self.0.metrics.verify_bytes(n);
+            self.0.gauges.downloaded(n);
         })
     }
 
@@ -44,7 +44,7 @@ impl Egress for Shares {
             *held = held.saturating_sub(reserved);
             remaining
         };
-        self.0.metrics.verify_budget(remaining);
+        self.0.gauges.budget_left(remaining);
     }
 }
 
@@ -55,12 +55,12 @@ impl Verifier {
     }
 
     /// The drills' results the state file held (or a reloaded verifier took over).
-    pub fn drill_book(&self) -> crate::drill::Book {
+    pub fn drill_book(&self) -> crate::drilled::Book {
         lock(&self.shared.store).drills.clone()
     }
 
     /// The drills' newest results, for the state file; written with the next save.
-    pub fn keep_drills(&self, book: crate::drill::Book) {
+    pub fn keep_drills(&self, book: crate::drilled::Book) {
         let mut s = lock(&self.shared.store);
         if !s.has_file() {
             return;

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use super::{Outcome, Verification};
 use crate::cds::SecretUrl;
 use crate::config::VerifyLevel;
-use crate::rdb::{self, Container, Failure, Summary};
+use crate::rdb::{self, Failure, Summary};
 
 /// What stopped taking bytes: the daily budget could not hold more.
 #[derive(Debug)]
@@ -179,15 +179,6 @@ fn transport(e: &reqwest::Error) -> &'static str {
     }
 }
 
-fn format_name(c: Container) -> &'static str {
-    match c {
-        Container::Raw => "rdb",
-        Container::Gzip => "gzip",
-        Container::Tar => "tar",
-        Container::TarGz => "tar.gz",
-    }
-}
-
 /// A verdict of [`rdb`] as a verification.
 fn judged(level: VerifyLevel, verdict: Result<Summary, Failure>) -> Verification {
     match verdict {
@@ -220,7 +211,7 @@ fn with_head(level: VerifyLevel, h: &rdb::Head) -> Verification {
     Verification {
         level,
         outcome: Outcome::Ok,
-        format: Some(format_name(h.container).to_owned()),
+        format: Some(h.container),
         rdb_version: Some(h.version),
         redis_version: h.aux.redis_ver.clone(),
         snapshot_time: h.aux.ctime,

@@ -27,119 +27,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::cds::{SecretUrl, UrlType};
 use crate::config::{VerifyConfig, VerifyLevel};
-use crate::metrics::Metrics;
 use crate::rdb;
-use crate::state::BackupKey;
+use crate::state::{BackupKey, ShardKey};
 use crate::sync::lock;
-pub use store::{state_file_bytes_written, LastVerified, Store, MAX_STATE_BYTES, SAVE_INTERVAL};
+pub use crate::verification::{LastVerified, Outcome, Verification};
+pub use store::{state_file_bytes_written, Store, MAX_STATE_BYTES, SAVE_INTERVAL};
 
 /// A result that says nothing about the backup is tried again after this long.
 const RETRY_AFTER: Duration = Duration::from_secs(3600);
-
-/// The outcome of one verification; `as_str` is the `result` label, stable across
-/// releases.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// A sound dump with keys.
-    Ok,
-    /// A sound dump without a single key.
-    Empty,
-    /// A sound dump with keys in a database past the 16 of a default `redis-server`,
-    /// which refuses to load it: it restores only where `databases` is set higher.
-    NeedsDatabases,
-    /// The dump ends before its end marker.
-    Truncated,
-    ChecksumMismatch,
-    Corrupt,
-    /// Not a Redis dump (an HTML page, an empty archive).
-    NotRdb,
-    /// A newer RDB version than this exporter reads.
-    UnsupportedVersion,
-    /// The download failed (the HTTP status, when there was one, is kept).
-    DownloadFailed,
-    /// Larger than `verify.max_size`: not downloaded whole.
-    TooLarge,
-    /// Not tried: no download URL, or the daily budget is spent.
-    #[default]
-    Skipped,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 11] = [
-        Outcome::Ok,
-        Outcome::Empty,
-        Outcome::NeedsDatabases,
-        Outcome::Truncated,
-        Outcome::ChecksumMismatch,
-        Outcome::Corrupt,
-        Outcome::NotRdb,
-        Outcome::UnsupportedVersion,
-        Outcome::DownloadFailed,
-        Outcome::TooLarge,
-        Outcome::Skipped,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Empty => "empty",
-            Outcome::NeedsDatabases => "needs_databases",
-            Outcome::Truncated => "truncated",
-            Outcome::ChecksumMismatch => "checksum_mismatch",
-            Outcome::Corrupt => "corrupt",
-            Outcome::NotRdb => "not_rdb",
-            Outcome::UnsupportedVersion => "unsupported_version",
-            Outcome::DownloadFailed => "download_failed",
-            Outcome::TooLarge => "too_large",
-            Outcome::Skipped => "skipped",
-        }
-    }
-
-    /// Whether it is a verdict on the backup itself, kept for good.
-    pub fn is_final(self) -> bool {
-        !matches!(self, Outcome::DownloadFailed | Outcome::Skipped)
-    }
-}
-
-/// What one verification of one backup found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verification {
-    pub level: VerifyLevel,
-    pub outcome: Outcome,
-    /// The HTTP status of a failed download.
-    pub http_status: Option<u16>,
-    /// What went wrong, in words (never a URL).
-    pub detail: String,
-    /// `rdb`, `gzip`, `tar` or `tar.gz`.
-    pub format: Option<String>,
-    pub rdb_version: Option<u32>,
-    /// The `redis-ver` AUX field.
-    pub redis_version: Option<String>,
-    /// The `ctime` AUX field: when the data was captured, Unix seconds.
-    pub snapshot_time: Option<i64>,
-    /// Keys counted, when the whole dump was read; else, at `light`, the key count the
-    /// `RESIZEDB` opcodes in the dump's head declare (`keys_hint`).
-    pub keys: Option<u64>,
-    pub keys_with_expiry: Option<u64>,
-    /// `keys` is the head's hint ([`rdb::KeyHint`]), not a count of the whole dump.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub keys_hint: bool,
-    pub bytes: u64,
-    pub duration_ms: u64,
-    /// When it ended, Unix seconds.
-    pub at: i64,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
-}
 
 /// One backup to verify: the newest finished backup of its shard, with the URLs CDS
 /// gave this cycle.
@@ -157,12 +57,24 @@ pub struct Job {
 
 type JobKey = (BackupKey, VerifyLevel);
 
+/// Where the verifier reports how it is doing while it works (the poller connects it
+/// to the metrics): the one way out of this module besides [`Verifier::results`], so
+/// the verifier needs nothing above the data layer.
+pub trait Gauges: Send + Sync + std::fmt::Debug {
+    /// Bytes of today's `verify.daily_budget` left.
+    fn budget_left(&self, bytes: u64);
+    /// Jobs running and waiting.
+    fn progress(&self, running: usize, queued: usize);
+    /// Bytes downloaded, as they arrive.
+    fn downloaded(&self, bytes: u64);
+}
+
 /// What verification knows of the backups and shards a snapshot exports.
 #[derive(Debug, Default)]
 pub struct Found {
     pub verifications: BTreeMap<BackupKey, Vec<Verification>>,
-    /// (instance_uuid, shard_id) → its newest backup verified `ok`
-    pub verified: BTreeMap<(String, String), LastVerified>,
+    /// Each shard's newest backup verified `ok`.
+    pub verified: BTreeMap<ShardKey, LastVerified>,
 }
 
 #[derive(Debug)]
@@ -198,7 +110,7 @@ struct Shared {
     in_flight: AtomicUsize,
     /// A result changed the store: the state file is due (see [`store::SAVE_INTERVAL`]).
     save: Notify,
-    metrics: Arc<Metrics>,
+    gauges: Arc<dyn Gauges>,
 }
 
 impl Drop for Verifier {
@@ -223,7 +135,7 @@ impl Verifier {
         config: &VerifyConfig,
         http: reqwest::Client,
         answer_within: Duration,
-        metrics: Arc<Metrics>,
+        gauges: Arc<dyn Gauges>,
     ) -> Self {
         // Bursts of 1/20 s (at least 64 KiB): the cap holds over short downloads too.
         let per_second = u32::try_from(config.max_bandwidth).unwrap_or(u32::MAX);
@@ -232,7 +144,7 @@ impl Verifier {
         let quota = governor::Quota::per_second(nonzero(per_second)).allow_burst(nonzero(burst));
         let store = Store::open(config.state_file.as_deref());
         let remaining = config.daily_budget.saturating_sub(store.budget.1);
-        metrics.verify_budget(remaining);
+        gauges.budget_left(remaining);
         Self {
             shared: Arc::new(Shared {
                 config: config.clone(),
@@ -249,7 +161,7 @@ impl Verifier {
                 reserved: Mutex::new(0),
                 in_flight: AtomicUsize::new(0),
                 save: Notify::new(),
-                metrics,
+                gauges,
             }),
             workers: Mutex::new(Vec::new()),
             saver: Mutex::new(None),
@@ -345,7 +257,7 @@ impl Verifier {
 
     /// The results of `keys` and every shard's last verified backup, for the snapshot;
     /// results of other backups are forgotten.
-    pub fn results(&self, keys: &HashSet<&BackupKey>, shards: &HashSet<(String, String)>) -> Found {
+    pub fn results(&self, keys: &HashSet<&BackupKey>, shards: &HashSet<ShardKey>) -> Found {
         let mut store = lock(&self.shared.store);
         store.retain(|k| keys.contains(k), |s| shards.contains(s));
         Found {
@@ -362,8 +274,8 @@ impl Verifier {
 impl Shared {
     fn progress(&self) {
         let queued = lock(&self.queue).len();
-        self.metrics
-            .verify_progress(self.in_flight.load(Ordering::Relaxed), queued);
+        self.gauges
+            .progress(self.in_flight.load(Ordering::Relaxed), queued);
     }
 }
 
@@ -466,7 +378,7 @@ async fn verify(shared: &Shared, job: &Job) -> (Verification, u64) {
         return (fetch::budget_spent(job.level), 0);
     }
     let started = Instant::now();
-    let on_bytes = |n: u64| shared.metrics.verify_bytes(n);
+    let on_bytes = |n: u64| shared.gauges.downloaded(n);
     let reserve = |n: u64| shared.reserve(n);
     let mut pipe = fetch::Pipe {
         limiter: &shared.limiter,
@@ -537,7 +449,7 @@ pub(crate) fn log_result(uuid: &str, id: &str, v: &Verification) {
 /// job held are given back and what it downloaded is spent, in one step. Schedules a
 /// retry when the result is not final.
 async fn finish(shared: &Shared, job: &Job, v: Verification, reserved: u64) {
-    let (uuid, id) = (&job.key.0, &job.key.1);
+    let (uuid, id) = (&job.key.instance_uuid, &job.key.backup_id);
     log_result(uuid, id, &v);
     if !v.outcome.is_final() {
         let wait = if v.outcome == Outcome::Skipped && v.detail.contains("budget") {
@@ -560,6 +472,6 @@ async fn finish(shared: &Shared, job: &Job, v: Verification, reserved: u64) {
         store.record(&job.key, &job.shard, job.end, v);
         remaining
     };
-    shared.metrics.verify_budget(remaining);
+    shared.gauges.budget_left(remaining);
     shared.save.notify_one();
 }

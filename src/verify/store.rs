@@ -26,11 +26,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::{Outcome, Verification};
 use crate::config::VerifyLevel;
 use crate::facts::{Facts, InstanceFacts};
-use crate::state::BackupKey;
+use crate::state::{BackupKey, ShardKey};
 use crate::sync::lock;
+use crate::verification::{LastVerified, Outcome, Verification};
 
 /// At most one write of the state file per this long while results keep coming.
 pub const SAVE_INTERVAL: Duration = Duration::from_secs(10);
@@ -52,19 +52,6 @@ pub fn state_file_bytes_written() -> u64 {
     WRITTEN.load(Ordering::Relaxed)
 }
 
-/// The newest backup of a shard verified `ok`: what a restore drill would start from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LastVerified {
-    pub backup_id: String,
-    /// Its EndTime, Unix seconds.
-    pub end: i64,
-    /// Keys counted, when the check read the whole dump; else the `RESIZEDB` hint of
-    /// a light check (`keys_hint`).
-    pub keys: Option<u64>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub keys_hint: bool,
-}
-
 /// The state file's layout; `version` changes with any incompatible change. Version 1
 /// had no `facts`.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -79,7 +66,7 @@ struct File {
     /// Restore drills' results; older files and exporters without drills lack it (an
     /// added field: readers that do not know it skip it, so the version stays).
     #[serde(default)]
-    drills: crate::drill::Book,
+    drills: crate::drilled::Book,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -107,13 +94,13 @@ const READS: [u32; 2] = [1, 2];
 #[derive(Debug, Default)]
 pub struct Store {
     pub results: HashMap<BackupKey, BTreeMap<VerifyLevel, Verification>>,
-    pub shards: BTreeMap<(String, String), LastVerified>,
+    pub shards: BTreeMap<ShardKey, LastVerified>,
     /// (UTC day, bytes downloaded that day)
     pub budget: (i64, u64),
     /// What the poller remembers; read at start, replaced after each cycle.
     pub facts: Facts,
-    /// What restore drills found ([`crate::drill::Book`]); replaced after each cycle.
-    pub drills: crate::drill::Book,
+    /// What restore drills found ([`crate::drilled::Book`]); replaced after each cycle.
+    pub drills: crate::drilled::Book,
     path: Option<PathBuf>,
     /// Changed since the file was last written.
     dirty: bool,
@@ -153,12 +140,14 @@ impl Store {
                 for e in f.results {
                     store
                         .results
-                        .entry((e.instance_uuid, e.backup_id))
+                        .entry(BackupKey::new(e.instance_uuid, e.backup_id))
                         .or_default()
                         .insert(e.verification.level, e.verification);
                 }
                 for s in f.shards {
-                    store.shards.insert((s.instance_uuid, s.shard_id), s.last);
+                    store
+                        .shards
+                        .insert(ShardKey::new(s.instance_uuid, s.shard_id), s.last);
                 }
                 store.budget = f.budget;
                 store.drills = f.drills;
@@ -182,7 +171,7 @@ impl Store {
     }
 
     /// Replaces the drills' results with the newest.
-    pub fn set_drills(&mut self, drills: crate::drill::Book) {
+    pub fn set_drills(&mut self, drills: crate::drilled::Book) {
         if drills != self.drills {
             self.drills = drills;
             self.dirty = true;
@@ -206,7 +195,7 @@ impl Store {
     /// last verified backup.
     pub fn record(&mut self, key: &BackupKey, shard: &str, end: i64, v: Verification) {
         if matches!(v.outcome, Outcome::Ok | Outcome::NeedsDatabases) {
-            let entry = self.shards.entry((key.0.clone(), shard.to_owned()));
+            let entry = self.shards.entry(ShardKey::new(&key.instance_uuid, shard));
             let newer = match &entry {
                 std::collections::btree_map::Entry::Occupied(o) => end >= o.get().end,
                 std::collections::btree_map::Entry::Vacant(_) => true,
@@ -216,13 +205,13 @@ impl Store {
             let counted_already = match &entry {
                 std::collections::btree_map::Entry::Occupied(o) => {
                     let l = o.get();
-                    l.backup_id == key.1 && l.keys.is_some() && !l.keys_hint && v.keys_hint
+                    l.backup_id == key.backup_id && l.keys.is_some() && !l.keys_hint && v.keys_hint
                 }
                 std::collections::btree_map::Entry::Vacant(_) => false,
             };
             if newer && !counted_already {
                 let last = LastVerified {
-                    backup_id: key.1.clone(),
+                    backup_id: key.backup_id.clone(),
                     end,
                     keys: v.keys,
                     keys_hint: v.keys_hint,
@@ -255,7 +244,7 @@ impl Store {
     pub fn retain(
         &mut self,
         keep: impl Fn(&BackupKey) -> bool,
-        shards: impl Fn(&(String, String)) -> bool,
+        shards: impl Fn(&ShardKey) -> bool,
     ) {
         let before = (self.results.len(), self.shards.len());
         self.results.retain(|k, _| keep(k));
@@ -329,10 +318,10 @@ impl Store {
         let mut shards: Vec<_> = self.shards.iter().collect();
         shards.sort_by(|a, b| b.1.end.cmp(&a.1.end).then_with(|| a.0.cmp(b.0)));
         let mut first = true;
-        for ((uuid, shard), last) in shards {
+        for (key, last) in shards {
             let entry = serde_json::to_vec(&ShardEntry {
-                instance_uuid: uuid.clone(),
-                shard_id: shard.clone(),
+                instance_uuid: key.instance_uuid.clone(),
+                shard_id: key.shard_id.clone(),
                 last: last.clone(),
             })
             .ok()?;
@@ -348,10 +337,10 @@ impl Store {
         results.sort_by(|a, b| (b.1.at, a.0, a.1.level).cmp(&(a.1.at, b.0, b.1.level)));
         let mut first = true;
         let mut left_out = 0;
-        for ((uuid, id), v) in results {
+        for (key, v) in results {
             let entry = serde_json::to_vec(&Entry {
-                instance_uuid: uuid.clone(),
-                backup_id: id.clone(),
+                instance_uuid: key.instance_uuid.clone(),
+                backup_id: key.backup_id.clone(),
                 verification: v.clone(),
             })
             .ok()?;
@@ -494,8 +483,8 @@ mod tests {
 
     #[test]
     fn a_hint_does_not_replace_the_count_of_the_same_backup() {
-        let key = ("ins".to_owned(), "bk".to_owned());
-        let shard = ("ins".to_owned(), String::new());
+        let key = BackupKey::new("ins", "bk");
+        let shard = ShardKey::new("ins", "");
         let mut s = Store::open(None);
         s.record(&key, "", 100, v(VerifyLevel::Full, Outcome::Ok, Some(1005)));
         let mut hint = v(VerifyLevel::Light, Outcome::Ok, Some(1000));
@@ -506,7 +495,7 @@ mod tests {
             (Some(1005), false)
         );
         // A newer backup's hint is the shard's newest, and says it is a hint.
-        let newer = ("ins".to_owned(), "bk2".to_owned());
+        let newer = BackupKey::new("ins", "bk2");
         s.record(&newer, "", 200, hint);
         assert_eq!(
             (s.shards[&shard].keys, s.shards[&shard].keys_hint),
@@ -525,7 +514,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cds-verify-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap_or_default();
         let path = dir.join("state.json");
-        let key = ("ins".to_owned(), "bk".to_owned());
+        let key = BackupKey::new("ins", "bk");
         let mut s = Store::open(Some(&path));
         assert!(s.results.is_empty(), "a missing file is an empty store");
         s.record(&key, "", 100, v(VerifyLevel::Full, Outcome::Ok, Some(7)));
@@ -538,10 +527,7 @@ mod tests {
             Some(Some(7))
         );
         assert_eq!(again.final_result(&key, VerifyLevel::Light), None);
-        assert_eq!(
-            again.shards[&("ins".to_owned(), String::new())].keys,
-            Some(7)
-        );
+        assert_eq!(again.shards[&ShardKey::new("ins", "")].keys, Some(7));
         assert_eq!(again.budget, (20_000, 1234));
         std::fs::write(&path, "not json").unwrap_or_default();
         assert!(Store::open(Some(&path)).results.is_empty());
@@ -551,13 +537,10 @@ mod tests {
     #[test]
     fn only_final_results_count_and_older_ok_ones_do_not_replace_newer() {
         let mut s = Store::default();
-        let (old, new) = (
-            ("i".to_owned(), "old".to_owned()),
-            ("i".to_owned(), "new".to_owned()),
-        );
+        let (old, new) = (BackupKey::new("i", "old"), BackupKey::new("i", "new"));
         s.record(&new, "s", 200, v(VerifyLevel::Light, Outcome::Ok, None));
         s.record(&old, "s", 100, v(VerifyLevel::Light, Outcome::Ok, Some(1)));
-        assert_eq!(s.shards[&("i".to_owned(), "s".to_owned())].backup_id, "new");
+        assert_eq!(s.shards[&ShardKey::new("i", "s")].backup_id, "new");
         s.record(
             &old,
             "s",
@@ -584,7 +567,7 @@ mod tests {
         let mut s = Store::open(Some(&path));
         let n = 16_000;
         for i in 0..n {
-            let key = (
+            let key = BackupKey::new(
                 format!("instance-{i:06}-{}", "u".repeat(30)),
                 format!("backup-{i:06}"),
             );
@@ -609,12 +592,12 @@ mod tests {
         let kept = again.results.len();
         assert!(kept > 5_000 && kept < n, "{kept} results read back");
         // The newest are kept, the oldest left out; every shard's last verified stays.
-        let newest = (
+        let newest = BackupKey::new(
             format!("instance-{:06}-{}", n - 1, "u".repeat(30)),
             format!("backup-{:06}", n - 1),
         );
         assert!(again.final_result(&newest, VerifyLevel::Light).is_some());
-        let oldest = (
+        let oldest = BackupKey::new(
             format!("instance-{:06}-{}", 0, "u".repeat(30)),
             format!("backup-{:06}", 0),
         );
@@ -695,7 +678,7 @@ mod tests {
         s.set_facts(f.clone());
         assert!(!s.dirty, "the same facts again are no change");
         s.record(
-            &("a".to_owned(), "bk-a".to_owned()),
+            &BackupKey::new("a", "bk-a"),
             "shard-1",
             1_700_086_400,
             v(VerifyLevel::Light, Outcome::Ok, None),
@@ -726,14 +709,14 @@ mod tests {
         );
         std::fs::write(&path, v1).unwrap_or_default();
         let s = Mutex::new(Store::open(Some(&path)));
-        let key = ("ins".to_owned(), "bk".to_owned());
+        let key = BackupKey::new("ins", "bk");
         let check = |s: &Store| {
             let r = s.final_result(&key, VerifyLevel::Full).cloned();
             assert_eq!(
                 r.as_ref().map(|r| (r.keys, r.snapshot_time, r.at)),
                 Some((Some(7), Some(90), 110))
             );
-            assert_eq!(s.shards[&("ins".to_owned(), String::new())].keys, Some(7));
+            assert_eq!(s.shards[&ShardKey::new("ins", "")].keys, Some(7));
             assert_eq!(s.budget, (20_000, 1234));
             assert!(s.facts.instances.is_empty());
         };
@@ -791,7 +774,12 @@ mod tests {
         for n in 0..50 {
             let mut r = v(VerifyLevel::Light, Outcome::Ok, None);
             r.at = 1_700_000_000 + n;
-            s.record(&(format!("ins-{n:03}"), format!("bk-{n}")), "", r.at, r);
+            s.record(
+                &BackupKey::new(format!("ins-{n:03}"), format!("bk-{n}")),
+                "",
+                r.at,
+                r,
+            );
         }
         let one = serde_json::to_vec(&facts("ins-000", 1_700_000_000))
             .unwrap_or_default()
@@ -827,7 +815,7 @@ mod tests {
         save(&store);
         assert!(!path.exists(), "nothing changed, nothing written");
         lock(&store).record(
-            &("i".to_owned(), "b".to_owned()),
+            &BackupKey::new("i", "b"),
             "",
             1,
             v(VerifyLevel::Light, Outcome::Ok, None),

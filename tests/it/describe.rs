@@ -315,7 +315,7 @@ async fn discovery_and_instances_in_one_account_do_not_call_twice() {
 
 #[tokio::test]
 async fn each_replica_describes_only_the_listed_instances_it_owns() {
-    use cds_redis_backup_exporter::shard::Shard;
+    use cds_redis_backup_exporter::partition::Partition;
     let mut s = Scenario::new("AK", "SK");
     let uuids: Vec<String> = (0..12).map(|n| format!("ins-{n:02}")).collect();
     s.instances = uuids
@@ -331,16 +331,16 @@ async fn each_replica_describes_only_the_listed_instances_it_owns() {
         let f = fake(s.clone()).await;
         let mut a = account("a", &f, &s);
         a.instances = uuids.clone();
-        let mut c = config(vec![a]);
-        c.shard = Shard::new(index, 2).unwrap();
-        let text = Driver::new(&c).cycle().await;
+        let c = config(vec![a]);
+        let part = Partition::new(index, 2).unwrap();
+        let text = Driver::partitioned(&c, part).cycle().await;
         let asked = described(&f);
         assert!(
             !asked.is_empty() && asked.len() < 12,
             "shard {index}: {asked:?}"
         );
         for u in &asked {
-            assert!(c.shard.owns(u));
+            assert!(part.owns(u));
             assert!(info(&text, u).contains(&format!("instance_name=\"name-{u}\"")));
             assert!(seen.insert(u.clone()), "{u} described by both replicas");
         }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use cds_redis_backup_exporter::check;
 use cds_redis_backup_exporter::fake::Scenario;
+use cds_redis_backup_exporter::partition::{bucket, Partition};
 use cds_redis_backup_exporter::report::{Fleet, InstanceView, ShardView, Summary};
-use cds_redis_backup_exporter::shard::{bucket, Shard};
 use chrono::Utc;
 
 use crate::helpers::*;
@@ -309,10 +309,10 @@ async fn a_sharded_replica_keeps_only_its_share_of_discovery() {
     let mut a = account("a", &f, &s);
     a.discovery = discover_all();
     for index in [0, 3] {
-        let mut c = config(vec![a.clone()]);
-        c.shard = Shard::new(index, 4).unwrap();
+        let c = config(vec![a.clone()]);
+        let part = Partition::new(index, 4).unwrap();
         let owned = uuids.iter().filter(|u| bucket(u, 4) == index).count();
-        let driver = Driver::new(&c);
+        let driver = Driver::partitioned(&c, part);
         let text = driver.cycle().await;
         assert_eq!(
             value(

@@ -17,6 +17,7 @@ use cds_redis_backup_exporter::config::{
 };
 use cds_redis_backup_exporter::fake::{FakeBackup, FakeCds, FakeInstance, FakeObject, Scenario};
 use cds_redis_backup_exporter::metrics::Metrics;
+use cds_redis_backup_exporter::partition::Partition;
 use cds_redis_backup_exporter::poller::Poller;
 use cds_redis_backup_exporter::server::WebConfig;
 
@@ -107,7 +108,6 @@ pub fn config(accounts: Vec<Account>) -> Config {
         },
         accounts,
         staleness: Vec::new(),
-        shard: Default::default(),
         drill: Default::default(),
         // Off: tests that count object requests see only probes; tests of
         // verification turn it on.
@@ -126,9 +126,14 @@ pub struct Driver {
 
 impl Driver {
     pub fn new(config: &Config) -> Self {
+        Self::partitioned(config, Partition::default())
+    }
+
+    /// Polling only `partition` of the fleet, as a replica given `--shard`.
+    pub fn partitioned(config: &Config, partition: Partition) -> Self {
         let metrics = Arc::new(Metrics::new().unwrap());
         Self {
-            poller: Poller::new(config, Arc::clone(&metrics)).unwrap(),
+            poller: Poller::new(config, partition, Arc::clone(&metrics)).unwrap(),
             metrics,
         }
     }
@@ -169,6 +174,7 @@ impl Exporter {
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(cds_redis_backup_exporter::run_with(
             config,
+            Partition::default(),
             web,
             control,
             listener,

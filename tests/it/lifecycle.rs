@@ -97,7 +97,12 @@ impl Reloadable {
             let _ = stopped.await;
         };
         let task = tokio::spawn(cds_redis_backup_exporter::run_with(
-            config, web, control, listener, shutdown,
+            config,
+            cds_redis_backup_exporter::partition::Partition::default(),
+            web,
+            control,
+            listener,
+            shutdown,
         ));
         Self { addr, stop, task }
     }

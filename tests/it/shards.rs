@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use cds_redis_backup_exporter::fake::{FakeInstance, Scenario};
-use cds_redis_backup_exporter::shard::Shard;
+use cds_redis_backup_exporter::partition::Partition;
 
 use crate::helpers::*;
 
@@ -23,9 +23,9 @@ async fn three_shards_cover_every_instance_exactly_once() {
     let mut seen: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     let mut owned = 0.0;
     for index in 0..3 {
-        let mut c = config(vec![a.clone()]);
-        c.shard = Shard::new(index, 3).unwrap();
-        let text = Driver::new(&c).cycle().await;
+        let c = config(vec![a.clone()]);
+        let part = Partition::new(index, 3).unwrap();
+        let text = Driver::partitioned(&c, part).cycle().await;
         assert_eq!(
             value(
                 &text,
@@ -52,7 +52,7 @@ async fn three_shards_cover_every_instance_exactly_once() {
         // What a replica reports is its own: every series is of an instance it owns.
         for labels in select(&text, "cds_redis_backup_up", &[]).keys() {
             let uuid = labels.split('"').nth(3).unwrap();
-            assert!(c.shard.owns(uuid), "shard {index} reports {uuid}");
+            assert!(part.owns(uuid), "shard {index} reports {uuid}");
         }
     }
     assert_eq!(owned, 30.0);

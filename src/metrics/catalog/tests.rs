@@ -72,7 +72,7 @@ fn the_registry_serves_the_declared_live_families() {
         "Success",
         std::time::Duration::ZERO,
     );
-    m.set_shard(crate::shard::Shard::default());
+    m.set_shard(crate::partition::Partition::default());
     let families = m.live.gather();
     let mut served = BTreeSet::new();
     for f in &families {

@@ -4,7 +4,7 @@
 //! successful drill ran and of which backup. Nothing is written while `drill:` is off.
 
 use super::Writer;
-use crate::drill::{DrillOutcome, DrillRecord};
+use crate::drilled::{DrillOutcome, DrillRecord};
 use crate::metrics::catalog::{self as c, Family};
 use crate::metrics::labels::{BackupLabels, DrillResultLabels, DrillSuccessLabels, InstanceLabels};
 use crate::state::Snapshot;
@@ -84,7 +84,7 @@ pub(super) fn drills(w: &mut Writer<'_>, snap: &Snapshot) {
 
 #[cfg(test)]
 mod tests {
-    use crate::drill::{DrillOutcome, DrillRecord, DrillResult};
+    use crate::drilled::{DrillOutcome, DrillRecord, DrillResult};
     use crate::state::Snapshot;
 
     #[test]

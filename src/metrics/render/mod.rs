@@ -15,8 +15,8 @@ use std::fmt::Write as _;
 
 use super::catalog::{self as c, Family};
 use super::labels::*;
-use crate::cds::Instance;
-use crate::state::{BackupState, Snapshot, TargetKey};
+use crate::cds::{BackupStatus, Instance};
+use crate::state::{BackupState, ShardKey, Snapshot, TargetKey};
 
 /// The `state` label of `cds_redis_backup_state`: the raw CDS statuses `finished`,
 /// `running` and `failed` map to themselves, anything else to `other`.
@@ -36,12 +36,12 @@ impl StateLabel {
         StateLabel::Other,
     ];
 
-    pub fn of(status: &str) -> Self {
+    pub fn of(status: &BackupStatus) -> Self {
         match status {
-            "finished" => StateLabel::Finished,
-            "running" => StateLabel::Running,
-            "failed" => StateLabel::Failed,
-            _ => StateLabel::Other,
+            BackupStatus::Finished => StateLabel::Finished,
+            BackupStatus::Running => StateLabel::Running,
+            BackupStatus::Failed => StateLabel::Failed,
+            BackupStatus::Unknown(_) => StateLabel::Other,
         }
     }
 
@@ -232,7 +232,7 @@ fn backups(w: &mut Writer<'_>, snap: &Snapshot) {
     for (b, l) in all() {
         let labels = BackupStatusLabels {
             backup: l,
-            status: &b.backup.status,
+            status: b.backup.status.as_str(),
         };
         w.sample(&c::BACKUP_STATUS_INFO, &labels, 1i64);
     }
@@ -295,14 +295,28 @@ fn probe_results(w: &mut Writer<'_>, snap: &Snapshot) {
 /// listings and discovery.
 fn targets(w: &mut Writer<'_>, snap: &Snapshot) {
     let last_success = snap.last_success();
-    for ((instance, s), ls) in &last_success {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: s,
+        },
+        ls,
+    ) in &last_success
+    {
         w.sample(
             &c::LAST_SUCCESS_TIMESTAMP_SECONDS,
             &shard(instance, s),
             ls.end.timestamp(),
         );
     }
-    for ((instance, s), ls) in &last_success {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: s,
+        },
+        ls,
+    ) in &last_success
+    {
         if let Some(size) = ls.size {
             w.sample(&c::LAST_SUCCESS_SIZE_BYTES, &shard(instance, s), size);
         }
@@ -401,12 +415,26 @@ fn tag_names(i: &Instance) -> Vec<&str> {
 /// Per shard: how many finished backups it lists, its learned cadence and the maximum
 /// age of its newest finished backup.
 fn shards(w: &mut Writer<'_>, snap: &Snapshot) {
-    for ((instance, s), f) in &snap.shards {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: s,
+        },
+        f,
+    ) in &snap.shards
+    {
         if let Some(n) = f.finished {
             w.sample(&c::SHARD_FINISHED_BACKUPS, &shard(instance, s), n);
         }
     }
-    for ((instance, s), f) in &snap.shards {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: s,
+        },
+        f,
+    ) in &snap.shards
+    {
         if let Some(d) = f.expected_interval {
             w.sample(
                 &c::EXPECTED_INTERVAL_SECONDS,
@@ -415,7 +443,14 @@ fn shards(w: &mut Writer<'_>, snap: &Snapshot) {
             );
         }
     }
-    for ((instance, s), f) in &snap.shards {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: s,
+        },
+        f,
+    ) in &snap.shards
+    {
         w.sample(
             &c::MAX_AGE_SECONDS,
             &shard(instance, s),

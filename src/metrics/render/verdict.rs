@@ -6,7 +6,7 @@ use super::{shard, Writer};
 use crate::metrics::catalog as c;
 use crate::metrics::labels::FindingLabels;
 use crate::metrics::labels::RestorePointLabels;
-use crate::state::Snapshot;
+use crate::state::{ShardKey, Snapshot};
 use crate::verdict::Reason;
 
 pub(super) fn verdicts(w: &mut Writer<'_>, snap: &Snapshot) {
@@ -17,7 +17,14 @@ pub(super) fn verdicts(w: &mut Writer<'_>, snap: &Snapshot) {
         .as_ref()
         .map_or_else(chrono::Utc::now, |c| c.ended);
     let verdicts = crate::verdict::judge(snap, now);
-    for ((instance, s), v) in &verdicts {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: s,
+        },
+        v,
+    ) in &verdicts
+    {
         if let Some(r) = &v.restore_point {
             let labels = RestorePointLabels {
                 shard: shard(instance, s),
@@ -30,7 +37,14 @@ pub(super) fn verdicts(w: &mut Writer<'_>, snap: &Snapshot) {
             );
         }
     }
-    for ((instance, s), v) in &verdicts {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: s,
+        },
+        v,
+    ) in &verdicts
+    {
         if let Some(d) = v.deadline {
             w.sample(
                 &c::RESTORE_DEADLINE_TIMESTAMP_SECONDS,
@@ -39,7 +53,14 @@ pub(super) fn verdicts(w: &mut Writer<'_>, snap: &Snapshot) {
             );
         }
     }
-    for ((instance, s), v) in &verdicts {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: s,
+        },
+        v,
+    ) in &verdicts
+    {
         if v.restore_point.is_some() {
             w.sample(
                 &c::RESTORE_ALLOWED_AGE_SECONDS,
@@ -48,7 +69,14 @@ pub(super) fn verdicts(w: &mut Writer<'_>, snap: &Snapshot) {
             );
         }
     }
-    for ((instance, s), v) in &verdicts {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: s,
+        },
+        v,
+    ) in &verdicts
+    {
         for f in v
             .findings
             .iter()

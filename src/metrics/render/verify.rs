@@ -5,7 +5,7 @@
 use super::{backup, shard, Writer};
 use crate::metrics::catalog::{self as c, Family};
 use crate::metrics::labels::*;
-use crate::state::{BackupState, Snapshot};
+use crate::state::{BackupState, ShardKey, Snapshot};
 use crate::verify::{Outcome, Verification};
 
 /// A family of one sample per verification, and its value.
@@ -91,7 +91,7 @@ fn dump(w: &mut Writer<'_>, snap: &Snapshot) {
             backup: backup(b),
             rdb_version: &version,
             redis_version: v.redis_version.as_deref().unwrap_or(""),
-            format: v.format.as_deref().unwrap_or(""),
+            format: v.format.map_or("", crate::rdb::Container::as_str),
         };
         w.sample(&c::RDB_INFO, &labels, 1i64);
     }
@@ -110,14 +110,28 @@ fn dump(w: &mut Writer<'_>, snap: &Snapshot) {
             }
         }
     }
-    for ((instance, s), last) in &snap.verified {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: s,
+        },
+        last,
+    ) in &snap.verified
+    {
         w.sample(
             &c::LAST_VERIFIED_TIMESTAMP_SECONDS,
             &shard(instance, s),
             last.end,
         );
     }
-    for ((instance, s), last) in &snap.verified {
+    for (
+        ShardKey {
+            instance_uuid: instance,
+            shard_id: s,
+        },
+        last,
+    ) in &snap.verified
+    {
         if let Some(k) = last.keys {
             w.sample(&c::LAST_VERIFIED_KEYS, &shard(instance, s), k);
         }

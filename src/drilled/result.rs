@@ -88,7 +88,7 @@ impl DrillResult {
         self.download_seconds + self.load_seconds
     }
 
-    pub(super) fn with(outcome: DrillOutcome, detail: impl Into<String>) -> Self {
+    pub fn with(outcome: DrillOutcome, detail: impl Into<String>) -> Self {
         DrillResult {
             outcome,
             detail: detail.into(),

@@ -1,6 +1,8 @@
-//! Which instances this replica polls, when the fleet is split across replicas
-//! (`--shard N --total-shards M`), the way kube-state-metrics shards: every replica
-//! discovers everything and keeps the instances whose bucket is its own.
+//! This replica's partition of the fleet: which instances it polls when the fleet is
+//! split across replicas (`--shard N --total-shards M`, the flags' names those of
+//! kube-state-metrics, which splits the same way): every replica discovers everything
+//! and keeps the instances whose bucket is its own. Not to be confused with a Redis
+//! cluster's shards (`shard_id`), which are parts of one instance.
 //!
 //! The bucket is Lamping and Veach's jump consistent hash of the 64-bit FNV-1a hash of
 //! the instance UUID. Both are fixed algorithms (never Rust's randomly keyed
@@ -9,20 +11,21 @@
 
 use std::hash::Hasher as _;
 
-/// This replica's part of the fleet: shard `index` of `total` (0-based).
+/// This replica's part of the fleet: partition `index` of `total` (0-based), given by
+/// `--shard` and `--total-shards`. The default is the whole fleet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
+pub struct Partition {
     pub index: u32,
     pub total: u32,
 }
 
-impl Default for Shard {
+impl Default for Partition {
     fn default() -> Self {
         Self { index: 0, total: 1 }
     }
 }
 
-impl Shard {
+impl Partition {
     /// `index` must be below `total`, and `total` at least 1.
     pub fn new(index: u32, total: u32) -> Result<Self, String> {
         if total == 0 {
@@ -43,11 +46,11 @@ impl Shard {
     }
 }
 
-/// The shard of `instance_uuid` among `shards` (at least 1).
-pub fn bucket(instance_uuid: &str, shards: u32) -> u32 {
+/// The partition of `instance_uuid` among `partitions` (at least 1).
+pub fn bucket(instance_uuid: &str, partitions: u32) -> u32 {
     let mut h = fnv::FnvHasher::default();
     h.write(instance_uuid.as_bytes());
-    jump(h.finish(), shards.max(1))
+    jump(h.finish(), partitions.max(1))
 }
 
 /// Jump consistent hash (Lamping & Veach, 2014, "A Fast, Minimal Memory, Consistent
@@ -155,17 +158,17 @@ mod tests {
 
     #[test]
     fn every_instance_has_exactly_one_owner() {
-        let shards: Vec<Shard> = (0..3).filter_map(|i| Shard::new(i, 3).ok()).collect();
+        let shards: Vec<Partition> = (0..3).filter_map(|i| Partition::new(i, 3).ok()).collect();
         for k in uuids().iter().take(5_000) {
             assert_eq!(shards.iter().filter(|s| s.owns(k)).count(), 1, "{k}");
         }
-        assert!(Shard::default().owns("anything"));
+        assert!(Partition::default().owns("anything"));
     }
 
     #[test]
     fn bad_shards_and_hostnames_are_refused() {
-        assert!(Shard::new(3, 3).is_err());
-        assert!(Shard::new(0, 0).is_err());
+        assert!(Partition::new(3, 3).is_err());
+        assert!(Partition::new(0, 0).is_err());
         assert_eq!(ordinal("cds-redis-backup-exporter-2"), Some(2));
         assert_eq!(ordinal("exporter-12\n"), Some(12));
         assert_eq!(ordinal("exporter"), None);

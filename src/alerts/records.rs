@@ -52,8 +52,8 @@ pub(super) const HOURLY: &[Record] = &[
 /// the findings and deadlines held over a failed scrape.
 pub(super) const INPUTS: &[Record] = &[
     Record {
-    name: "cds_redis_instance:labels",
-    comment: r#"
+        name: "cds_redis_instance:labels",
+        comment: r#"
             The routing labels of every watched instance, one series (value 1) per
             instance_uuid, for `* on (instance_uuid) group_left (account, instance_name, tags)`.
             Exactly one per instance_uuid, or every joined alert fails to evaluate

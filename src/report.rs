@@ -305,8 +305,9 @@ fn verification(s: Option<&ShardView>) -> Option<(&str, &str)> {
         .map(|v| (v.level.as_str(), v.result.as_str()))
 }
 
-/// The engine's finding in words, with the alert that fires for it named at the end.
-fn rendered(f: &crate::verdict::Finding) -> Finding {
+/// The engine's finding in words, its times in the account's `zone`, with the alert that
+/// fires for it named at the end.
+fn rendered(f: &crate::verdict::Finding, zone: chrono::FixedOffset) -> Finding {
     let severity = match f.reason.severity() {
         crate::verdict::Severity::Critical => Severity::Critical,
         crate::verdict::Severity::Warning => Severity::Warning,
@@ -314,9 +315,12 @@ fn rendered(f: &crate::verdict::Finding) -> Finding {
     let alert = f.reason.alert();
     Finding {
         severity,
-        what: match alert {
-            Some(a) => format!("{} ({a})", f.detail),
-            None => f.detail.clone(),
+        what: {
+            let detail = f.detail_with(|t| local_time(t, zone));
+            match alert {
+                Some(a) => format!("{detail} ({a})"),
+                None => detail,
+            }
         },
         alert,
     }
@@ -416,7 +420,8 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
         .iter()
         .map(|(uuid, (account, i))| {
             let backups = by_instance.get(uuid.as_str()).cloned().unwrap_or_default();
-            let mut shards = shards(snap, uuid, &backups, &last_success, &verdicts, now);
+            let zone = zone_of(snap, account);
+            let mut shards = shards(snap, uuid, &backups, &last_success, &verdicts, now, zone);
             // The shards with problems first, as the instances are.
             shards.sort_by_cached_key(|s| {
                 let worst = s.findings.iter().map(|f| f.severity).max();
@@ -431,10 +436,10 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
                 shards,
                 findings: crate::verdict::instance_findings(snap, uuid, account)
                     .iter()
-                    .map(rendered)
+                    .map(|f| rendered(f, zone))
                     .collect(),
                 verify_level: snap.verify_levels.get(uuid).map(|l| l.as_str()),
-                zone: zone_of(snap, account),
+                zone,
             }
         })
         .collect();
@@ -448,7 +453,7 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
             shards: Vec::new(),
             findings: crate::verdict::vanished_finding(snap, uuid, now)
                 .iter()
-                .map(rendered)
+                .map(|f| rendered(f, zone_of(snap, &gone.account)))
                 .collect(),
             verify_level: None,
             zone: zone_of(snap, &gone.account),
@@ -504,6 +509,7 @@ fn shards(
     last_success: &BTreeMap<ShardKey, crate::state::LastSuccess>,
     verdicts: &BTreeMap<ShardKey, crate::verdict::ShardVerdict>,
     now: DateTime<Utc>,
+    zone: chrono::FixedOffset,
 ) -> Vec<ShardView> {
     let mut ids: Vec<String> = backups.iter().map(|b| b.shard_id.clone()).collect();
     // A range, not a scan: thousands of instances each look up their own shards.
@@ -580,7 +586,8 @@ fn shards(
                     ),
                 });
                 v.restore_deadline = verdict.deadline;
-                v.findings.extend(verdict.findings.iter().map(rendered));
+                v.findings
+                    .extend(verdict.findings.iter().map(|f| rendered(f, zone)));
             }
             v
         })

@@ -14,6 +14,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "10m",
+        keep_firing_for: "",
         condition: r#"the exporter's finding failed: a backup newer than its shard's newest finished one failed"#,
         comment: r#"
             CDS reports a backup as failed. The exporter exports, per shard, only backups
@@ -22,7 +23,7 @@ const ALERTS: &[Alert] = &[
             still there; when it becomes too old, or there is none,
             CdsRedisBackupNoRestorePoint pages."#,
         expr: r#"
-            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="failed"})
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding:held5m{reason="failed"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             CDS Redis backup {{ $labels.backup_id }} failed on {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }}"#,
@@ -38,11 +39,12 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "1h",
+        keep_firing_for: "",
         condition: r#"the exporter's finding status_unknown (a raw Status it does not know) for an hour"#,
         comment: r#"
             A Status the exporter does not know (not finished, running or failed) for an hour."#,
         expr: r#"
-            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="status_unknown"})
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding:held5m{reason="status_unknown"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} has an unknown status"#,
@@ -58,6 +60,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "15m",
+        keep_firing_for: "",
         condition: r#"the exporter's finding times_in_future: a backup of the account starts or ends more than 10 minutes in the future (verdict::FUTURE_AFTER; a wrong accounts[].timezone)"#,
         comment: r#"
             CDS gives times without a zone; the exporter reads them in the account's
@@ -66,19 +69,25 @@ const ALERTS: &[Alert] = &[
             schedules are all off. The engine's finding (one per shard) decides; the
             value is how far ahead the account's furthest time lies. One alert per
             account, naming the key to fix."#,
-        expr: r#"
+        expr: concat!(
+            r#"
             max by (job, account) (
                 (
                     max by (job, instance_uuid) (
-                        max without (instance, pod) (cds_redis_backup_end_timestamp_seconds)
+                        max without (instance, pod) "#,
+            held!(r#"cds_redis_backup_end_timestamp_seconds"#),
+            r#"
                       or
-                        max without (instance, pod) (cds_redis_backup_start_timestamp_seconds)
+                        max without (instance, pod) "#,
+            held!(r#"cds_redis_backup_start_timestamp_seconds"#),
+            r#"
                     ) - time()
                       and on (job, instance_uuid)
-                    max by (job, instance_uuid) (cds_redis_backup_finding{reason="times_in_future"})
+                    max by (job, instance_uuid) (cds_redis_backup_finding:held5m{reason="times_in_future"})
                 )
                   * on (instance_uuid) group_left (account) cds_redis_instance:labels
-            )"#,
+            )"#
+        ),
         summary: r#"
             CDS Redis backup times of account {{ $labels.account }} are {{ $value | humanizeDuration }} in the future: check its timezone"#,
         description: r#"
@@ -94,19 +103,24 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "15m",
+        keep_firing_for: "",
         condition: r#"the exporter's finding stuck: a backup running longer than 6h (verdict::STUCK_AFTER)"#,
         comment: r#"
             Warning, not critical: a stuck backup loses no data by itself (the previous
             backup is still there) and only CDS support can end it, so it is work for office
             hours. When the missing backup becomes a real gap, CdsRedisBackupNoRestorePoint (critical)
             pages."#,
-        expr: r#"
+        expr: concat!(
+            r#"
             (
-                time() - max without (instance, pod) (cds_redis_backup_start_timestamp_seconds)
+                time() - max without (instance, pod) "#,
+            held!(r#"cds_redis_backup_start_timestamp_seconds"#),
+            r#"
                   and on (job, instance_uuid, shard_id, backup_id)
-                max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="stuck"})
+                max without (instance, pod, reason, severity) (cds_redis_backup_finding:held5m{reason="stuck"})
             )
-              * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
+              * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#
+        ),
         summary: r#"
             CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} has been running for {{ $value | humanizeDuration }}"#,
         description: r#"
@@ -119,6 +133,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "30m",
+        keep_firing_for: "",
         condition: r#"the exporter's finding download_unreachable (a URL type not answering 2xx) or object_gone (404 on every URL type) for 30 minutes"#,
         comment: r#"
             A probed backup (the newest finished one, or a configured `backups` entry) cannot
@@ -129,7 +144,7 @@ const ALERTS: &[Alert] = &[
             may work again (or from the console); when nothing restores within the allowed
             age, NoRestorePoint pages."#,
         expr: r#"
-            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason=~"download_unreachable|object_gone"})
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding:held5m{reason=~"download_unreachable|object_gone"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} cannot be downloaded{{ with $labels.url_type }} ({{ . }} URL){{ else }}: its object is gone{{ end }}"#,
@@ -146,13 +161,14 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "30m",
+        keep_firing_for: "",
         condition: r#"the exporter's finding size_mismatch (object size != BackupSize) for 30 minutes"#,
         comment: r#"
             The object behind the download URL is not the size CDS reports (a truncated or
             replaced object), on every poll for 30 minutes (the exporter's finding
             size_mismatch). Warning, as DownloadUnreachable."#,
         expr: r#"
-            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="size_mismatch"})
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding:held5m{reason="size_mismatch"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} is not the size CDS reports"#,
@@ -168,18 +184,23 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "7d",
         for_: "15m",
+        keep_firing_for: "",
         condition: r#"newest finished backup < 0.5 x largest of 7 days (hourly maxima; floor >= 0 bytes as shipped)"#,
         comment: r#"
             An empty or partial dump: the newest finished backup is less than half the
             largest newest-finished backup of the last 7 days.
             The floor (0 bytes as shipped) ignores shards whose largest backup of the week is
             below it: raise it, e.g. to 1024 * 1024, if small caches that halve are noise."#,
-        expr: r#"
+        expr: concat!(
+            r#"
             (
-                max without (instance, pod) (cds_redis_backup_last_success_size_bytes)
+                max without (instance, pod) "#,
+            held!(r#"cds_redis_backup_last_success_size_bytes"#),
+            r#"
                   < 0.5 * (max without (instance, pod) (instance_uuid_shard_id:cds_redis_backup_last_success_size_bytes:max_over_time7d) >= 0)
             )
-              * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
+              * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#
+        ),
         summary: r#"
             Newest CDS Redis backup of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} shrank to {{ $value | humanize1024 }}B"#,
         description: r#"

@@ -55,6 +55,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Critical,
         window: "1d/30m",
         for_: "5m",
+        keep_firing_for: "",
         condition: r#"a replica of job cds-redis-backup is down (up 0) or crash looping, and no healthy replica of its shard is up"#,
         comment: r#"
             Nobody watches a shard's instances: its replica is down (or crash looping) and
@@ -89,6 +90,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "1d/30m",
         for_: "10m",
+        keep_firing_for: "",
         condition: r#"a replica is down (up 0) while another healthy replica of its shard is up"#,
         comment: r#"
             Warning: another replica of the same shard is up and not crash looping, so the
@@ -113,6 +115,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "30m",
         for_: "",
+        keep_firing_for: "",
         condition: r#"a process restarted three times or more within 30m (process_start_time_seconds changed)"#,
         comment: r#"
             Repeated restarts, before or after the first poll cycle: each start resets
@@ -135,6 +138,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Critical,
         window: "-",
         for_: "15m",
+        keep_firing_for: "",
         condition: r#"no up{job="cds-redis-backup"} series at all"#,
         comment: "",
         expr: r#"
@@ -151,16 +155,23 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Critical,
         window: "-",
         for_: "5m",
+        keep_firing_for: "",
         condition: r#"no completed poll cycle for > 30m"#,
         comment: r#"
             Time since the last completed poll cycle, or since the process started when no
             cycle has completed yet (the second branch needs the job name)."#,
-        expr: r#"
+        expr: concat!(
+            r#"
             (
-                time() - cds_redis_backup_exporter_last_poll_timestamp_seconds
+                time() - "#,
+            held!(r#"cds_redis_backup_exporter_last_poll_timestamp_seconds"#),
+            r#"
               or
-                time() - process_start_time_seconds{job="cds-redis-backup"}
-            ) > 30 * 60"#,
+                time() - "#,
+            held!(r#"process_start_time_seconds{job="cds-redis-backup"}"#),
+            r#"
+            ) > 30 * 60"#
+        ),
         summary: r#"
             cds-redis-backup-exporter {{ $labels.instance }} has completed no poll cycle for {{ $value | humanizeDuration }}"#,
         description: r#"
@@ -173,6 +184,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "20m",
         for_: "10m",
+        keep_firing_for: "",
         condition: r#"every poll cycle had a failed CDS call"#,
         comment: "",
         expr: r#"
@@ -191,10 +203,15 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "10m",
+        keep_firing_for: "",
         condition: r#"the last configuration reload was refused"#,
         comment: "",
-        expr: r#"
-            cds_redis_backup_exporter_config_last_reload_successful == 0"#,
+        expr: concat!(
+            r#"
+            "#,
+            held!(r#"cds_redis_backup_exporter_config_last_reload_successful"#),
+            r#" == 0"#
+        ),
         summary: r#"
             cds-redis-backup-exporter {{ $labels.instance }}: configuration reload failed"#,
         description: r#"
@@ -207,6 +224,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::None,
         window: "-",
         for_: "",
+        keep_firing_for: "",
         condition: r#"always firing: the heartbeat of the alerting path"#,
         comment: r#"
             Always firing, on purpose: a dead man's switch. Route it to a heartbeat receiver

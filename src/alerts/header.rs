@@ -97,8 +97,13 @@ Findings (cds_redis_backup_finding{reason=...}): the exporter decides each probl
 its thresholds (a backup running 6h is stuck, a restore point without a verdict 6h
 after its EndTime is unverified; the table in docs/runbook.md), and the rule reads the
 finding with `for:` as its only delay: one good poll ends the finding and restarts
-`for:`, and so does a failed scrape (a staleness marker), e.g. DownloadUnreachable
-fires when every poll of 30 minutes found the URL failing.
+`for:`, e.g. DownloadUnreachable fires when every poll of 30 minutes found the URL
+failing. A failed scrape does not: while a target's latest scrape failed (up 0), its
+findings and restore deadlines are held at their last value of the past 5 minutes
+(the `:held5m` records; four missed scrapes at 60s), so a flaky scrape neither delays
+a page nor resolves one. A finding the exporter drops ends at the first scrape without
+it; NoRestorePoint then stays firing 10 more minutes (keep_firing_for). An exporter
+down for longer than 5 minutes is ExporterDown's page.
 How windows and `for:` combine in the other rules: `max_over_time(x[20m]) == 0` is
 true only when every sample of the last 20 minutes was 0, so one good probe or poll
 among bad ones keeps the alert quiet; a missed scrape does not reset `for:` either,

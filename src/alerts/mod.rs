@@ -8,6 +8,24 @@
 //! runbook sections (English and Chinese), which a test requires. The groups of the
 //! rule file and their order are in [`groups`]; the YAML writer is `render.rs`.
 
+/// `$sel` bridged over a failed scrape: while its target's latest scrape failed (`up`
+/// 0), its last sample of the past 5 minutes stands in for the staleness marker
+/// Prometheus wrote. A finding the exporter drops while its scrapes
+/// succeed is gone at once; losing sight of it for a scrape or two is not taken for a
+/// fix. 5 minutes: four missed scrapes at a 60s interval (nine at 30s), and as long as
+/// ExporterDown's `for:`, which takes over when the exporter stays down.
+macro_rules! held {
+    ($sel:literal) => {
+        concat!(
+            "(",
+            $sel,
+            " or (last_over_time(",
+            $sel,
+            "[5m]) and on (job, instance) up == 0))"
+        )
+    };
+}
+
 mod backups;
 mod exporter;
 mod header;
@@ -84,6 +102,9 @@ pub struct Alert {
     pub severity: Severity,
     /// The `for:` duration; empty for none.
     pub for_: &'static str,
+    /// The `keep_firing_for:` duration (how long it stays firing once its condition
+    /// ends); empty for none.
+    pub keep_firing_for: &'static str,
     /// The range window of the condition, for the header's table ("-" for none).
     pub window: &'static str,
     /// One line for the header's table: what fires it.
@@ -174,7 +195,7 @@ pub fn groups() -> [Group; 3] {
             name: "cds-redis-backup.alerts",
             interval: "",
             comment: "",
-            records: records::LABELS,
+            records: records::INPUTS,
             sections: SECTIONS,
         },
     ]
@@ -192,7 +213,7 @@ pub fn find(name: &str) -> Option<&'static Alert> {
 
 /// Every recording rule's name (metric names the rules themselves produce).
 pub fn record_names() -> impl Iterator<Item = &'static str> {
-    [records::BASELINES, records::HOURLY, records::LABELS]
+    [records::BASELINES, records::HOURLY, records::INPUTS]
         .into_iter()
         .flat_map(|r| r.iter().map(|r| r.name))
 }

@@ -76,6 +76,9 @@ fn alert(out: &mut String, a: &Alert, runbook_base: &str) {
     if !a.for_.is_empty() {
         let _ = writeln!(out, "        for: {}", a.for_);
     }
+    if !a.keep_firing_for.is_empty() {
+        let _ = writeln!(out, "        keep_firing_for: {}", a.keep_firing_for);
+    }
     out.push_str("        labels:\n");
     let _ = writeln!(out, "          severity: {}", a.severity.as_str());
     out.push_str("        annotations:\n");

@@ -22,6 +22,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Critical,
         window: "-",
         for_: "10m",
+        keep_firing_for: "10m",
         condition: r#"time() past the shard's restore deadline (cds_redis_backup_restore_deadline_timestamp_seconds), so no backup would restore within its allowed age"#,
         comment: r#"
             The page of the policy: the shard (the instance, outside clusters) has no restore
@@ -33,10 +34,13 @@ const ALERTS: &[Alert] = &[
             instance's CreatedTime (else first seen) plus the allowed age. It covers stale,
             purged, gone (404), corrupt or empty with nothing older, old snapshots and never
             backed up. The value is how long ago the deadline passed; `for:` is the
-            anti-flapping delay."#,
+            anti-flapping delay. The deadline is held over a failed scrape (the record
+            above), and once firing the page stays firing 10 minutes after its condition
+            ends (keep_firing_for): a page that resolves and pages again is a second
+            notification, a page that resolves 10 minutes late costs nothing."#,
         expr: r#"
             (
-                time() - max without (instance, pod) (cds_redis_backup_restore_deadline_timestamp_seconds) > 0
+                time() - max without (instance, pod) (cds_redis_backup_restore_deadline_timestamp_seconds:held5m) > 0
             )
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: concat!(
@@ -59,13 +63,14 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "10m",
+        keep_firing_for: "",
         condition: r#"the exporter's finding never_backed_up: no finished backup yet, within the new instance's grace"#,
         comment: r#"
             A new instance gets its first automatic backup in its first backup window: until
             its allowed age has passed since its CreatedTime (else since first seen) this
             warns; afterwards the finding ends and CdsRedisBackupNoRestorePoint pages."#,
         expr: r#"
-            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="never_backed_up"})
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding:held5m{reason="never_backed_up"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: concat!(r#"CDS Redis instance "#, shard!(), r#" has no backup yet"#),
         description: concat!(
@@ -82,6 +87,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "10m",
+        keep_firing_for: "",
         condition: r#"the exporter's finding newest_unusable: the newest finished backup is gone or fails verification"#,
         comment: r#"
             The newest finished backup would not restore (its object answers 404, or its
@@ -90,7 +96,7 @@ const ALERTS: &[Alert] = &[
             older one is within its allowed age nothing is lost yet, and
             CdsRedisBackupNoRestorePoint pages when it is not."#,
         expr: r#"
-            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="newest_unusable"})
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding:held5m{reason="newest_unusable"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: concat!(
             r#"Newest CDS Redis backup of "#,
@@ -112,6 +118,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "10m",
+        keep_firing_for: "",
         condition: r#"the exporter's finding old_snapshot: the restore point's dump was captured long before its backup ran"#,
         comment: r#"
             The restore point's RDB ctime is more than 1h before its StartTime (2h before its
@@ -119,7 +126,7 @@ const ALERTS: &[Alert] = &[
             the node's BGSAVE keeps failing. The deadline already counts from the ctime, so
             CdsRedisBackupNoRestorePoint pages when that data is too old."#,
         expr: r#"
-            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="old_snapshot"})
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding:held5m{reason="old_snapshot"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: concat!(
             r#"CDS Redis backup of "#,
@@ -140,6 +147,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "10m",
+        keep_firing_for: "",
         condition: r#"the exporter's finding corrupt: the newest finished backup's verification result is truncated, checksum_mismatch, corrupt or not_rdb (any level)"#,
         comment: r#"
             The newest finished backup was read and is broken: a restore from it fails or
@@ -150,7 +158,7 @@ const ALERTS: &[Alert] = &[
             The level is aggregated away (an instance whose level changed may have a result
             at both)."#,
         expr: r#"
-            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="corrupt"})
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding:held5m{reason="corrupt"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             Newest CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} would not restore ({{ $labels.result }})"#,
@@ -167,6 +175,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "10m",
+        keep_firing_for: "",
         condition: r#"the exporter's finding empty: the newest finished backup holds no key while the shard's newest backup verified ok held keys and ended less than 2 x its max age ago"#,
         comment: r#"
             The newest finished backup is a sound dump without a single key, while the
@@ -178,7 +187,7 @@ const ALERTS: &[Alert] = &[
             on purpose (every later backup is empty too). cds_redis_backup_last_verified_keys
             is a count of the whole dump at full, the RESIZEDB hint of its head at light."#,
         expr: r#"
-            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="empty"})
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding:held5m{reason="empty"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             Newest CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} is empty"#,

@@ -65,7 +65,7 @@ fn the_generated_yaml_reads_back_as_declared() {
     let mut seen = BTreeSet::new();
     for rule in &rules {
         if let Some(name) = str_of(rule, "record") {
-            let r = [records::BASELINES, records::HOURLY, records::LABELS]
+            let r = [records::BASELINES, records::HOURLY, records::INPUTS]
                 .iter()
                 .flat_map(|r| r.iter())
                 .find(|r| r.name == name)
@@ -85,6 +85,11 @@ fn the_generated_yaml_reads_back_as_declared() {
         assert_eq!(
             str_of(rule, "for"),
             (!a.for_.is_empty()).then_some(a.for_),
+            "{name}"
+        );
+        assert_eq!(
+            str_of(rule, "keep_firing_for"),
+            (!a.keep_firing_for.is_empty()).then_some(a.keep_firing_for),
             "{name}"
         );
         let labels = rule["labels"].as_mapping().expect("labels");
@@ -326,7 +331,7 @@ fn the_rules_use_only_declared_metrics() {
     let declared = declared_metrics();
     let mut unknown = BTreeSet::new();
     let exprs = alerts().map(|a| (a.name, a.expr)).chain(
-        [records::BASELINES, records::HOURLY, records::LABELS]
+        [records::BASELINES, records::HOURLY, records::INPUTS]
             .iter()
             .flat_map(|r| r.iter().map(|r| (r.name, r.expr))),
     );

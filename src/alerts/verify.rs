@@ -26,6 +26,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "7d",
         for_: "15m",
+        keep_firing_for: "",
         condition: r#"keys of the newest backup verified ok < 0.5 x the most of 7 days (hourly maxima; floor >= 0)"#,
         comment: r#"
             Fewer keys than half the most of the last 7 days in the shard's newest backup
@@ -35,12 +36,16 @@ const ALERTS: &[Alert] = &[
             raise it, e.g. to 1000, if small caches that halve are noise. Key counts exist
             where the whole dump was read (the full level; light for dumps that fit in the
             head); an empty dump is not "verified ok" and leaves the count alone (Empty)."#,
-        expr: r#"
+        expr: concat!(
+            r#"
             (
-                max without (instance, pod) (cds_redis_backup_last_verified_keys)
+                max without (instance, pod) "#,
+            held!(r#"cds_redis_backup_last_verified_keys"#),
+            r#"
                   < 0.5 * (max without (instance, pod) (instance_uuid_shard_id:cds_redis_backup_last_verified_keys:max_over_time7d) >= 0)
             )
-              * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
+              * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#
+        ),
         summary: r#"
             Keys in the newest verified CDS Redis backup of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} dropped to {{ $value | humanize }}"#,
         description: r#"
@@ -54,6 +59,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "15m",
+        keep_firing_for: "",
         condition: r#"the exporter's finding unverified (verify level not off, no final result 6h after EndTime: verdict::UNVERIFIED_AFTER) on a replica up for 1h, and no replica has a final result"#,
         comment: r#"
             The restore point of an instance whose verify level is not off has no verdict 6h
@@ -64,18 +70,24 @@ const ALERTS: &[Alert] = &[
             count (after a start the verifier needs a cycle or more to report what it knows),
             and any replica's final result (for any level) silences it. A final result the
             exporter cannot judge (too_large, unsupported_version) is VerifyInconclusive."#,
-        expr: r#"
+        expr: concat!(
+            r#"
             (
                 max without (instance, pod) (
-                    (time() - cds_redis_backup_end_timestamp_seconds)
+                    (time() - "#,
+            held!(r#"cds_redis_backup_end_timestamp_seconds"#),
+            r#")
                       and on (job, instance, instance_uuid, shard_id, backup_id)
-                    cds_redis_backup_finding{reason="unverified"}
-                      and on (job, instance) (time() - process_start_time_seconds > 3600)
+                    cds_redis_backup_finding:held5m{reason="unverified"}
+                      and on (job, instance) (time() - "#,
+            held!(r#"process_start_time_seconds"#),
+            r#" > 3600)
                 )
                   unless on (job, instance_uuid, backup_id, shard_id)
                 (cds_redis_backup_verify_result{result!~"download_failed|skipped"} == 1)
             )
-              * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
+              * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#
+        ),
         summary: r#"
             Newest CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} is not verified {{ $value | humanizeDuration }} after it ended"#,
         description: r#"
@@ -91,6 +103,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "15m",
+        keep_firing_for: "",
         condition: r#"the exporter's finding verify_inconclusive: the newest finished backup's only final results are unsupported_version or too_large"#,
         comment: r#"
             The restore point's verification ended with a result the exporter cannot judge,
@@ -100,7 +113,7 @@ const ALERTS: &[Alert] = &[
             configuration (a larger verify.max_size, or the light level for the instance) or
             by upgrading the exporter, and check the backup by hand meanwhile."#,
         expr: r#"
-            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="verify_inconclusive"})
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding:held5m{reason="verify_inconclusive"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             The exporter cannot verify the newest CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} ({{ $labels.result }})"#,
@@ -116,6 +129,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "15m",
+        keep_firing_for: "",
         condition: r#"the exporter's finding needs_databases: the restore point holds keys in a database past the 16 of a default redis-server"#,
         comment: r#"
             The restore point is a sound dump with keys in a database numbered 16 or more: a
@@ -124,7 +138,7 @@ const ALERTS: &[Alert] = &[
             with a larger `databases` loads it. Not a page: the data is there, and a restore
             target configured like the source restores it."#,
         expr: r#"
-            max without (instance, pod, reason, severity) (cds_redis_backup_finding{reason="needs_databases"})
+            max without (instance, pod, reason, severity) (cds_redis_backup_finding:held5m{reason="needs_databases"})
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels"#,
         summary: r#"
             Newest CDS Redis backup {{ $labels.backup_id }} of {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }} restores only into a Redis with more than 16 databases"#,

@@ -14,6 +14,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Critical,
         window: "-",
         for_: "30m",
+        keep_firing_for: "",
         condition: r#"an account's discovery or every call failed in every cycle (account_up 0)"#,
         comment: r#"
             The exporter cannot see an account: in every cycle for 30 minutes its
@@ -21,8 +22,12 @@ const ALERTS: &[Alert] = &[
             the API down). Its facts (last success per shard, final backups) are still
             served, so NoRestorePoint keeps firing for its instances; the observations are not.
             account_up is absent until the first cycle completes (PollStalled covers that)."#,
-        expr: r#"
-            max without (instance, pod) (cds_redis_backup_exporter_account_up) == 0"#,
+        expr: concat!(
+            r#"
+            max without (instance, pod) "#,
+            held!(r#"cds_redis_backup_exporter_account_up"#),
+            r#" == 0"#
+        ),
         summary: r#"
             cds-redis-backup-exporter cannot see CDS account {{ $labels.account }}"#,
         description: r#"
@@ -39,6 +44,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Critical,
         window: "20m",
         for_: "10m",
+        keep_firing_for: "",
         condition: r#"every DescribeBackups call for an instance failed"#,
         comment: r#"
             Every DescribeBackups call for one instance failed for 30 minutes (the 20m window
@@ -63,6 +69,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "20m",
         for_: "10m",
+        keep_firing_for: "",
         condition: r#"every DownloadBackup call for a backup failed"#,
         comment: r#"
             One backup (the newest finished one of a shard, or a `backups:` entry) whose
@@ -85,6 +92,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "-",
         for_: "15m",
+        keep_firing_for: "",
         condition: r#"DescribeDBInstances stopped listing an instance while the account answers"#,
         comment: r#"
             An instance DescribeDBInstances listed is gone from a successful answer of its
@@ -92,11 +100,17 @@ const ALERTS: &[Alert] = &[
             poll.forget_vanished_after (default 24h); its other series are gone at once, so
             cds_redis_instance:labels keeps its labels while it is reported vanished. The
             `or` line fires without tags should those be lost (a Prometheus restart)."#,
-        expr: r#"
-            (max without (instance, pod) (cds_redis_instance_vanished_timestamp_seconds) > 0)
+        expr: concat!(
+            r#"
+            (max without (instance, pod) "#,
+            held!(r#"cds_redis_instance_vanished_timestamp_seconds"#),
+            r#" > 0)
               * on (instance_uuid) group_left (account, instance_name, tags) cds_redis_instance:labels
             or on (instance_uuid)
-              max without (instance, pod) (cds_redis_instance_vanished_timestamp_seconds) > 0"#,
+              max without (instance, pod) "#,
+            held!(r#"cds_redis_instance_vanished_timestamp_seconds"#),
+            r#" > 0"#
+        ),
         summary: r#"
             CDS Redis instance {{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }} vanished from account {{ $labels.account }}"#,
         description: r#"
@@ -112,6 +126,7 @@ const ALERTS: &[Alert] = &[
         severity: Severity::Warning,
         window: "15m",
         for_: "30m",
+        keep_firing_for: "",
         condition: r#"CDS API errors (per account/action/code) in every 15m window"#,
         comment: r#"
             Errors in every 15-minute window for 30 minutes: errors of several poll cycles,

@@ -54,6 +54,14 @@ pub struct Finding {
     /// The `state` label of the backup it is about (`failed`, `other`), as
     /// `cds_redis_backup_state` has it: the label its alert always carried.
     pub state: Option<&'static str>,
+    /// The times `detail` names, each written there as [`utc_minute`]: kept as data so
+    /// a page can show them in the account's zone ([`Finding::detail_with`]).
+    pub times: Vec<DateTime<Utc>>,
+}
+
+/// A time as a finding's `detail` writes it: `2026-12-06 03:51 UTC`.
+pub fn utc_minute(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 impl Finding {
@@ -66,7 +74,20 @@ impl Finding {
             url_type: None,
             result: None,
             state: None,
+            times: Vec::new(),
         }
+    }
+
+    /// `detail` with each of its times written by `fmt` instead of in UTC.
+    pub fn detail_with(&self, fmt: impl Fn(DateTime<Utc>) -> String) -> String {
+        self.times.iter().fold(self.detail.clone(), |text, t| {
+            text.replacen(&utc_minute(*t), &fmt(*t), 1)
+        })
+    }
+
+    fn at(mut self, times: impl IntoIterator<Item = DateTime<Utc>>) -> Self {
+        self.times.extend(times);
+        self
     }
 
     fn backup(mut self, id: &str) -> Self {
@@ -258,20 +279,25 @@ fn judge_shard(
         }
     };
     if let Some(d) = deadline.filter(|d| now > *d) {
-        let detail = match &restore {
-            Some((r, _, _)) => format!(
-                "the restore point {} (data of {}) is older than its allowed age {} since {}",
-                r.backup_id,
-                r.point.format("%Y-%m-%d %H:%M UTC"),
-                hours(allowed_age),
-                d.format("%Y-%m-%d %H:%M UTC")
+        let finding = match &restore {
+            Some((r, _, _)) => Finding::new(
+                Reason::NoRestorePoint,
+                format!(
+                    "the restore point {} (data of {}) is older than its allowed age {} since {}",
+                    r.backup_id,
+                    utc_minute(r.point),
+                    hours(allowed_age),
+                    utc_minute(d)
+                ),
+            )
+            .at([r.point, d]),
+            None if candidates.is_empty() => Finding::new(
+                Reason::NoRestorePoint,
+                "no finished backup is listed any more (purged); nothing restores",
             ),
-            None if candidates.is_empty() => {
-                "no finished backup is listed any more (purged); nothing restores".to_owned()
-            }
-            None => "no finished backup would restore".to_owned(),
+            None => Finding::new(Reason::NoRestorePoint, "no finished backup would restore"),
         };
-        findings.insert(0, Finding::new(Reason::NoRestorePoint, detail));
+        findings.insert(0, finding);
     }
     if let Some(b) = candidates.first().and_then(|c| c.state) {
         findings.extend(facts::verification(snap, key, facts, b, now));
@@ -298,10 +324,7 @@ fn never_backed_up(snap: &Snapshot, uuid: &str, now: DateTime<Utc>) -> ShardVerd
         .and_then(|(_, i)| i.created)
         .or_else(|| snap.first_seen.get(uuid).copied());
     let deadline = since.and_then(|s| add(s, age));
-    let since_words = since.map_or_else(
-        || "an unknown time".to_owned(),
-        |s| s.format("%Y-%m-%d %H:%M UTC").to_string(),
-    );
+    let since_words = since.map_or_else(|| "an unknown time".to_owned(), utc_minute);
     let finding = match deadline {
         Some(d) if now > d => Finding::new(
             Reason::NoRestorePoint,
@@ -309,11 +332,13 @@ fn never_backed_up(snap: &Snapshot, uuid: &str, now: DateTime<Utc>) -> ShardVerd
                 "never backed up since {since_words}, longer than the allowed age {}",
                 hours(age)
             ),
-        ),
+        )
+        .at(since),
         _ => Finding::new(
             Reason::NeverBackedUp,
             format!("no finished backup yet (watched since {since_words})"),
-        ),
+        )
+        .at(since),
     };
     ShardVerdict {
         restore_point: None,

@@ -505,3 +505,32 @@ fn times_in_future_name_the_account_and_its_timezone_key() {
     let r = v[&ShardKey::new(U, S)].restore_point.clone();
     assert_eq!(r.map(|r| r.point), Some(now()));
 }
+
+#[test]
+fn a_findings_times_are_data_and_can_be_written_in_another_zone() {
+    let point = Utc.with_ymd_and_hms(2026, 12, 6, 3, 51, 0).unwrap();
+    let deadline = Utc.with_ymd_and_hms(2026, 12, 7, 5, 51, 0).unwrap();
+    let f = Finding::new(
+        Reason::NoRestorePoint,
+        format!(
+            "data of {} since {}",
+            utc_minute(point),
+            utc_minute(deadline)
+        ),
+    )
+    .at([point, deadline]);
+    // The detail (and so JSON built from it) stays in UTC...
+    assert_eq!(
+        f.detail,
+        "data of 2026-12-06 03:51 UTC since 2026-12-07 05:51 UTC"
+    );
+    // ... and a page writes the same times in the account's zone.
+    let zone = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    assert_eq!(
+        f.detail_with(|t| t
+            .with_timezone(&zone)
+            .format("%Y-%m-%d %H:%M %:z")
+            .to_string()),
+        "data of 2026-12-06 11:51 +08:00 since 2026-12-07 13:51 +08:00"
+    );
+}

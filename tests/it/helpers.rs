@@ -417,6 +417,16 @@ pub fn temp_dir() -> PathBuf {
     d
 }
 
+/// A loopback address no one listens on now, for a process to bind.
+pub fn free_loopback_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
 /// The binary on a free loopback port with `config`; stderr kept for failures.
 pub struct Process {
     pub child: Child,
@@ -425,12 +435,7 @@ pub struct Process {
 
 impl Process {
     pub fn start(config: &Path, args: &[&str], stderr: Stdio) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = free_loopback_addr();
         let child = Command::new(BIN)
             .args(["--config.file", config.to_str().unwrap()])
             .args(["--web.listen-address", &addr])

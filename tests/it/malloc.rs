@@ -4,16 +4,11 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::helpers::BIN;
+use super::helpers::{free_loopback_addr, BIN};
 
-/// The daemon's environment once it answers on `addr`, started with `env` added.
+/// The daemon's environment once it answers, started with `env` added.
 fn environment_when_serving(env: &[(&str, &str)]) -> Vec<String> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = free_loopback_addr();
     let mut child = Command::new(BIN)
         .args(["--demo", "--web.listen-address", &addr])
         .env_remove("GLIBC_TUNABLES")

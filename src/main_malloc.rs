@@ -36,9 +36,14 @@ pub fn tune() -> std::io::Result<bool> {
     let Some(argv0) = args.next() else {
         return Ok(false);
     };
-    // `/proc/self/exe` is the file this process runs, even when a package upgrade has
-    // since replaced the one at its path.
-    Err(std::process::Command::new("/proc/self/exe")
+    // The binary's own path, so the process keeps its name (`comm`, which `top`,
+    // `pkill` and the journal show, is the executed file's name); `/proc/self/exe`
+    // only when that path is gone (a package upgrade replaced the file meanwhile).
+    let exe = std::env::current_exe()
+        .ok()
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| "/proc/self/exe".into());
+    Err(std::process::Command::new(exe)
         .arg0(argv0)
         .args(args)
         .envs(SETTINGS)

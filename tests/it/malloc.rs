@@ -30,6 +30,9 @@ fn environment_when_serving(env: &[(&str, &str)]) -> Vec<String> {
         std::thread::sleep(Duration::from_millis(20));
     }
     let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+    // Still the exporter by name (`top`, `pkill`, the journal), not `exe`.
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", child.id())).unwrap();
+    assert_eq!(comm.trim_end(), "cds-redis-backu");
     let _ = child.kill();
     let _ = child.wait();
     environ

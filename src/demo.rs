@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use crate::cds::{InstanceFilter, Secret};
 use crate::config::{
-    Account, BackupTarget, Config, PollConfig, ProbeConfig, VerifyConfig, VerifyLevel,
+    Account, BackupTarget, Config, DataChecks, DrillConfig, DrillRule, Matchers, PollConfig,
+    ProbeConfig, VerifyConfig, VerifyLevel,
 };
 use crate::fake::{FakeCds, Scenario};
 
@@ -166,6 +167,31 @@ pub async fn start_at(
         },
         config,
     ))
+}
+
+/// The daemon's demo drills `demo-healthy` (at once, then every 7 days) when a
+/// `redis-server` is on `PATH`: a drill needs a real one, so without it the demo runs
+/// without drills and the caller says so. Only the daemon's demo drills: `check --demo`
+/// and the tests' demo do not. Returns the server it will use.
+pub fn drill_healthy(config: &mut Config) -> Option<std::path::PathBuf> {
+    let server = std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("redis-server"))
+        .find(|f| f.is_file())?;
+    config.drill = DrillConfig {
+        enabled: true,
+        rules: vec![DrillRule {
+            matchers: Matchers {
+                instance_name: glob::Pattern::new("demo-healthy").ok(),
+                ..Matchers::default()
+            },
+            checks: DataChecks::default(),
+        }],
+        redis_server: server.clone(),
+        // Each drill works in a private subdirectory of it, removed when it ends.
+        scratch_dir: std::env::temp_dir().join("cds-redis-backup-demo-drills"),
+        ..DrillConfig::default()
+    };
+    Some(server)
 }
 
 async fn loopback() -> std::io::Result<tokio::net::TcpListener> {

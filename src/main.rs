@@ -411,6 +411,15 @@ async fn start(
                 .context("starting the demo's fake CDS API")?;
             config.verify.state_file = args.demo_state_file.clone();
             info!(fake_api = %fake.base_url(), "demo mode: polling a built-in fake CDS API");
+            match demo::drill_healthy(&mut config) {
+                Some(server) => info!(
+                    redis_server = %server.display(),
+                    "demo mode: demo-healthy's newest backup gets a restore drill"
+                ),
+                None => info!(
+                    "demo mode: no redis-server on PATH, so no restore drill (install redis-server to see one)"
+                ),
+            }
             (Some(fake), config, None)
         }
     };

@@ -27,6 +27,7 @@ macro_rules! held {
 }
 
 mod backups;
+mod drill;
 mod exporter;
 mod header;
 mod records;
@@ -168,6 +169,7 @@ pub const SECTIONS: &[Section] = &[
     restore::SECTION,
     backups::SECTION,
     verify::SECTION,
+    drill::SECTION,
     visibility::SECTION,
     exporter::SECTION,
 ];

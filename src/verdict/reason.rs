@@ -161,10 +161,9 @@ impl Reason {
             Reason::AccountBlind => "CdsRedisBackupExporterBlind",
             Reason::InstanceBlind => "CdsRedisBackupInstanceBlind",
             Reason::Vanished => "CdsRedisInstanceVanished",
-            // Their alert rules come with the drill surfaces (issue 22, item 4); until
-            // then the findings explain on the status page and in `check`, and a failed
-            // drill of the restore point pages through no_restore_point.
-            Reason::DrillFailed | Reason::DrillOverdue | Reason::DrillMemory => return None,
+            Reason::DrillFailed => "CdsRedisBackupDrillFailed",
+            Reason::DrillOverdue => "CdsRedisBackupDrillOverdue",
+            Reason::DrillMemory => "CdsRedisBackupDrillMemory",
         })
     }
 

@@ -61,6 +61,9 @@ pub fn run(args: &Args, c: &CheckArgs, quiet: bool) -> ExitCode {
             );
             bar
         });
+        if let Some(uuid) = &c.drill {
+            return drill(config, uuid, c.output, bar).await;
+        }
         let progress = |calls: u64, elapsed: Duration| {
             if let Some(b) = &bar {
                 b.set_message(format!("{calls} CDS calls, {:.0}s", elapsed.as_secs_f64()));
@@ -104,6 +107,62 @@ pub fn run(args: &Args, c: &CheckArgs, quiet: bool) -> ExitCode {
         Verdict::of(&fleet) as u8
     });
     ExitCode::from(code)
+}
+
+/// `check --drill`: one drill, a progress line (calls, then bytes downloaded, then
+/// loading) when stderr is a terminal, the result and its exit code.
+async fn drill(
+    config: Config,
+    uuid: &str,
+    output: Output,
+    bar: Option<indicatif::ProgressBar>,
+) -> u8 {
+    use check::drill::Progress;
+    let progress = |p: Progress| {
+        let Some(b) = &bar else { return };
+        b.set_message(match p {
+            Progress::Polling { calls } => format!("finding the instance: {calls} CDS calls"),
+            Progress::Downloading {
+                bytes,
+                size: Some(size),
+            } if bytes >= size => {
+                format!(
+                    "downloaded {}; loading into redis-server",
+                    report::human_bytes(bytes)
+                )
+            }
+            Progress::Downloading {
+                bytes,
+                size: Some(size),
+            } => format!(
+                "downloading: {} of {}",
+                report::human_bytes(bytes),
+                report::human_bytes(size)
+            ),
+            Progress::Downloading { bytes, size: None } => format!(
+                "downloaded {} (then loading into redis-server)",
+                report::human_bytes(bytes)
+            ),
+        });
+        b.tick();
+    };
+    let result = check::drill::run(config, uuid, &progress).await;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    match result {
+        Ok(run) => {
+            match output {
+                Output::Table => print!("{}", check::drill::text(&run)),
+                Output::Json => print!("{}", check::drill::json(&run)),
+            }
+            run.exit_code()
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
 }
 
 /// The width the table fits: stdout's terminal, else `COLUMNS` (a positive number),

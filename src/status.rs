@@ -287,6 +287,7 @@ pub fn fleet_page(fleet: &Fleet, telemetry_path: &str, dashboards: Option<&str>)
             escape(&a.name)
         );
     }
+    drills::fleet_note(&mut out, &fleet.instances);
     out.push_str("<h2>Instances</h2>\n<table>\n");
     shard_header(
         &mut out,

@@ -52,6 +52,39 @@ pub fn section(out: &mut String, i: &InstanceView, selected: bool) {
     out.push_str("</tbody>\n</table>\n");
 }
 
+/// The fleet page's line on drills, when any ran: how many instances were drilled, and
+/// links to those whose last drill did not pass (their pages say why).
+pub fn fleet_note(out: &mut String, instances: &[InstanceView]) {
+    let drilled: Vec<&InstanceView> = instances.iter().filter(|i| !i.drills.is_empty()).collect();
+    if drilled.is_empty() {
+        return;
+    }
+    let failed: Vec<String> = drilled
+        .iter()
+        .filter(|i| i.drills[0].outcome != crate::drilled::DrillOutcome::Ok)
+        .map(|i| {
+            let name = if i.instance_name.is_empty() {
+                &i.instance_uuid
+            } else {
+                &i.instance_name
+            };
+            format!(
+                "<a href=\"/instance/{}\">{}</a> ({})",
+                escape(&super::path_segment(&i.instance_uuid)),
+                escape(name),
+                i.drills[0].outcome.as_str()
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "<p class=\"summary\">Restore drills: {} instance(s) drilled; the last drill of {} did not pass{}</p>",
+        drilled.len(),
+        failed.len(),
+        if failed.is_empty() { ".".to_owned() } else { format!(": {}.", failed.join(", ")) }
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -121,6 +154,12 @@ mod tests {
                 ..DrillResult::default()
             },
         });
+        let now = chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let fleet = super::super::fleet_page(&crate::report::fleet(&s, now), "/metrics", None);
+        assert!(
+            fleet.contains("<p class=\"summary\">Restore drills: 1 instance(s) drilled; the last drill of 1 did not pass: <a href=\"/instance/ins%2Da\">orders</a> (load_failed).</p>\n"),
+            "{fleet}"
+        );
         let html = page(&s);
         assert!(html.contains("<table>\n<caption>The last restore drill of each drilled backup, newest first; recovery = download + load; times in its account's zone</caption>\n<thead><tr><th scope=\"col\">backup</th><th scope=\"col\">shard</th><th scope=\"col\">when</th><th scope=\"col\">result</th><th scope=\"col\">download</th><th scope=\"col\">load</th><th scope=\"col\">recovery</th><th scope=\"col\">memory / Ram</th><th scope=\"col\">detail</th></tr></thead>\n<tbody>\n\
 <tr data-drill=\"load_failed\"><th scope=\"row\"><code>bk-2</code></th><td>s1</td><td><time datetime=\"2026-09-21T13:56:40Z\">2026-09-21 21:56 +08:00</time></td><td><span class=\"icon\" aria-hidden=\"true\">✖</span> load_failed</td><td>2.0 s</td><td>0.0 s</td><td>2.0 s</td><td></td><td>Bad file format reading the append only file &lt;x&gt;</td></tr>\n\

@@ -117,33 +117,9 @@ async fn drill(
     output: Output,
     bar: Option<indicatif::ProgressBar>,
 ) -> u8 {
-    use check::drill::Progress;
-    let progress = |p: Progress| {
+    let progress = |p: check::drill::Progress| {
         let Some(b) = &bar else { return };
-        b.set_message(match p {
-            Progress::Polling { calls } => format!("finding the instance: {calls} CDS calls"),
-            Progress::Downloading {
-                bytes,
-                size: Some(size),
-            } if bytes >= size => {
-                format!(
-                    "downloaded {}; loading into redis-server",
-                    report::human_bytes(bytes)
-                )
-            }
-            Progress::Downloading {
-                bytes,
-                size: Some(size),
-            } => format!(
-                "downloading: {} of {}",
-                report::human_bytes(bytes),
-                report::human_bytes(size)
-            ),
-            Progress::Downloading { bytes, size: None } => format!(
-                "downloaded {} (then loading into redis-server)",
-                report::human_bytes(bytes)
-            ),
-        });
+        b.set_message(p.text());
         b.tick();
     };
     let result = check::drill::run(config, uuid, &progress).await;

@@ -31,6 +31,35 @@ pub enum Progress {
     Downloading { bytes: u64, size: Option<u64> },
 }
 
+impl Progress {
+    /// The progress line: the cycle's calls, the bytes downloaded, then loading (once
+    /// the backup's size arrived; without a size the line says loading follows).
+    pub fn text(self) -> String {
+        match self {
+            Progress::Polling { calls } => format!("finding the instance: {calls} CDS calls"),
+            Progress::Downloading {
+                bytes,
+                size: Some(size),
+            } if bytes >= size => format!(
+                "downloaded {}; loading into redis-server",
+                human_bytes(bytes)
+            ),
+            Progress::Downloading {
+                bytes,
+                size: Some(size),
+            } => format!(
+                "downloading: {} of {}",
+                human_bytes(bytes),
+                human_bytes(size)
+            ),
+            Progress::Downloading { bytes, size: None } => format!(
+                "downloaded {} (then loading into redis-server)",
+                human_bytes(bytes)
+            ),
+        }
+    }
+}
+
 /// A drill that ran (or could not start for want of a backup).
 #[derive(Debug, Clone, Serialize)]
 pub struct DrillRun {
@@ -301,6 +330,24 @@ pub fn json(run: &DrillRun) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_progress_line_counts_bytes_then_says_loading() {
+        let d = |bytes, size| Progress::Downloading { bytes, size }.text();
+        assert_eq!(
+            Progress::Polling { calls: 3 }.text(),
+            "finding the instance: 3 CDS calls"
+        );
+        assert_eq!(d(1536, Some(4096)), "downloading: 1.5 KiB of 4.0 KiB");
+        assert_eq!(
+            d(4096, Some(4096)),
+            "downloaded 4.0 KiB; loading into redis-server"
+        );
+        assert_eq!(
+            d(10, None),
+            "downloaded 10 B (then loading into redis-server)"
+        );
+    }
 
     #[test]
     fn a_failed_load_prints_redis_line_and_exits_1() {

@@ -2,8 +2,8 @@
 # Checks deploy/kubernetes/ without a cluster:
 #   1. drift: the generated manifests match prometheus/alerts.yml and
 #      grafana/dashboards/*.json (`scripts/gen-k8s.py --check`);
-#   2. the three kustomizations render (`kubectl kustomize` base, overlays/sharded and
-#      overlays/no-operator);
+#   2. the four kustomizations render (`kubectl kustomize` base, overlays/sharded,
+#      overlays/no-operator and overlays/drills);
 #   3. every rendered object of a built-in kind (and base/secret.example.yaml) is valid
 #      against the Kubernetes OpenAPI schemas of Kubernetes 1.29 and 1.37, strictly (no
 #      unknown fields), OFFLINE: kubernetes-validate ships the schemas in its wheel, and
@@ -17,7 +17,10 @@
 #      replicas equal CDS_EXPORTER_TOTAL_SHARDS (1 and unsharded in the base and
 #      no-operator, 3 sharded by pod ordinal in overlays/sharded), the security context is locked down,
 #      the Secret keys are those of secret.example.yaml, config.yaml's secret file and
-#      state file are on the right mounts;
+#      state file are on the right mounts; restore drills only in overlays/drills, with
+#      the drill image, drill.scratch_dir on an emptyDir whose sizeLimit holds
+#      drill.disk_budget (itself twice drill.max_size), and a memory limit raised by
+#      at least 4 x drill.max_size over the base's;
 #   6. with an exporter binary as argument (scripts/test.sh passes the debug build):
 #      `--config.check` accepts the rendered config.yaml, and the binary started with the
 #      StatefulSet's exact args and env, as its last pod, answers /-/healthy, becomes
@@ -82,7 +85,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 echo "==> kubectl kustomize"
-for k in base overlays/sharded overlays/no-operator; do
+for k in base overlays/sharded overlays/no-operator overlays/drills; do
   out="$tmp/$(basename "$k").yaml"
   "$KUBECTL" kustomize "deploy/kubernetes/$k" >"$out"
   echo "deploy/kubernetes/$k: $(grep -c '^kind:' "$out") objects"
@@ -124,7 +127,7 @@ def load(path):
         return [d for d in yaml.safe_load_all(f) if d is not None]
 
 
-renders = {r: load(os.path.join(tmp, f"{r}.yaml")) for r in ("base", "sharded", "no-operator")}
+renders = {r: load(os.path.join(tmp, f"{r}.yaml")) for r in ("base", "sharded", "no-operator", "drills")}
 secret_example = load("deploy/kubernetes/base/secret.example.yaml")
 CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
 
@@ -185,6 +188,14 @@ DURATION = re.compile(r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0
 def seconds(d):
     units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
     return sum(int(n) * units[u] for n, u in re.findall(r"([0-9]+)(ms|y|w|d|h|m|s)", d))
+
+
+def byte_size(q):
+    """Bytes of a config.yaml size (512MiB) or a Kubernetes quantity (1152Mi); None if neither."""
+    units = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
+             "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    n = re.fullmatch(r"(\d+)\s*(B|KiB|MiB|GiB|TiB|Ki|Mi|Gi|Ti)", str(q))
+    return int(n.group(1)) * units[n.group(2)] if n else None
 
 
 def selects(selector, labels):
@@ -260,7 +271,7 @@ for render, docs in renders.items():
     flag = [a.split("=", 1)[1] for a in args if a.startswith("--total-shards=")]
     total = flag[-1] if flag else total
     # The base polls everything with one replica; sharding is the overlay's alone.
-    want_total = {"base": 1, "sharded": 3, "no-operator": 1}[render]
+    want_total = {"base": 1, "sharded": 3, "no-operator": 1, "drills": 1}[render]
     total = 1 if total is None else total
     if spec.get("replicas") != want_total or str(total) != str(want_total):
         problem(S, f"replicas {spec.get('replicas')} and total shards {total}, expected both {want_total}")
@@ -393,6 +404,36 @@ for render, docs in renders.items():
     on_claim = bool(m_) and (m_["name"] in claims or "persistentVolumeClaim" in (vol or {}))
     if not state or not on_claim or m_.get("readOnly"):
         problem(S, f"verify.state_file {state!r} is not on a writable persistent volume (a volumeClaimTemplate or PVC)")
+
+    # Restore drills: only with the image that has redis-server, and sized together.
+    drill = config.get("drill") or {}
+    if render != "drills":
+        if drill.get("enabled"):
+            problem(S, "drill.enabled outside overlays/drills: the default image has no redis-server")
+    else:
+        D = f"{S}: drill"
+        with open("deploy/kubernetes/base/config.yaml", encoding="utf-8") as f:
+            if {k: v for k, v in config.items() if k != "drill"} != yaml.safe_load(f):
+                problem(D, "overlays/drills/config.yaml is not base/config.yaml plus drill: (copy the base's edits)")
+        if drill.get("enabled") is not True:
+            problem(D, "drill.enabled is not true")
+        if not str(c.get("image", "")).endswith("-drill"):
+            problem(D, f"image {c.get('image')!r} is not the drill image (tag ending in -drill)")
+        m_, vol = mount_of(drill.get("scratch_dir") or "/")
+        limit = byte_size(((vol or {}).get("emptyDir") or {}).get("sizeLimit"))
+        budget, max_size = byte_size(drill.get("disk_budget")), byte_size(drill.get("max_size"))
+        if not m_ or m_.get("readOnly") or limit is None:
+            problem(D, f"scratch_dir {drill.get('scratch_dir')!r} is not on a writable emptyDir with a sizeLimit")
+        elif budget is None or max_size is None or budget > limit or 2 * max_size > budget:
+            problem(D, f"disk_budget {drill.get('disk_budget')} must hold 2 x max_size {drill.get('max_size')} "
+                       f"and fit the emptyDir's sizeLimit {vol['emptyDir']['sizeLimit']}")
+        base_sts = next(d for d in renders["base"] if d["kind"] == "StatefulSet")
+        base_lim = mib(base_sts["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"])
+        if lim is None or base_lim is None or max_size is None or lim * 2**20 < base_lim * 2**20 + 4 * max_size:
+            problem(D, f"memory limit {res.get('limits', {}).get('memory')} is not the base's plus 4 x drill.max_size")
+        else:
+            print(f"{D}: max_size {drill['max_size']}, disk_budget {drill['disk_budget']} within emptyDir "
+                  f"{vol['emptyDir']['sizeLimit']}, memory limit {res['limits']['memory']}: sized together")
 
     # Services and the PodDisruptionBudget select the pods; ports resolve.
     for svc in by_kind(docs, "Service"):
@@ -534,6 +575,7 @@ PY
 echo "==> promtool: the PrometheusRules' rules, the no-operator overlay's rules ConfigMap and scrape job"
 promtool check rules "$tmp/base-rules.yml"
 promtool check rules "$tmp/sharded-rules.yml"
+promtool check rules "$tmp/drills-rules.yml"
 promtool check rules "$tmp/no-operator-rules.yml"
 mkdir -p "$tmp/prom"
 cp "$tmp/no-operator-rules.yml" "$tmp/prom/alerts.yml"
@@ -620,8 +662,9 @@ fi
 echo "==> $BINARY --config.check on the rendered config.yaml"
 secret="$tmp/access-key-secret"
 printf 'example-secret\n' >"$secret"
-for r in base sharded no-operator; do
+for r in base sharded no-operator drills; do
   sed -e "s#/run/secrets/cds/access-key-secret#$secret#" \
+      -e "s#/var/cache/cds-redis-backup-exporter/drills#$tmp/drills-scratch#" \
       -e "s#/var/lib/cds-redis-backup-exporter/#$tmp/#" "$tmp/$r-config.yaml" >"$tmp/$r-config.check.yaml"
   CDS_ACCESS_KEY_ID=AKIDEXAMPLE "$BINARY" --config.check --config.file="$tmp/$r-config.check.yaml" >/dev/null
   echo "$r: config.yaml valid"
@@ -636,7 +679,7 @@ import yaml
 tmp, binary = sys.argv[1], sys.argv[2]
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 failed = False
-for render in ("base", "sharded", "no-operator"):
+for render in ("base", "sharded", "no-operator", "drills"):
     with open(os.path.join(tmp, f"{render}.yaml"), encoding="utf-8") as f:
         sts = next(d for d in yaml.safe_load_all(f) if d and d["kind"] == "StatefulSet")
     c = sts["spec"]["template"]["spec"]["containers"][0]

@@ -148,6 +148,15 @@ struct CheckArgs {
     /// the less telling columns and listing the problems below it.
     #[arg(long)]
     wide: bool,
+    /// Run one restore drill of this instance now and print its result instead of the
+    /// report: the backup `drill.backup` picks, downloaded into `drill.scratch_dir` and
+    /// loaded into a throwaway `drill.redis_server`, with the `drill:` settings of the
+    /// configuration even when `drill.enabled` is false (the data checks of the first
+    /// `drill.rules` entry matching the instance, if any). Exit 0 when the restore
+    /// passed; 1 when it did not or proved nothing (skipped, unsupported, too large,
+    /// not downloaded); 2 for an instance no account lists; 3 when CDS cannot be seen.
+    #[arg(long, value_name = "INSTANCE_UUID")]
+    drill: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -61,6 +61,9 @@ pub fn run(args: &Args, c: &CheckArgs, quiet: bool) -> ExitCode {
             );
             bar
         });
+        if let Some(uuid) = &c.drill {
+            return drill(config, uuid, c.output, bar).await;
+        }
         let progress = |calls: u64, elapsed: Duration| {
             if let Some(b) = &bar {
                 b.set_message(format!("{calls} CDS calls, {:.0}s", elapsed.as_secs_f64()));
@@ -104,6 +107,38 @@ pub fn run(args: &Args, c: &CheckArgs, quiet: bool) -> ExitCode {
         Verdict::of(&fleet) as u8
     });
     ExitCode::from(code)
+}
+
+/// `check --drill`: one drill, a progress line (calls, then bytes downloaded, then
+/// loading) when stderr is a terminal, the result and its exit code.
+async fn drill(
+    config: Config,
+    uuid: &str,
+    output: Output,
+    bar: Option<indicatif::ProgressBar>,
+) -> u8 {
+    let progress = |p: check::drill::Progress| {
+        let Some(b) = &bar else { return };
+        b.set_message(p.text());
+        b.tick();
+    };
+    let result = check::drill::run(config, uuid, &progress).await;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    match result {
+        Ok(run) => {
+            match output {
+                Output::Table => print!("{}", check::drill::text(&run)),
+                Output::Json => print!("{}", check::drill::json(&run)),
+            }
+            run.exit_code()
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
 }
 
 /// The width the table fits: stdout's terminal, else `COLUMNS` (a positive number),

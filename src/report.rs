@@ -18,7 +18,9 @@ use crate::config::VerifyLevel;
 use crate::state::{BackupKey, BackupState, ShardKey, Snapshot};
 use crate::verification::Outcome;
 
+mod drills;
 mod people;
+pub use drills::{drill_icon, drills_of, memory_text, seconds_text, DrillView};
 pub use people::{
     charset_from_locale, checked, icon, local_time, no_problem_text, verified_text, word, Charset,
     Checked,
@@ -107,6 +109,10 @@ pub struct InstanceView {
     /// Its account's zone, for times shown to people.
     #[serde(skip)]
     pub zone: chrono::FixedOffset,
+    /// Its restore drills, newest first (the status page; not in `check`'s JSON, whose
+    /// v1 schema does not list them).
+    #[serde(skip)]
+    pub drills: Vec<DrillView>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -440,6 +446,7 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
                     .collect(),
                 verify_level: snap.verify_levels.get(uuid).map(|l| l.as_str()),
                 zone,
+                drills: drills_of(snap, uuid),
             }
         })
         .collect();
@@ -457,6 +464,7 @@ pub fn fleet(snap: &Snapshot, now: DateTime<Utc>) -> Fleet {
                 .collect(),
             verify_level: None,
             zone: zone_of(snap, &gone.account),
+            drills: Vec::new(),
         });
     }
     instances.sort_by_cached_key(|v| {

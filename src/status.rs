@@ -22,6 +22,8 @@ use base64::Engine as _;
 use hyper::body::Bytes;
 
 use crate::report::{self, Fleet, InstanceView, Severity};
+
+mod drills;
 use crate::state::{BackupKey, Snapshot};
 
 /// The status pages of the latest snapshot, built on demand and shared by every
@@ -285,6 +287,7 @@ pub fn fleet_page(fleet: &Fleet, telemetry_path: &str, dashboards: Option<&str>)
             escape(&a.name)
         );
     }
+    drills::fleet_note(&mut out, &fleet.instances);
     out.push_str("<h2>Instances</h2>\n<table>\n");
     shard_header(
         &mut out,
@@ -467,7 +470,9 @@ fn instance_page_of(
         "The instance's shards; times in its account's zone",
     );
     instance_rows(&mut out, i, false);
-    out.push_str("</tbody>\n</table>\n<h2>Backups</h2>\n<table>\n<caption>Every backup CDS lists of the instance, newest first; times in its account's zone</caption>\n<thead><tr><th scope=\"col\">backup</th><th scope=\"col\">shard</th><th scope=\"col\">state</th><th scope=\"col\">type / mode</th><th scope=\"col\">start</th><th scope=\"col\">end</th><th scope=\"col\">size</th><th scope=\"col\">verification</th></tr></thead>\n<tbody>\n");
+    out.push_str("</tbody>\n</table>\n");
+    drills::section(&mut out, i, snap.drills.drilled.contains_key(uuid));
+    out.push_str("<h2>Backups</h2>\n<table>\n<caption>Every backup CDS lists of the instance, newest first; times in its account's zone</caption>\n<thead><tr><th scope=\"col\">backup</th><th scope=\"col\">shard</th><th scope=\"col\">state</th><th scope=\"col\">type / mode</th><th scope=\"col\">start</th><th scope=\"col\">end</th><th scope=\"col\">size</th><th scope=\"col\">verification</th></tr></thead>\n<tbody>\n");
     // Backups are keyed by (instance, backup): this instance's are one range.
     let mut backups: Vec<_> = snap
         .backups

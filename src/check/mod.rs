@@ -17,6 +17,7 @@ use crate::metrics::Metrics;
 use crate::poller::Poller;
 use crate::report::{self, Fleet, VerifyRun};
 
+pub mod drill;
 mod table;
 pub use table::{table, Style, Width, DEFAULT_WIDTH, MIN_WIDTH};
 

@@ -73,6 +73,9 @@ pub async fn version(binary: &Path) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// The size of `sockaddr_un.sun_path` on Linux, with its terminating NUL.
+const SUN_PATH: usize = 108;
+
 impl Server {
     /// Starts `binary` on `dir/dbfilename` and waits until it has loaded the dump.
     pub async fn load(
@@ -81,6 +84,15 @@ impl Server {
         dbfilename: &str,
     ) -> Result<(Server, Loaded), LoadError> {
         let sock = dir.join("redis.sock");
+        // Redis refuses a socket path it cannot bind (sun_path holds 108 bytes) and exits:
+        // that says nothing of the dump, so it must not read as a refused load.
+        if sock.as_os_str().len() >= SUN_PATH {
+            return Err(LoadError::Start(format!(
+                "drill.scratch_dir is too long: the scratch server's socket path {} has {} bytes, a unix socket path must have fewer than {SUN_PATH}",
+                sock.display(),
+                sock.as_os_str().len()
+            )));
+        }
         let log = dir.join("redis.log");
         let s = |p: &Path| p.display().to_string();
         let started = Instant::now();
@@ -232,6 +244,23 @@ pub fn reason(log: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `check --drill` with a scratch directory deep under /tmp: Redis could not
+    /// bind the socket and the drill read as `load_failed`, a verdict on the backup.
+    #[tokio::test]
+    async fn a_socket_path_redis_cannot_bind_is_no_verdict_on_the_dump() {
+        let dir = std::path::PathBuf::from(format!("/tmp/{}", "d".repeat(100)));
+        match Server::load(Path::new("/nonexistent/redis-server"), &dir, "dump.rdb").await {
+            Err(LoadError::Start(e)) => assert!(
+                e.starts_with(
+                    "drill.scratch_dir is too long: the scratch server's socket path /tmp/ddd"
+                ),
+                "{e}"
+            ),
+            Err(_) => panic!("not a start error"),
+            Ok(_) => panic!("started"),
+        }
+    }
 
     #[test]
     fn the_rdb_version_a_release_reads() {

@@ -160,6 +160,7 @@ fn fleet_named(name: String) -> Fleet {
             findings: Vec::new(),
             verify_level: Some("light"),
             zone: chrono::Offset::fix(&Utc),
+            drills: Vec::new(),
         }],
         summary: Summary {
             instances: 1,

@@ -6,6 +6,7 @@
 
 mod agree;
 mod changelog;
+mod check_drill;
 mod check_layout;
 mod check_verify;
 mod describe;

@@ -19,13 +19,6 @@ pub(super) const SECTION: Section = Section {
     alerts: ALERTS,
 };
 
-/// The instance (and shard, where there is one) in words.
-macro_rules! shard {
-    () => {
-        r#"{{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }}"#
-    };
-}
-
 const ALERTS: &[Alert] = &[
     Alert {
         name: "CdsRedisBackupDrillFailed",

@@ -26,6 +26,14 @@ macro_rules! held {
     };
 }
 
+/// The instance (and its shard, where there is one) in words, for summaries and
+/// descriptions.
+macro_rules! shard {
+    () => {
+        r#"{{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }}"#
+    };
+}
+
 mod backups;
 mod drill;
 mod exporter;

@@ -9,13 +9,6 @@ pub(super) const SECTION: Section = Section {
     alerts: ALERTS,
 };
 
-/// The shard in words, for summaries and descriptions.
-macro_rules! shard {
-    () => {
-        r#"{{ with $labels.instance_name }}{{ . }} ({{ $labels.instance_uuid }}){{ else }}{{ $labels.instance_uuid }}{{ end }}{{ with $labels.shard_id }}, shard {{ . }}{{ end }}"#
-    };
-}
-
 const ALERTS: &[Alert] = &[
     Alert {
         name: "CdsRedisBackupNoRestorePoint",

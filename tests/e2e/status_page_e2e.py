@@ -486,7 +486,7 @@ def check_subcommand(exporter_bin, tmp):
     validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
     # --demo, JSON.
-    p = run([exporter_bin, "check", "--demo", "--output", "json"])
+    p = run([exporter_bin, "check", "--demo", "--verify.within", "10m", "--output", "json"])
     check("check --demo --output json exits 1 (the demo has problems)", p.returncode == 1, f"exit {p.returncode}")
     check("check --demo --output json: stderr empty when not a terminal", p.stderr == b"", p.stderr[:300])
     try:
@@ -525,7 +525,7 @@ def check_subcommand(exporter_bin, tmp):
           len(verified) >= 20 and all(v[0] == "full" for v in verified) and doc.get("verification", {}).get("settled"),
           f"{verified[:5]} {doc.get('verification')}")
     # --no-verify: nothing verified, and the document says so.
-    p = run([exporter_bin, "check", "--demo", "--no-verify", "--output", "json"])
+    p = run([exporter_bin, "check", "--demo", "--verify.within", "10m", "--no-verify", "--output", "json"])
     try:
         vdoc = json.loads(p.stdout)
         check_json_document("check --demo --no-verify --output json", vdoc, validator, p.returncode)
@@ -536,7 +536,7 @@ def check_subcommand(exporter_bin, tmp):
         check("check --demo --no-verify --output json is JSON", False, f"{e}; exit {p.returncode}; {p.stderr[-300:]}")
 
     # --demo, table, not a terminal.
-    p = run([exporter_bin, "check", "--demo"])
+    p = run([exporter_bin, "check", "--demo", "--verify.within", "10m"])
     out = p.stdout.decode("utf-8", "replace")
     check("check --demo exits 1", p.returncode == 1, f"exit {p.returncode}")
     check("check --demo: stderr empty when not a terminal (no spinner)", p.stderr == b"", p.stderr[:300])

@@ -20,6 +20,9 @@ fn check_out(args: &[&str]) -> (i32, String) {
     let out = Command::new(BIN)
         .arg("check")
         .args(args)
+        // What is verified is under test, not how fast: the default 60 s is a user's
+        // bound, which a loaded 2-core CI machine can exceed on the demo's full checks.
+        .args(["--verify.within", "10m"])
         .env("NO_COLOR", "1")
         .env("LANG", "C.UTF-8")
         .env_remove("LC_ALL")
@@ -75,7 +78,7 @@ fn check_demo_shows_the_damaged_dumps_as_the_engine_judges_them() {
     let doc = json(&["--demo"]);
     assert_eq!(
         doc["verification"],
-        serde_json::json!({"enabled": true, "limit_seconds": 60, "settled": true})
+        serde_json::json!({"enabled": true, "limit_seconds": 600, "settled": true})
     );
     for (name, result) in [
         ("demo-verify-corrupt", "checksum_mismatch"),

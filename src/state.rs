@@ -134,6 +134,10 @@ pub struct Snapshot {
     pub rule_max_age: BTreeMap<String, Duration>,
     /// What restore drills found, and which instances `drill:` selects.
     pub drills: crate::drilled::Drills,
+    /// instance_uuid → the backup `drill.backup: random` picked for its due drill this
+    /// cycle, with its URLs: any finished backup CDS still lists, exported or not (never
+    /// exported because of the pick).
+    pub drill_picks: BTreeMap<String, Arc<BackupState>>,
     pub cycle: Option<CycleInfo>,
 }
 
@@ -254,6 +258,7 @@ impl Snapshot {
         join(&mut self.remembered, other.remembered, replace);
         join(&mut self.first_seen, other.first_seen, replace);
         join(&mut self.rule_max_age, other.rule_max_age, replace);
+        join(&mut self.drill_picks, other.drill_picks, replace);
     }
 
     pub fn set_up(&mut self, target: TargetKey, up: bool) {

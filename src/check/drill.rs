@@ -140,8 +140,11 @@ pub async fn run(
     config.verify.rules.clear();
     config.verify.state_file = None;
     let metrics = Arc::new(Metrics::new().map_err(|e| NoDrill::Setup(e.into()))?);
-    let poller = Poller::new(&config, Default::default(), Arc::clone(&metrics))
+    let mut poller = Poller::new(&config, Default::default(), Arc::clone(&metrics))
         .map_err(|e| NoDrill::Setup(e.into()))?;
+    if drill.backup == crate::config::DrillPick::Random {
+        poller.pick_for(uuid);
+    }
     let cycle = poller.cycle();
     tokio::pin!(cycle);
     let snap = loop {

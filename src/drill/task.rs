@@ -80,6 +80,13 @@ impl Driller {
         lock(&self.book).clone()
     }
 
+    /// Whether `uuid` has no drill running and one of its slots passed since its last
+    /// drill ([`due`]).
+    pub fn is_due(&self, uuid: &str, every: Duration, now: i64) -> bool {
+        let last = lock(&self.book).last_run.get(uuid).copied();
+        !lock(&self.running).contains(uuid) && due(uuid, every, last, now)
+    }
+
     /// Forgets what `watched` and `listed` no longer hold ([`Book::retain`]).
     pub fn retain(&self, watched: impl Fn(&str) -> bool, listed: impl Fn(&str, &str) -> bool) {
         lock(&self.book).retain(watched, listed);

@@ -9,7 +9,7 @@ use tracing::{debug, warn};
 
 use super::{AccountPoller, Poller};
 use crate::cds::retry::GiveUp;
-use crate::cds::{Action, BackupDetail, CdsError, UrlType, SUCCESS};
+use crate::cds::{Action, BackupDetail, CdsError, SecretUrl, UrlType, SUCCESS};
 use crate::probe::{self, ProbeResult};
 use crate::state::BackupState;
 
@@ -124,12 +124,7 @@ impl Poller {
                 probes.push((*url_type, result));
             }
         }
-        let urls = probe.then(|| {
-            UrlType::ALL
-                .into_iter()
-                .filter_map(|t| d.url(t).map(|u| (t, u.clone())))
-                .collect()
-        });
+        let urls = probe.then(|| urls_of(&d));
         BackupState {
             instance_uuid: uuid.to_owned(),
             shard_id: d.shard_id,
@@ -138,6 +133,14 @@ impl Poller {
             urls,
         }
     }
+}
+
+/// Every download URL CDS gave of a backup.
+pub(super) fn urls_of(d: &BackupDetail) -> Vec<(UrlType, SecretUrl)> {
+    UrlType::ALL
+        .into_iter()
+        .filter_map(|t| d.url(t).map(|u| (t, u.clone())))
+        .collect()
 }
 
 /// A limiter that lets one call through every `1 / per_second` seconds, no burst;

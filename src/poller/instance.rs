@@ -22,8 +22,14 @@ use crate::state::{
 type Fetched = HashMap<String, Result<BackupDetail, CdsError>>;
 
 impl Poller {
-    /// An instance: list its backups, learn unknown shards, fetch and probe the chosen.
-    pub(super) async fn poll_instance(&self, a: &AccountPoller, uuid: &str) -> Snapshot {
+    /// An instance: list its backups, learn unknown shards, fetch and probe the chosen;
+    /// `pick`: and the backup its due drill restores ([`Poller::pick_for_drill`]).
+    pub(super) async fn poll_instance(
+        &self,
+        a: &AccountPoller,
+        uuid: &str,
+        pick: bool,
+    ) -> Snapshot {
         let mut snap = Snapshot::default();
         let listed = self
             .api(&a.account.name, Action::DescribeBackups, (uuid, ""), || {
@@ -87,6 +93,10 @@ impl Poller {
                 }
                 None => self.carry_over(&mut snap, &key),
             }
+        }
+        if pick {
+            self.pick_for_drill(a, uuid, &sorted, &shards, &mut snap)
+                .await;
         }
         // The exported backups are candidates through `snap.backups`: keep only the
         // others, so exporting every backup (`poll.extra_backups`) costs no copy of ids.

@@ -98,6 +98,8 @@ pub struct Poller {
     verifier: Verifier,
     /// Restore drills, when `drill.enabled`: (the driller, `drill:`).
     driller: Option<(crate::drill::Driller, crate::config::DrillConfig)>,
+    /// `check --drill` of an instance with `drill.backup: random` ([`Poller::pick_for`]).
+    pick_only: Option<String>,
     metrics: Arc<Metrics>,
     memory: Mutex<Memory>,
 }
@@ -173,6 +175,7 @@ impl Poller {
             verify_config: config.verify.clone(),
             verifier,
             driller,
+            pick_only: None,
             metrics,
             memory: Mutex::new(memory),
         })
@@ -180,6 +183,13 @@ impl Poller {
 
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
         crate::sync::lock(&self.memory)
+    }
+
+    /// Has the cycles pick the backup of `uuid` that `drill.backup: random` would
+    /// drill, as the driller's cycles do for due instances: for `check --drill`, whose
+    /// cycle runs without a driller.
+    pub fn pick_for(&mut self, uuid: &str) {
+        self.pick_only = Some(uuid.to_owned());
     }
 
     /// Takes over what `old` learned (shards, discoveries, the last snapshot), so a
@@ -223,8 +233,18 @@ impl Poller {
         }
         self.refresh_verifications(&mut snap);
         if let Some((driller, config)) = &self.driller {
-            let book =
-                crate::drill::plan::after_cycle(driller, config, &mut snap, chrono::Utc::now());
+            let mem = self.memory();
+            // A random drill's backup may not be exported: its result is kept while CDS
+            // lists it.
+            let listed = |u: &str, id: &str| mem.shards.get(u).is_some_and(|m| m.contains_key(id));
+            let book = crate::drill::plan::after_cycle(
+                driller,
+                config,
+                &mut snap,
+                chrono::Utc::now(),
+                listed,
+            );
+            drop(mem);
             self.verifier.keep_drills(book);
         }
         self.remember(&mut snap);
@@ -278,6 +298,7 @@ impl Poller {
                 (a.account.name.clone(), Arc::new(bare))
             });
         }
+        let picks = self.drills_to_pick(&snap.instances);
         // Enough targets in flight to keep every permit busy, few enough that thousands
         // of instances do not all hold their half-done state at once.
         let mut targets = uuids
@@ -288,7 +309,7 @@ impl Poller {
         loop {
             while running.len() < self.fan_out {
                 match targets.next() {
-                    Some(t) => running.push(self.poll_target(a, t)),
+                    Some(t) => running.push(self.poll_target(a, t, &picks)),
                     None => break,
                 }
             }
@@ -303,9 +324,14 @@ impl Poller {
         snap
     }
 
-    async fn poll_target(&self, a: &AccountPoller, target: Target<'_>) -> Snapshot {
+    async fn poll_target(
+        &self,
+        a: &AccountPoller,
+        target: Target<'_>,
+        picks: &HashSet<String>,
+    ) -> Snapshot {
         match target {
-            Target::Instance(uuid) => self.poll_instance(a, uuid).await,
+            Target::Instance(uuid) => self.poll_instance(a, uuid, picks.contains(uuid)).await,
             Target::Backup(t) => self.poll_backup(a, t).await,
         }
     }
@@ -366,6 +392,7 @@ mod account;
 mod calls;
 mod describe;
 mod instance;
+mod pick;
 mod remember;
 mod schedule;
 

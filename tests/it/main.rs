@@ -11,6 +11,7 @@ mod check_layout;
 mod check_verify;
 mod describe;
 mod drill;
+mod drill_random;
 mod exporter;
 mod facts;
 mod faults;

@@ -94,7 +94,7 @@ pub const KEYS: &[KeyDoc] = &[
     k("drill.rules[].min_keys[].db", "0", "The database (0-15)."),
     k("drill.rules[].min_keys[].count", "required", "The fewest keys (1 or more)."),
     k("drill.every", "`7d`", "How often each instance is drilled (at least 1h), spread over the period by instance."),
-    k("drill.backup", "`latest`", "Which backup: `latest` (the restore point) or `random` (one within the retained window)."),
+    k("drill.backup", "`latest`", "Which backup: `latest` (the restore point) or `random` (any finished backup CDS still lists, picked afresh for each drill; its URLs cost one `DownloadBackup`)."),
     k("drill.concurrency", "`1`", "Drills at once, each with its own scratch `redis-server` (1-8)."),
     k("drill.timeout", "`1h`", "Deadline of one drill, download and load (at most 7 days)."),
     k("drill.max_size", "`4GiB`", "Backups larger than this are not drilled (result `too_large`; 1KiB to 1TiB)."),

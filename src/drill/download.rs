@@ -161,31 +161,68 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 /// Writes the RDB inside `object` (gzip, tar or both, as [`crate::rdb`] reads them) to
-/// `dump`; a bare dump is renamed. Blocking: run it off the runtime's thread.
-pub fn unwrap(object: &Path, container: rdb::Container, dump: &Path) -> std::io::Result<()> {
+/// `dump`, at most `limit` bytes of it (what the verifier read, checked against the
+/// disk before): a container that holds more is refused, not left to fill the disk. A
+/// bare dump is renamed. Blocking: run it off the runtime's thread.
+pub fn unwrap(
+    object: &Path,
+    container: rdb::Container,
+    dump: &Path,
+    limit: u64,
+) -> std::io::Result<()> {
     use flate2::read::MultiGzDecoder;
     let open = || std::fs::File::open(object).map(std::io::BufReader::new);
     let out = || std::fs::File::create(dump);
     match container {
         rdb::Container::Raw => return std::fs::rename(object, dump),
-        rdb::Container::Gzip => {
-            std::io::copy(&mut MultiGzDecoder::new(open()?), &mut out()?)?;
-        }
-        rdb::Container::Tar => first_member(open()?, &mut out()?)?,
-        rdb::Container::TarGz => first_member(MultiGzDecoder::new(open()?), &mut out()?)?,
+        rdb::Container::Gzip => bounded(MultiGzDecoder::new(open()?), &mut out()?, limit)?,
+        rdb::Container::Tar => first_member(open()?, &mut out()?, limit)?,
+        rdb::Container::TarGz => first_member(MultiGzDecoder::new(open()?), &mut out()?, limit)?,
     }
     std::fs::remove_file(object)
 }
 
+/// Copies `r` to `out`, failing once more than `limit` bytes came.
+fn bounded<R: Read>(r: R, out: &mut std::fs::File, limit: u64) -> std::io::Result<()> {
+    let copied = std::io::copy(&mut r.take(limit.saturating_add(1)), out)?;
+    if copied > limit {
+        return Err(std::io::Error::other(format!(
+            "it holds more than the {limit} bytes the verifier read"
+        )));
+    }
+    Ok(())
+}
+
 /// The first regular file of a tar archive, as the verifier took it.
-fn first_member<R: Read>(r: R, out: &mut std::fs::File) -> std::io::Result<()> {
+fn first_member<R: Read>(r: R, out: &mut std::fs::File, limit: u64) -> std::io::Result<()> {
     let mut archive = tar::Archive::new(r);
     for entry in archive.entries()? {
-        let mut entry = entry?;
+        let entry = entry?;
         if entry.header().entry_type().is_file() {
-            std::io::copy(&mut entry, out)?;
-            return Ok(());
+            return bounded(entry, out, limit);
         }
     }
     Err(std::io::Error::other("the tar archive holds no file"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unwrapping_stops_past_the_limit_and_keeps_nothing_of_the_object_on_success() {
+        let dir = std::env::temp_dir().join(format!("unwrap-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (object, dump) = (dir.join("object"), dir.join("dump.rdb"));
+        std::fs::write(&object, crate::fake::dumps::gzip(&[7u8; 100])).unwrap();
+        let e = unwrap(&object, rdb::Container::Gzip, &dump, 99).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "it holds more than the 99 bytes the verifier read"
+        );
+        unwrap(&object, rdb::Container::Gzip, &dump, 100).unwrap();
+        assert_eq!(std::fs::read(&dump).unwrap(), vec![7u8; 100]);
+        assert!(!object.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -205,8 +205,30 @@ async fn run_within(
     }
     let dump = scratch.path().join("dump.rdb");
     let container = summary.head.container;
+    // The download was checked against the disk by its size; what a container unwraps
+    // to (a gzip may hold many times its size) is checked now, with the object still
+    // on disk beside it.
+    let unwrapped = summary.bytes.saturating_add(summary.trailing_bytes);
+    if container != crate::rdb::Container::Raw {
+        let free = scratch::free_bytes(scratch.path()).unwrap_or(0);
+        let needed = held.bytes.saturating_add(unwrapped);
+        if let Some(why) =
+            scratch::refuse(needed, setup.disk_budget, free.saturating_add(held.bytes))
+        {
+            return DrillResult {
+                outcome: DrillOutcome::Skipped,
+                detail: format!(
+                    "{} bytes unwrapped from {}: {why}",
+                    unwrapped,
+                    container.as_str()
+                ),
+                ..r
+            };
+        }
+    }
     let (o, d) = (object.clone(), dump.clone());
-    match tokio::task::spawn_blocking(move || download::unwrap(&o, container, &d)).await {
+    match tokio::task::spawn_blocking(move || download::unwrap(&o, container, &d, unwrapped)).await
+    {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             return DrillResult {

@@ -266,6 +266,39 @@ async fn the_disk_budget_refuses_before_downloading() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A gzip that unwraps to far more than it weighs: the download fits the budget, the
+/// dump it unwraps to does not, and it is refused before a byte of it is written.
+#[tokio::test]
+async fn the_disk_budget_refuses_a_dump_unwrapping_beyond_it() {
+    let dir = scratch_parent();
+    // db 0: "zeros" = 2 MiB of zero bytes (a 32-bit length: 0x80, then big-endian).
+    let mut body = vec![0xFE, 0x00, 0x00, 0x05];
+    body.extend_from_slice(b"zeros");
+    body.push(0x80);
+    body.extend_from_slice(&(2u32 << 20).to_be_bytes());
+    body.resize(body.len() + (2 << 20), 0);
+    let dump = dump10(&body);
+    let gz = dumps::gzip(&dump);
+    assert!(gz.len() < 64 << 10, "{}", gz.len());
+    let (f, d) = serving("bomb", data(gz.clone()), Some(gz.len() as u64)).await;
+    let mut s = setup(&dir);
+    s.disk_budget = 1 << 20;
+    let r = run(&s, &Free, &d).await;
+    assert_eq!(r.outcome, DrillOutcome::Skipped, "{r:?}");
+    assert_eq!(
+        r.detail,
+        format!(
+            "{} bytes unwrapped from gzip: it needs about {} bytes of scratch disk, more than drill.disk_budget (1048576)",
+            dump.len(),
+            dump.len() + gz.len()
+        )
+    );
+    assert_eq!(f.object_requests().len(), 1);
+    assert_eq!(r.bytes, gz.len() as u64);
+    assert!(empty(&dir));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test]
 async fn nothing_is_left_after_the_deadline_or_a_dropped_drill() {
     let dir = scratch_parent();

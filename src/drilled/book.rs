@@ -64,6 +64,41 @@ impl Book {
         self.backups.get(uuid)?.get(backup_id)
     }
 
+    /// This book as JSON within `limit` bytes: the oldest drills of backups are left
+    /// out until it fits (each instance's last run and last success always stay: they
+    /// are the schedule and the overdue warning). Returns the JSON and how many drills
+    /// were left out; `None` only if serialising fails.
+    pub fn json_within(&self, limit: usize) -> Option<(String, usize)> {
+        let whole = serde_json::to_string(self).ok()?;
+        if whole.len() <= limit {
+            return Some((whole, 0));
+        }
+        let mut oldest: Vec<(i64, &str, &str, usize)> = Vec::new();
+        for (u, m) in &self.backups {
+            for (id, r) in m {
+                // The record and its key, quotes, colon and comma.
+                let size = serde_json::to_vec(r).ok()?.len() + id.len() + 4;
+                oldest.push((r.result.at, u, id, size));
+            }
+        }
+        oldest.sort_unstable();
+        let mut trimmed = self.clone();
+        let mut excess = whole.len() - limit;
+        let mut left_out = 0;
+        for (_, u, id, size) in oldest {
+            if let Some(m) = trimmed.backups.get_mut(u) {
+                m.remove(id);
+            }
+            left_out += 1;
+            excess = excess.saturating_sub(size);
+            if excess == 0 {
+                break;
+            }
+        }
+        trimmed.backups.retain(|_, m| !m.is_empty());
+        Some((serde_json::to_string(&trimmed).ok()?, left_out))
+    }
+
     /// Forgets instances not `watched` and backups `listed` no longer holds.
     pub fn retain(&mut self, watched: impl Fn(&str) -> bool, listed: impl Fn(&str, &str) -> bool) {
         self.backups.retain(|u, _| watched(u));
@@ -116,5 +151,29 @@ mod tests {
         );
         b.retain(|_| false, |_, _| true);
         assert_eq!(b, Book::default());
+    }
+
+    #[test]
+    fn the_oldest_drills_are_left_out_of_a_book_too_large_for_its_share() {
+        let mut b = Book::default();
+        for i in 0..10 {
+            b.record(rec("i1", &format!("b{i}"), DrillOutcome::Ok, 100 + i));
+        }
+        b.record(rec("i2", "c", DrillOutcome::LoadFailed, 105));
+        let (whole, 0) = b.json_within(usize::MAX).unwrap() else {
+            panic!("left out below the limit");
+        };
+        let (json, left_out) = b.json_within(whole.len() - 1).unwrap();
+        assert_eq!(left_out, 1);
+        let back: Book = serde_json::from_str(&json).unwrap();
+        assert!(back.of("i1", "b0").is_none() && back.of("i1", "b1").is_some());
+        let (json, left_out) = b.json_within(whole.len() / 2).unwrap();
+        assert!(json.len() <= whole.len() / 2, "{}", json.len());
+        let back: Book = serde_json::from_str(&json).unwrap();
+        assert_eq!(left_out, 6);
+        // Oldest first, whichever instance: b0..b5 go, c (as old as b5) stays.
+        assert_eq!(back.backups["i1"].len(), 4);
+        assert!(back.of("i2", "c").is_some());
+        assert_eq!((back.last_run, back.last_ok), (b.last_run, b.last_ok));
     }
 }

@@ -13,7 +13,8 @@
 //! file never exceeds [`MAX_STATE_BYTES`], the same cap the reader applies: the facts
 //! come first (the instances watched most recently first, so unwatched ones are left
 //! out before watched ones), then each shard's last verified backup, then results,
-//! newest first; what does not fit is left out of the file (it stays in memory), so
+//! newest first (restore drills' results within a quarter of it, the oldest left out
+//! past that); what does not fit is left out of the file (it stays in memory), so
 //! the exporter never writes a file it would refuse to read.
 
 use std::collections::{BTreeMap, HashMap};
@@ -104,9 +105,9 @@ pub struct Store {
     path: Option<PathBuf>,
     /// Changed since the file was last written.
     dirty: bool,
-    /// (instances, results) left out of the last file written, to log only when that
-    /// changes.
-    left_out: (usize, usize),
+    /// (instances, results, drills) left out of the last file written, to log only
+    /// when that changes.
+    left_out: (usize, usize, usize),
 }
 
 impl Store {
@@ -281,6 +282,9 @@ impl Store {
             if left_out.1 > 0 {
                 warn!(file = %path.display(), left_out = left_out.1, max_bytes = MAX_STATE_BYTES, "verify.state_file cannot hold every result; the oldest are left out and will be verified again after a restart");
             }
+            if left_out.2 > 0 {
+                warn!(file = %path.display(), left_out = left_out.2, max_bytes = MAX_STATE_BYTES, "verify.state_file cannot hold every restore drill's result in its quarter; the oldest are left out and forgotten at a restart");
+            }
         }
         Some((path, bytes))
     }
@@ -290,10 +294,11 @@ impl Store {
     /// instances watched most recently first), each shard's last verified backup
     /// (newest first), then results, newest first. Entries are serialised one by one,
     /// so the size is exact, not estimated.
-    fn within(&self, cap: usize) -> Option<(Vec<u8>, (usize, usize))> {
+    fn within(&self, cap: usize) -> Option<(Vec<u8>, (usize, usize, usize))> {
         let budget = serde_json::to_string(&self.budget).ok()?;
-        // Drills' results are few (one per drilled backup still listed): always kept.
-        let drills = serde_json::to_string(&self.drills).ok()?;
+        // Drills' results are few (one per drilled backup still listed); a quarter of
+        // the file holds thousands, and past that the oldest are left out.
+        let (drills, drills_left_out) = self.drills.json_within(cap / 4)?;
         let mut out =
             format!("{{\"version\":{VERSION},\"budget\":{budget},\"drills\":{drills},\"facts\":[")
                 .into_bytes();
@@ -349,7 +354,7 @@ impl Store {
             }
         }
         out.extend_from_slice(b"]}\n");
-        Some((out, (facts_left_out, left_out)))
+        Some((out, (facts_left_out, left_out, drills_left_out)))
     }
 }
 
@@ -789,7 +794,7 @@ mod tests {
         let (bytes, left_out) = s.within(cap).unwrap_or_default();
         assert!(bytes.len() <= cap, "{} > {cap}", bytes.len());
         let file: File = serde_json::from_slice(&bytes).unwrap_or_default();
-        assert_eq!(left_out, (200 - file.facts.len(), 50));
+        assert_eq!(left_out, (200 - file.facts.len(), 50, 0));
         // 151 entries' bytes, less the commas between them and the rest of the file.
         assert_eq!(file.facts.len(), 150);
         assert!(file.results.is_empty());
@@ -804,7 +809,7 @@ mod tests {
         );
         // With room for everything, nothing is left out.
         let (_, none) = s.within(usize::MAX / 2).unwrap_or_default();
-        assert_eq!(none, (0, 0));
+        assert_eq!(none, (0, 0, 0));
     }
 
     #[test]

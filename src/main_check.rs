@@ -109,6 +109,10 @@ pub fn run(args: &Args, c: &CheckArgs, quiet: bool) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// `check --drill`'s exit code when SIGINT or SIGTERM stopped it (128 + SIGINT, as a
+/// shell reports an interrupted command).
+const INTERRUPTED: u8 = 130;
+
 /// `check --drill`: one drill, a progress line (calls, then bytes downloaded, then
 /// loading) when stderr is a terminal, the result and its exit code.
 async fn drill(
@@ -122,10 +126,19 @@ async fn drill(
         b.set_message(p.text());
         b.tick();
     };
-    let result = check::drill::run(config, uuid, &progress).await;
+    // Ctrl-C or SIGTERM mid-drill drops the drill: its scratch server is killed and
+    // its files removed before the exit (the default action would leave both behind).
+    let result = tokio::select! {
+        r = check::drill::run(config, uuid, &progress) => Some(r),
+        () = super::shutdown_signal() => None,
+    };
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    let Some(result) = result else {
+        eprintln!("error: interrupted: the drill was stopped, its redis-server killed and its scratch files removed");
+        return INTERRUPTED;
+    };
     match result {
         Ok(run) => {
             match output {

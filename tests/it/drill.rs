@@ -472,20 +472,11 @@ async fn soon(cond: impl Fn() -> bool) -> bool {
 /// directory removed both times.
 #[tokio::test]
 async fn a_drill_stopped_while_the_server_loads_kills_it_and_leaves_nothing() {
-    use std::os::unix::fs::PermissionsExt;
     require_redis_server();
     let dir = scratch_parent();
     let bin = std::env::temp_dir().join(format!("fake-redis-{}", uuid::Uuid::new_v4().simple()));
     let pid_file = bin.with_extension("pid");
-    std::fs::write(
-        &bin,
-        format!(
-            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'Redis server v=7.0.15 sha=0'; exit 0; fi\necho $$ > {}\nexec sleep 60\n",
-            pid_file.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o700)).unwrap();
+    crate::helpers::stand_in_redis_server(&bin, &pid_file);
     let (_f, d) = serving("slow", data(real_dump().await), None).await;
     let mut s = setup(&dir);
     s.redis_server = bin.clone();

@@ -576,3 +576,19 @@ pub fn basic_auth(users: &str) -> Arc<cds_redis_backup_exporter::web_config::Web
             .unwrap(),
     )
 }
+
+/// Writes to `bin` a `redis-server` stand-in that answers `--version` as 7.0.15 and
+/// otherwise writes its pid to `pid_file` and sleeps, never opening its socket: a drill
+/// that runs it is surely mid-way until stopped.
+pub fn stand_in_redis_server(bin: &Path, pid_file: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(
+        bin,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'Redis server v=7.0.15 sha=0'; exit 0; fi\necho $$ > {}\nexec sleep 60\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(bin, std::fs::Permissions::from_mode(0o700)).unwrap();
+}

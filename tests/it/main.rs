@@ -12,6 +12,7 @@ mod check_verify;
 mod describe;
 mod drill;
 mod drill_random;
+mod drill_sigterm;
 mod exporter;
 mod facts;
 mod faults;

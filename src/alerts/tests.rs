@@ -266,60 +266,24 @@ fn the_runbooks_findings_tables_follow_the_reasons() {
     }
 }
 
-/// What the exporter serves, by name. The source of truth is the code that registers
-/// the families: every family name is a string literal in src/metrics/ (`w.family(...)`,
-/// `Opts::new(...)`), plus the process collector's families and Prometheus's own `up`;
-/// histograms add their `_bucket`, `_sum` and `_count` series. Names the rules record
-/// are declared here too. The golden file (the demo's /metrics) must be a subset, so a
-/// family built at run time from pieces cannot hide from the scan.
+/// Every series name the exporter can serve or the rules record: the metrics
+/// catalog's families (a histogram adds `_bucket`, `_sum` and `_count`), the process
+/// collector's among them, plus Prometheus's own `up` and the recorded names. The
+/// golden file (the demo's /metrics) must be a subset, so a family served without its
+/// declaration cannot hide.
 fn declared_metrics() -> BTreeSet<String> {
-    fn scan(dir: &Path, out: &mut BTreeSet<String>) {
-        for entry in std::fs::read_dir(dir).expect("src/metrics") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                scan(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let text = std::fs::read_to_string(&path).expect("source");
-                for (at, _) in text.match_indices("\"cds_redis_") {
-                    let name: String = text[at + 1..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect();
-                    if text[at + 1 + name.len()..].starts_with('"') {
-                        out.insert(name);
-                    }
-                }
-            }
-        }
-    }
-    let mut names = BTreeSet::new();
-    scan(&Path::new(ROOT).join("src/metrics"), &mut names);
-    for p in [
-        "process_cpu_seconds_total",
-        "process_max_fds",
-        "process_open_fds",
-        "process_resident_memory_bytes",
-        "process_start_time_seconds",
-        "process_threads",
-        "process_virtual_memory_bytes",
-        "up",
-    ] {
-        names.insert(p.to_owned());
-    }
+    let mut names: BTreeSet<String> = crate::metrics::catalog::all()
+        .flat_map(|m| m.series_names())
+        .collect();
+    names.insert("up".to_owned());
     let golden = read("tests/golden/metrics.txt");
     for line in golden.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let mut parts = rest.split(' ');
-            let (name, kind) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let name = rest.split(' ').next().unwrap_or("");
             assert!(
-                names.contains(name),
-                "{name} is served (tests/golden/metrics.txt) but not a literal in src/metrics/"
+                crate::metrics::catalog::find(name).is_some(),
+                "{name} is served (tests/golden/metrics.txt) but not in the metrics catalog"
             );
-            if kind == "histogram" || kind == "summary" {
-                for s in ["_bucket", "_sum", "_count"] {
-                    names.insert(format!("{name}{s}"));
-                }
-            }
         }
     }
     names.extend(record_names().map(str::to_owned));

@@ -11,207 +11,20 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
-use crate::cds::{BackupStatus, UrlType};
-use crate::config::VerifyLevel;
 use crate::state::{BackupKey, BackupState, ShardKey, Snapshot};
-use crate::verification::Outcome;
 
 mod drills;
 mod people;
+mod text;
+mod view;
 pub use drills::{drill_icon, drills_of, memory_text, seconds_text, DrillView};
 pub use people::{
     charset_from_locale, checked, icon, local_time, no_problem_text, verified_text, word, Charset,
     Checked,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Warning,
-    Critical,
-}
-
-/// One problem, in words an on-call engineer can act on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub severity: Severity,
-    pub what: String,
-    /// The alert that fires for it, where one does.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub alert: Option<&'static str>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Fleet {
-    pub generated_at: DateTime<Utc>,
-    pub accounts: Vec<AccountView>,
-    /// Problems first (critical, then warning), then by account and name.
-    pub instances: Vec<InstanceView>,
-    pub summary: Summary,
-    /// How `check` verified (the status page shows what the exporter verified).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verification: Option<VerifyRun>,
-}
-
-/// How `check` verified the restore points before reporting.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VerifyRun {
-    /// `false`: `--no-verify`; the configuration's `verify:` levels and rules otherwise.
-    pub enabled: bool,
-    /// The most time spent waiting for verification (`--verify.within`).
-    pub limit_seconds: u64,
-    /// Everything verification was given had a result within the limit.
-    pub settled: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AccountView {
-    pub name: String,
-    /// The exporter could see it in the last cycle.
-    pub up: bool,
-    /// Why not, when it could not: the first failed call (CDS code and message, or the
-    /// network error).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Its configured `timezone` (`+08:00`): the status page and the table show its
-    /// times in it; the JSON's times stay UTC.
-    pub utc_offset: String,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Summary {
-    pub instances: usize,
-    pub healthy: usize,
-    pub critical: usize,
-    pub warning: usize,
-    pub blind_accounts: usize,
-    /// Shards whose newest finished backup has no final verification verdict: what
-    /// their rows say was not checked.
-    pub unverified_shards: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct InstanceView {
-    pub account: String,
-    pub instance_uuid: String,
-    pub instance_name: String,
-    pub tags: Vec<String>,
-    /// Backups `DescribeBackups` listed, when known.
-    pub backups_listed: Option<u64>,
-    pub shards: Vec<ShardView>,
-    /// Instance-level findings; each shard has its own.
-    pub findings: Vec<Finding>,
-    /// The level `verify:` gives it (`off`, `light`, `full`); `None`: not known (an
-    /// instance no longer listed).
-    pub verify_level: Option<&'static str>,
-    /// Its account's zone, for times shown to people.
-    #[serde(skip)]
-    pub zone: chrono::FixedOffset,
-    /// Its restore drills, newest first (the status page; not in `check`'s JSON, whose
-    /// v1 schema does not list them).
-    #[serde(skip)]
-    pub drills: Vec<DrillView>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ShardView {
-    pub shard_id: String,
-    pub newest: Option<BackupView>,
-    pub max_age_seconds: Option<u64>,
-    /// Backups newer than the newest finished one, newest first.
-    pub newer: Vec<NewerBackup>,
-    /// Download URL probes of the newest.
-    pub urls: Vec<UrlProbe>,
-    /// Verification of the newest, at its highest level.
-    pub verification: Option<VerificationView>,
-    pub keys: Option<u64>,
-    /// The policy engine's restore point (as `/metrics` exports it); `None`: none.
-    pub restore_point: Option<RestorePointView>,
-    /// After it nothing restores within policy (as `/metrics` exports it).
-    pub restore_deadline: Option<DateTime<Utc>>,
-    pub findings: Vec<Finding>,
-}
-
-/// A backup newer than the shard's newest finished one; in JSON `[backup_id, state]`
-/// (docs/check.schema.json), the state as CDS wrote it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(into = "(String, String)")]
-pub struct NewerBackup {
-    pub backup_id: String,
-    pub status: BackupStatus,
-}
-
-impl From<NewerBackup> for (String, String) {
-    fn from(b: NewerBackup) -> Self {
-        (b.backup_id, b.status.to_string())
-    }
-}
-
-/// A probe of a download URL of the newest finished backup; in JSON
-/// `[url_type, http_status, reachable]`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(into = "(&'static str, u16, bool)")]
-pub struct UrlProbe {
-    pub url_type: UrlType,
-    pub http_status: u16,
-    pub reachable: bool,
-}
-
-impl From<UrlProbe> for (&'static str, u16, bool) {
-    fn from(p: UrlProbe) -> Self {
-        (p.url_type.as_str(), p.http_status, p.reachable)
-    }
-}
-
-/// The verification of the newest finished backup; in JSON `[level, result]`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(into = "(&'static str, &'static str)")]
-pub struct VerificationView {
-    pub level: VerifyLevel,
-    pub result: Outcome,
-}
-
-impl From<VerificationView> for (&'static str, &'static str) {
-    fn from(v: VerificationView) -> Self {
-        (v.level.as_str(), v.result.as_str())
-    }
-}
-
-/// The newest backup that would restore, and when its data was captured.
-#[derive(Debug, Clone, Serialize)]
-pub struct RestorePointView {
-    pub backup_id: String,
-    pub point: DateTime<Utc>,
-    /// `generated_at` minus `point`: how old the data one could restore is.
-    pub age_seconds: i64,
-    /// The restore deadline minus `point`: how old it may get, as the engine judges it
-    /// (the shard's `staleness:` rule, else its learned schedule from this point).
-    pub allowed_age_seconds: i64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct BackupView {
-    pub backup_id: String,
-    pub end: DateTime<Utc>,
-    pub age_seconds: i64,
-    pub size_bytes: Option<u64>,
-    pub duration_seconds: Option<i64>,
-}
-
-impl InstanceView {
-    /// Every finding of the instance and its shards.
-    pub fn all_findings(&self) -> impl Iterator<Item = &Finding> {
-        self.findings
-            .iter()
-            .chain(self.shards.iter().flat_map(|s| s.findings.iter()))
-    }
-
-    pub fn worst(&self) -> Option<Severity> {
-        self.all_findings().map(|f| f.severity).max()
-    }
-}
+pub use text::{for_terminal, human_age, human_bytes, CELL_CHARS};
+pub use view::*;
 
 /// One shard of an instance as text, as `check` and the status page show it; the
 /// instance's own findings come on its first row. `None`: nothing to show.
@@ -329,77 +142,6 @@ fn rendered(f: &crate::verdict::Finding, zone: chrono::FixedOffset) -> Finding {
             }
         },
         alert,
-    }
-}
-
-/// `93784` → `1d 2h`; `300` → `5m`.
-pub fn human_age(secs: i64) -> String {
-    let s = secs.max(0);
-    match s {
-        s if s >= 86_400 => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
-        s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),
-        s if s >= 60 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
-
-/// The most characters of one CDS-derived text a terminal cell shows; longer text ends
-/// in `…`. A name of 300,000 characters is an attack on the table, not a name.
-pub const CELL_CHARS: usize = 120;
-
-/// `s` made safe and bounded for a terminal, in one pass over at most `max_chars`
-/// characters of it (linear whatever its length): control characters (C0 with tab and
-/// newline, DEL, C1) and the bidirectional overrides and isolates are shown as
-/// `\u{1b}` instead of reaching the terminal, where ESC starts sequences that set the
-/// clipboard (OSC 52), the title (OSC 0) or clear the screen (CSI 2J), and the bidi
-/// characters reorder what is shown; the result has at most `max_chars` characters,
-/// the last being `…` when `s` was cut.
-pub fn for_terminal(s: &str, max_chars: usize) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(s.len().min(max_chars.saturating_mul(4)));
-    let mut shown = 0usize;
-    // Where `out` ends when cut: the last point with room left for the `…`.
-    let mut cut = 0usize;
-    for c in s.chars() {
-        if c.is_control() || is_bidi_control(c) {
-            let before = out.len();
-            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            shown += out.len() - before;
-        } else {
-            out.push(c);
-            shown += 1;
-        }
-        if shown > max_chars {
-            out.truncate(cut);
-            out.push('…');
-            return out;
-        }
-        if shown < max_chars {
-            cut = out.len();
-        }
-    }
-    out
-}
-
-/// The explicit bidirectional formatting characters (embeddings, overrides, isolates):
-/// invisible, they make a terminal show text in another order than it is.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-/// `1536` → `1.5 KiB`.
-pub fn human_bytes(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < units.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", units[u])
     }
 }
 
@@ -629,6 +371,8 @@ fn newest_facts(snap: &Snapshot, v: &mut ShardView, b: &BackupState) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cds::{BackupStatus, UrlType};
+    use crate::config::VerifyLevel;
     use crate::verify::Outcome;
 
     /// One instance whose newest backup `b1` (ended 2 h ago) verified as `outcome`, with
@@ -738,43 +482,5 @@ mod tests {
         // Empty without an earlier backup known to hold keys: a warning, no alert.
         let (snap, now) = one_instance(Outcome::Empty, 30);
         assert_eq!(findings(&snap, now), [(Severity::Warning, None)]);
-    }
-
-    #[test]
-    fn ages_and_sizes_read_like_people_write_them() {
-        assert_eq!(human_age(93_784), "1d 2h");
-        assert_eq!(human_age(7_260), "2h 1m");
-        assert_eq!(human_age(300), "5m");
-        assert_eq!(human_age(-5), "0s");
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
-    }
-
-    #[test]
-    fn terminal_text_shows_control_characters_and_stops_at_the_width() {
-        // OSC 52 (clipboard), OSC 0 (title), CSI 2J (clear), C1 CSI, DEL, tab, newline.
-        let hostile = "a\u{1b}]52;c;ZXZpbA==\u{7}b\u{1b}]0;pwned\u{9c}\u{1b}[2J\u{9b}\u{7f}\t\n";
-        assert_eq!(
-            for_terminal(hostile, 200),
-            "a\\u{1b}]52;c;ZXZpbA==\\u{7}b\\u{1b}]0;pwned\\u{9c}\\u{1b}[2J\\u{9b}\\u{7f}\\u{9}\\u{a}"
-        );
-        assert_eq!(
-            for_terminal("x\u{202e}y\u{2066}", 50),
-            "x\\u{202e}y\\u{2066}"
-        );
-        assert_eq!(for_terminal("名前-ok", 50), "名前-ok");
-        assert_eq!(for_terminal("", 5), "");
-        // Exactly the width fits; one more is cut, the ellipsis counted in the width.
-        assert_eq!(for_terminal("abcde", 5), "abcde");
-        assert_eq!(for_terminal("abcdef", 5), "abcd…");
-        assert_eq!(for_terminal("名前名前名前", 5), "名前名前…");
-        // An escape is never cut in half.
-        assert_eq!(for_terminal("ab\u{1b}cdef", 8), "ab…");
-        assert_eq!(for_terminal("ab\u{1b}", 8), "ab\\u{1b}");
-        let long = "n".repeat(300_000);
-        let shown = for_terminal(&long, CELL_CHARS);
-        assert_eq!(shown.chars().count(), CELL_CHARS);
-        assert!(shown.ends_with("n…"));
     }
 }

@@ -166,16 +166,9 @@ impl Server {
 
     /// The server ended before it loaded: Redis' own reason from its log.
     fn refused(&self, status: std::process::ExitStatus) -> LoadError {
+        use std::os::unix::process::ExitStatusExt as _;
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        match reason(&log) {
-            Some(line) if line.contains("Can't handle RDB format version") => {
-                LoadError::Unsupported(line)
-            }
-            Some(line) => LoadError::Refused(line),
-            None => LoadError::Start(format!(
-                "redis-server exited ({status}) before loading, with nothing in its log"
-            )),
-        }
+        judged(&log, status.code(), status.signal())
     }
 
     /// `SELECT db` then `EXISTS key`.
@@ -241,6 +234,41 @@ pub fn reason(log: &str) -> Option<String> {
         .map(|m| (*m).to_owned())
 }
 
+/// What a scratch server that exited (with `code`, or killed by `signal`) before it
+/// answered says of the dump: Redis' own line when it refused it (it exits 1, or
+/// crashes on it), and nothing when it was stopped from outside — SIGKILL (the
+/// kernel's out-of-memory killer, or an operator) or a shutdown it was asked for
+/// (it exits 0) — which must not read as a failed restore.
+fn judged(log: &str, code: Option<i32>, signal: Option<i32>) -> LoadError {
+    const SIGKILL: i32 = 9;
+    if signal == Some(SIGKILL) {
+        return LoadError::Start(
+            "redis-server was killed (SIGKILL) while loading: out of memory, or stopped by someone"
+                .into(),
+        );
+    }
+    if code == Some(0) {
+        return LoadError::Start(
+            "redis-server shut down (exit status 0) before it answered: it was told to stop".into(),
+        );
+    }
+    match reason(log) {
+        Some(line) if line.contains("Can't handle RDB format version") => {
+            LoadError::Unsupported(line)
+        }
+        Some(line) => LoadError::Refused(line),
+        None => {
+            let how = code.map_or_else(
+                || format!("signal {}", signal.unwrap_or(0)),
+                |c| format!("exit status {c}"),
+            );
+            LoadError::Start(format!(
+                "redis-server exited ({how}) before loading, with nothing in its log"
+            ))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,5 +313,35 @@ mod tests {
             Some("Can't handle RDB format version 11")
         );
         assert_eq!(reason("nothing\n"), None);
+    }
+
+    #[test]
+    fn a_server_stopped_from_outside_is_no_verdict_on_the_dump() {
+        let refused = "1:M 07 Dec 2026 07:00:00.002 # Short read or OOM loading DB. Unrecoverable error, aborting now.\n";
+        let start = |e: LoadError| match e {
+            LoadError::Start(s) => s,
+            LoadError::Refused(s) | LoadError::Unsupported(s) => panic!("a verdict: {s}"),
+        };
+        assert!(start(judged(refused, None, Some(9))).contains("SIGKILL"));
+        // SIGTERM while loading: Redis logs its shutdown at warning level, exits 0.
+        let term = "1:signal-handler (1796630400) Received SIGTERM scheduling shutdown...\n\
+                    1:M 07 Dec 2026 07:00:00.002 # User requested shutdown...\n";
+        assert_eq!(
+            start(judged(term, Some(0), None)),
+            "redis-server shut down (exit status 0) before it answered: it was told to stop"
+        );
+        assert!(matches!(
+            judged(refused, Some(1), None),
+            LoadError::Refused(l) if l.starts_with("Short read")
+        ));
+        // A crash is Redis' answer to the dump: its log has the reason.
+        assert!(matches!(
+            judged(refused, None, Some(11)),
+            LoadError::Refused(_)
+        ));
+        assert_eq!(
+            start(judged("", None, Some(6))),
+            "redis-server exited (signal 6) before loading, with nothing in its log"
+        );
     }
 }

@@ -235,10 +235,11 @@ pub fn reason(log: &str) -> Option<String> {
 }
 
 /// What a scratch server that exited (with `code`, or killed by `signal`) before it
-/// answered says of the dump: Redis' own line when it refused it (it exits 1, or
-/// crashes on it), and nothing when it was stopped from outside — SIGKILL (the
-/// kernel's out-of-memory killer, or an operator) or a shutdown it was asked for
-/// (it exits 0) — which must not read as a failed restore.
+/// answered says of the dump: Redis' own line when it refused it (or crashed on it),
+/// and nothing when it was stopped from outside — SIGKILL (the kernel's out-of-memory
+/// killer, or an operator) or a shutdown it was asked for and logged — which must not
+/// read as a failed restore. The exit status cannot tell: Redis 7.0 exits 0 after
+/// refusing a dump that needs a module.
 fn judged(log: &str, code: Option<i32>, signal: Option<i32>) -> LoadError {
     const SIGKILL: i32 = 9;
     if signal == Some(SIGKILL) {
@@ -247,10 +248,17 @@ fn judged(log: &str, code: Option<i32>, signal: Option<i32>) -> LoadError {
                 .into(),
         );
     }
-    if code == Some(0) {
-        return LoadError::Start(
-            "redis-server shut down (exit status 0) before it answered: it was told to stop".into(),
-        );
+    let asked = log.lines().find(|l| {
+        (l.contains("signal-handler") && l.contains("Received"))
+            || l.contains(" # User requested shutdown")
+    });
+    if let Some(line) = asked {
+        let said = line.split_once(") ").map_or(line, |(_, m)| m);
+        let said = said.split_once(" # ").map_or(said, |(_, m)| m);
+        return LoadError::Start(format!(
+            "redis-server was told to stop before it answered: {}",
+            said.trim()
+        ));
     }
     match reason(log) {
         Some(line) if line.contains("Can't handle RDB format version") => {
@@ -323,13 +331,19 @@ mod tests {
             LoadError::Refused(s) | LoadError::Unsupported(s) => panic!("a verdict: {s}"),
         };
         assert!(start(judged(refused, None, Some(9))).contains("SIGKILL"));
-        // SIGTERM while loading: Redis logs its shutdown at warning level, exits 0.
-        let term = "1:signal-handler (1796630400) Received SIGTERM scheduling shutdown...\n\
-                    1:M 07 Dec 2026 07:00:00.002 # User requested shutdown...\n";
+        // SIGTERM while loading, as Debian's redis-server 7.0.15 logged it; it exits 0.
+        let term = "11626:M 07 Dec 2026 11:09:46.642 * RDB memory usage when created 536.36 Mb\n\
+                    11626:signal-handler (1796641786) Received shutdown signal during loading, scheduling shutdown.\n\
+                    11626:M 07 Dec 2026 11:09:46.985 # User requested shutdown...\n";
         assert_eq!(
             start(judged(term, Some(0), None)),
-            "redis-server shut down (exit status 0) before it answered: it was told to stop"
+            "redis-server was told to stop before it answered: Received shutdown signal during loading, scheduling shutdown."
         );
+        // Redis 7.0 exits 0 after refusing a dump: the status is no evidence.
+        assert!(matches!(
+            judged(refused, Some(0), None),
+            LoadError::Refused(_)
+        ));
         assert!(matches!(
             judged(refused, Some(1), None),
             LoadError::Refused(l) if l.starts_with("Short read")

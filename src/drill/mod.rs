@@ -130,6 +130,7 @@ async fn run_within(
             format!("drill.scratch_dir cannot be created: {e}"),
         );
     }
+    scratch::sweep(&setup.scratch_dir);
     let free = scratch::free_bytes(&setup.scratch_dir).unwrap_or(0);
     if let Some(why) = scratch::refuse(needed, setup.disk_budget, free) {
         return DrillResult::with(DrillOutcome::Skipped, why);

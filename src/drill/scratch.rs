@@ -2,7 +2,10 @@
 //! download, the unwrapped dump and the scratch server's socket, removed with
 //! everything in it when the [`Scratch`] is dropped — on success, on error, on the
 //! deadline and when the drill's future is dropped mid-way — and the disk check made
-//! before the first byte is downloaded.
+//! before the first byte is downloaded. A process killed mid-drill (SIGKILL) cannot
+//! clean up: each directory holds a lock for as long as its drill runs, and the next
+//! drill removes the directories whose lock nobody holds ([`sweep`]) before it
+//! measures the free space.
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -11,7 +14,17 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct Scratch {
     dir: PathBuf,
+    /// Held (an exclusive `flock`) while the drill runs: released by the kernel
+    /// however the process ends, which is what tells [`sweep`] a directory is stale.
+    _lock: std::fs::File,
 }
+
+/// The lock file in each drill's directory.
+const LOCK: &str = ".lock";
+
+/// A directory without its lock file is being created, or its creator died between
+/// the two steps: only once this old is it taken for the latter.
+const UNLOCKED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Scratch {
     /// Creates `parent` if needed and a fresh 0700 subdirectory in it.
@@ -25,7 +38,14 @@ impl Scratch {
         // The mode above is masked by the umask; the socket directory must be private
         // whatever it is.
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-        Ok(Scratch { dir })
+        let lock = std::fs::File::create(dir.join(LOCK))?;
+        if let Err(e) = lock.try_lock() {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(std::io::Error::other(format!(
+                "cannot lock the drill's directory: {e}"
+            )));
+        }
+        Ok(Scratch { dir, _lock: lock })
     }
 
     pub fn path(&self) -> &Path {
@@ -41,6 +61,46 @@ impl Drop for Scratch {
             }
         }
     }
+}
+
+/// Removes the drill directories in `parent` left by processes that died mid-drill:
+/// those whose lock can be taken (or, without a lock file, older than a minute).
+/// Drills running in this or another process hold theirs. Returns how many went.
+pub fn sweep(parent: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let is_drill = e.file_name().to_string_lossy().starts_with("drill-")
+            && e.file_type().is_ok_and(|t| t.is_dir());
+        if !is_drill {
+            continue;
+        }
+        let path = e.path();
+        // Held until the directory is gone, so no drill can take it meanwhile.
+        let lock = std::fs::File::open(path.join(LOCK));
+        let stale = match &lock {
+            Ok(f) => f.try_lock().is_ok(),
+            Err(_) => e
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > UNLOCKED_GRACE)),
+        };
+        if !stale {
+            continue;
+        }
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => {
+                tracing::warn!(dir = %path.display(), "removed a drill's scratch directory left by a process that ended mid-drill");
+                removed += 1;
+            }
+            Err(e) => {
+                tracing::warn!(dir = %path.display(), error = %e, "a stale drill scratch directory could not be removed");
+            }
+        }
+    }
+    removed
 }
 
 /// Bytes free to an unprivileged writer on the file system holding `dir`.
@@ -81,6 +141,31 @@ mod tests {
         assert!(!dir.exists());
         assert_eq!(std::fs::read_dir(&parent).unwrap().count(), 0);
         std::fs::remove_dir(&parent).unwrap();
+    }
+
+    #[test]
+    fn the_sweep_removes_only_directories_no_drill_holds() {
+        let parent =
+            std::env::temp_dir().join(format!("sweep-test-{}", uuid::Uuid::new_v4().simple()));
+        let running = Scratch::create(&parent).unwrap();
+        // Left by a process killed mid-drill: its lock file is there, nobody holds it.
+        let left = parent.join("drill-left");
+        std::fs::create_dir(&left).unwrap();
+        std::fs::write(left.join(LOCK), b"").unwrap();
+        std::fs::write(left.join("dump.rdb"), b"x").unwrap();
+        // Being created: no lock file yet, and young.
+        let young = parent.join("drill-young");
+        std::fs::create_dir(&young).unwrap();
+        // Not a drill's.
+        std::fs::create_dir(parent.join("other")).unwrap();
+        assert_eq!(sweep(&parent), 1);
+        assert!(!left.exists());
+        assert!(running.path().exists());
+        assert!(young.exists() && parent.join("other").exists());
+        // A second handle in this very process is refused too: flock is per open file.
+        assert_eq!(sweep(&parent), 0);
+        drop(running);
+        std::fs::remove_dir_all(&parent).unwrap();
     }
 
     #[test]

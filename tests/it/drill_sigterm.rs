@@ -1,7 +1,8 @@
 //! SIGTERM mid-drill (issue 22, item 7): the exporter and `check --drill` each get it
 //! while their scratch `redis-server` runs — a stand-in script that reports its pid and
 //! never opens its socket, so the drill is surely mid-way — and each exits with the
-//! server killed and the scratch directory empty.
+//! server killed and the scratch directory empty. SIGKILL allows no clean-up: the
+//! next drill removes what the killed one left.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -125,5 +126,53 @@ async fn sigterm_mid_check_drill_exits_130_with_nothing_left() {
     );
     assert!(gone(&pid), "the scratch server outlived check");
     assert!(empty(&scratch), "scratch left behind");
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_drill_killed_with_sigkill_left_the_next_drill_removes() {
+    let (_f, path, scratch, pid_file) = fixture(false).await;
+    let run = |path: &Path| {
+        Command::new(BIN)
+            .args(["check", "--config.file"])
+            .arg(path)
+            .args(["--drill", "term"])
+            .env_remove("CDS_EXPORTER_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = run(&path);
+    let pid = started(&pid_file).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Nothing was cleaned up: the stand-in lives on (killed here) and its files stay.
+    assert!(!gone(&pid));
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let left: Vec<_> = std::fs::read_dir(&scratch).unwrap().collect();
+    assert_eq!(left.len(), 1);
+    // The next drill, with Debian's redis-server: it restores, and nothing is left.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("redis_server:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    let out = run(&path).wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(empty(&scratch), "the killed drill's files are still there");
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }

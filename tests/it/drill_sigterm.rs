@@ -71,6 +71,20 @@ async fn fixture(
     (f, PathBuf::from(path), scratch, pid_file)
 }
 
+/// `check --drill term` with the config at `path`, its output piped.
+fn check_drill(path: &Path) -> std::process::Child {
+    Command::new(BIN)
+        .args(["check", "--config.file"])
+        .arg(path)
+        .args(["--drill", "term"])
+        .env_remove("CDS_EXPORTER_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn empty(dir: &Path) -> bool {
     std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none())
 }
@@ -92,16 +106,7 @@ async fn sigterm_mid_drill_stops_the_exporter_with_nothing_left() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_check_drill_exits_130_with_nothing_left() {
     let (_f, path, scratch, pid_file) = fixture(false).await;
-    let mut child = Command::new(BIN)
-        .args(["check", "--config.file"])
-        .arg(&path)
-        .args(["--drill", "term"])
-        .env_remove("CDS_EXPORTER_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = check_drill(&path);
     let pid = started(&pid_file).await;
     assert!(!gone(&pid) && !empty(&scratch));
     let sent = Command::new("kill")
@@ -132,19 +137,7 @@ async fn sigterm_mid_check_drill_exits_130_with_nothing_left() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_drill_killed_with_sigkill_left_the_next_drill_removes() {
     let (_f, path, scratch, pid_file) = fixture(false).await;
-    let run = |path: &Path| {
-        Command::new(BIN)
-            .args(["check", "--config.file"])
-            .arg(path)
-            .args(["--drill", "term"])
-            .env_remove("CDS_EXPORTER_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let mut child = run(&path);
+    let mut child = check_drill(&path);
     let pid = started(&pid_file).await;
     child.kill().unwrap();
     child.wait().unwrap();
@@ -165,7 +158,7 @@ async fn what_a_drill_killed_with_sigkill_left_the_next_drill_removes() {
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(&path, text).unwrap();
-    let out = run(&path).wait_with_output().unwrap();
+    let out = check_drill(&path).wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -353,7 +353,12 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&work)?;
     let result = bench(&args, &work);
     if args.keep && args.dump.is_none() {
-        let _ = std::fs::remove_dir_all(work.join("scratch"));
+        for entry in std::fs::read_dir(&work)?.flatten() {
+            if entry.file_name() != "dump.rdb" {
+                let path = entry.path();
+                let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+            }
+        }
         eprintln!("drill_bench: kept {}", work.join("dump.rdb").display());
     } else {
         std::fs::remove_dir_all(&work)?;

@@ -3,7 +3,7 @@
 //! loopback HTTP server of this example streams it from disk, the fake CDS API lists
 //! it as one finished backup whose download URLs point at that server, and the release
 //! binary runs `check --drill` on it as a child process. Every ~20 ms the example
-//! samples the exporter's and its scratch `redis-server`'s `VmHWM`/`VmRSS` and the
+//! samples the exporter's and its scratch `redis-server`'s `VmHWM`/`VmRSS`, the exporter's CPU time and the
 //! bytes in the scratch directory; it prints the drill's own download and load
 //! seconds (`check --output json`) beside them, and checks that the scratch directory
 //! is empty afterwards.
@@ -203,6 +203,15 @@ fn memory(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmHWM:")?, field("VmRSS:")?))
 }
 
+/// utime + stime of a process, seconds (fields 14 and 15 of /proc/<pid>/stat, in
+/// clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    Some((tick(11)? + tick(12)?) / 100.0)
+}
+
 /// The process IDs whose parent is `parent` and whose name is `name`.
 fn children(parent: u32, name: &str) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -258,6 +267,8 @@ struct Run {
     used_memory: u64,
     exporter_hwm: u64,
     exporter_rss: u64,
+    /// The exporter's CPU time at its last sample.
+    exporter_cpu: f64,
     redis_hwm: u64,
     /// When the scratch server with the highest peak was first seen.
     redis_seen_at: Option<f64>,
@@ -299,6 +310,9 @@ fn drill(args: &Args, config: &Path, scratch: &Path, out_dir: &Path) -> Result<R
         if let Some((hwm, rss)) = memory(pid) {
             run.exporter_hwm = run.exporter_hwm.max(hwm);
             run.exporter_rss = run.exporter_rss.max(rss);
+        }
+        if let Some(cpu) = cpu_seconds(pid) {
+            run.exporter_cpu = cpu;
         }
         // `redis-server --version` runs first and briefly: the loader is the one with
         // the highest peak.
@@ -448,11 +462,13 @@ fn bench(args: &Args, work: &Path) -> Result<()> {
         runs.push(run);
     }
     println!();
-    println!("| run | wall | download | load | download + load | redis-server first seen | exporter peak RSS (VmHWM) | redis-server peak RSS (VmHWM) | used_memory | peak scratch disk (allocated / apparent) | keys (redis / verifier) | scratch empty after | samples |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| run | wall | download | load | download + load | redis-server first seen | exporter CPU | exporter peak RSS (VmHWM) | redis-server peak RSS (VmHWM) | used_memory | peak scratch disk (allocated / apparent) | keys (redis / verifier) | scratch empty after | samples |");
+    println!(
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
     for (i, r) in runs.iter().enumerate() {
         println!(
-            "| {} | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.1} / {:.1} MiB | {} / {} | {} | {} |",
+            "| {} | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {} | {:.2} s | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.1} / {:.1} MiB | {} / {} | {} | {} |",
             i + 1,
             r.wall,
             r.download,
@@ -460,6 +476,7 @@ fn bench(args: &Args, work: &Path) -> Result<()> {
             r.download + r.load,
             r.redis_seen_at
                 .map_or_else(|| "not seen".to_owned(), |t| format!("{t:.2} s")),
+            r.exporter_cpu,
             r.exporter_hwm as f64 / MIB,
             r.redis_hwm as f64 / MIB,
             r.used_memory as f64 / MIB,

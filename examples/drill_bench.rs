@@ -270,8 +270,9 @@ struct Run {
     /// The exporter's CPU time at its last sample.
     exporter_cpu: f64,
     redis_hwm: u64,
-    /// When the scratch server with the highest peak was first seen.
-    redis_seen_at: Option<f64>,
+    /// When the scratch server with the highest peak was first seen, and the
+    /// exporter's CPU time then: what the download cost it.
+    redis_seen_at: Option<(f64, f64)>,
     disk_apparent: u64,
     disk_allocated: u64,
     samples: u64,
@@ -319,7 +320,7 @@ fn drill(args: &Args, config: &Path, scratch: &Path, out_dir: &Path) -> Result<R
         for redis in children(pid, "redis-server") {
             let seen = *first_seen
                 .entry(redis)
-                .or_insert(started.elapsed().as_secs_f64());
+                .or_insert((started.elapsed().as_secs_f64(), run.exporter_cpu));
             if let Some((hwm, _)) = memory(redis) {
                 if hwm > run.redis_hwm {
                     run.redis_hwm = hwm;
@@ -462,7 +463,7 @@ fn bench(args: &Args, work: &Path) -> Result<()> {
         runs.push(run);
     }
     println!();
-    println!("| run | wall | download | load | download + load | redis-server first seen | exporter CPU | exporter peak RSS (VmHWM) | redis-server peak RSS (VmHWM) | used_memory | peak scratch disk (allocated / apparent) | keys (redis / verifier) | scratch empty after | samples |");
+    println!("| run | wall | download | load | download + load | redis-server first seen (exporter CPU then) | exporter CPU | exporter peak RSS (VmHWM) | redis-server peak RSS (VmHWM) | used_memory | peak scratch disk (allocated / apparent) | keys (redis / verifier) | scratch empty after | samples |");
     println!(
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
@@ -475,7 +476,10 @@ fn bench(args: &Args, work: &Path) -> Result<()> {
             r.load,
             r.download + r.load,
             r.redis_seen_at
-                .map_or_else(|| "not seen".to_owned(), |t| format!("{t:.2} s")),
+                .map_or_else(
+                    || "not seen".to_owned(),
+                    |(t, cpu)| format!("{t:.2} s ({cpu:.2} s)"),
+                ),
             r.exporter_cpu,
             r.exporter_hwm as f64 / MIB,
             r.redis_hwm as f64 / MIB,

@@ -119,8 +119,9 @@ async fn run_within(
         Ok(v) => v,
         Err(e) => return DrillResult::with(DrillOutcome::Skipped, e),
     };
-    // The download and the unwrapped dump side by side, at most.
-    let needed = drill.size.unwrap_or(setup.max_size).saturating_mul(2);
+    // The download; a container's unwrapped dump is checked once its size is known (a
+    // bare dump is renamed, never copied).
+    let needed = drill.size.unwrap_or(setup.max_size);
     if let Err(e) = std::fs::DirBuilder::new()
         .recursive(true)
         .create(&setup.scratch_dir)

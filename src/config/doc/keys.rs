@@ -96,10 +96,10 @@ pub const KEYS: &[KeyDoc] = &[
     k("drill.every", "`7d`", "How often each instance is drilled (at least 1h), spread over the period by instance."),
     k("drill.backup", "`latest`", "Which backup: `latest` (the restore point) or `random` (any finished backup CDS still lists, picked afresh for each drill; its URLs cost one `DownloadBackup`)."),
     k("drill.concurrency", "`1`", "Drills at once, each with its own scratch `redis-server` (1-8)."),
-    k("drill.timeout", "`1h`", "Deadline of one drill, download and load (at most 7 days)."),
+    k("drill.timeout", "`1h`", "Deadline of one drill, download and load (at most 7 days). Downloads share `verify.max_bandwidth`: at its default 8MiB/s a 1 GiB backup takes about 2 minutes."),
     k("drill.max_size", "`4GiB`", "Backups larger than this are not drilled (result `too_large`; 1KiB to 1TiB)."),
     k("drill.scratch_dir", "the system's temporary directory + `cds-redis-backup-drills`", "An absolute path where drills download and load; every file is deleted after each drill."),
-    k("drill.disk_budget", "`10GiB`", "Disk the drills may use at once, checked with free space before a download (1KiB to 100TiB)."),
+    k("drill.disk_budget", "`10GiB`", "Disk the drills may use at once (1KiB to 100TiB): the download (BackupSize) must fit it and the free space before it starts, and a gzip or tar's unwrapped dump beside it before it is written."),
     k("drill.redis_server", "`redis-server` on PATH", "The `redis-server` binary that loads the dump."),
     k("drill.warn_after", "`14d`", "No successful drill for this long is a warning (at least `drill.every`)."),
 ];

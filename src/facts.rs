@@ -47,6 +47,14 @@ pub struct InstanceFacts {
     /// lookups after a restart. For a single-shard instance one entry says it all.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub backup_shards: BTreeMap<String, String>,
+    /// Found by its account's `DescribeDBInstances` when last watched (not only
+    /// configured in `instances:`): the first discovery after a restart that no longer
+    /// lists it reports it vanished, as a running exporter would.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub discovered: bool,
+    /// Its `InstanceName` when last watched, for that report.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
 }
 
 /// shard_id → [`ShardMemory`], sorted, written as a JSON object. A vector, not a
@@ -187,6 +195,8 @@ impl InstanceFacts {
             last_seen: to_the_hour(now),
             shards: ShardMap::default(),
             backup_shards: BTreeMap::new(),
+            discovered: false,
+            name: String::new(),
         }
     }
 

@@ -45,8 +45,13 @@ impl Poller {
                 // Shared with every snapshot that serves them, not copied per cycle.
                 let list: Vec<Arc<Instance>> = list.into_iter().map(Arc::new).collect();
                 let before = mem.discovered.insert(name.to_owned(), list.clone());
+                // The first discovery since the start: what the state file remembers
+                // of the account's discovered instances is what it listed before.
+                let before = before.unwrap_or_else(|| {
+                    remembered(&mem.facts, name, now, self.forget_vanished_after)
+                });
                 let vanished = mem.vanished.entry(name.to_owned()).or_default();
-                note_vanished(vanished, name, before.as_deref(), &list, now);
+                note_vanished(vanished, name, Some(&before), &list, now);
                 list
             }
             Err(_) => mem.discovered.get(name).cloned().unwrap_or_default(),
@@ -178,6 +183,28 @@ fn described<'a>(
             ..Instance::default()
         }),
     }
+}
+
+/// The instances `account`'s discovery found when they were last watched, as the
+/// state file remembers them: those watched within `forget` of `now`.
+fn remembered(
+    facts: &crate::facts::Facts,
+    account: &str,
+    now: DateTime<Utc>,
+    forget: chrono::Duration,
+) -> Vec<Arc<Instance>> {
+    facts
+        .instances
+        .values()
+        .filter(|f| f.discovered && f.account == account && now - f.last_seen <= forget)
+        .map(|f| {
+            Arc::new(Instance {
+                uuid: f.uuid.clone(),
+                name: f.name.clone(),
+                ..Instance::default()
+            })
+        })
+        .collect()
 }
 
 fn note_vanished(

@@ -41,13 +41,23 @@ impl Poller {
         let now = Utc::now();
         let mut mem = self.memory();
         let mem = &mut *mem;
-        for (uuid, (account, _)) in &snap.instances {
+        let discovered: HashSet<&str> = mem
+            .discovered
+            .values()
+            .flatten()
+            .map(|i| i.uuid.as_str())
+            .collect();
+        for (uuid, (account, instance)) in &snap.instances {
             let f = mem
                 .facts
                 .instances
                 .entry(uuid.clone())
                 .or_insert_with(|| InstanceFacts::new(uuid, account, now));
             f.seen(account, now);
+            f.discovered = discovered.contains(uuid.as_str());
+            if !instance.name.is_empty() && f.name != instance.name {
+                instance.name.clone_into(&mut f.name);
+            }
             snap.first_seen.insert(uuid.clone(), f.first_seen);
         }
         // An account whose discovery failed cannot tell which instances are gone.

@@ -190,3 +190,53 @@ async fn the_start_says_whether_facts_survive_a_restart() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The story "deleted while the exporter was down": an instance discovery found is
+/// deleted during a restart. The first discovery after it reports the instance
+/// vanished (with the name it had), as a running exporter would; one configured in
+/// `instances:` is not discovery's to report.
+#[tokio::test]
+async fn an_instance_deleted_during_a_restart_is_reported_vanished() {
+    let dir = temp_dir();
+    let mut s = Scenario::new("AK", "SK");
+    let mut keep = instance_with_one_backup("keep");
+    keep.name = "keep".into();
+    let mut gone = instance_with_one_backup("gone");
+    gone.name = "old-cache".into();
+    let listed = instance_with_one_backup("listed");
+    s.instances = vec![keep.clone(), gone, listed];
+    let f = fake(s.clone()).await;
+    let mut a = account("a", &f, &s);
+    a.discovery = discover_all();
+    let mut c = config(vec![a]);
+    c.verify.state_file = Some(dir.join("state.json"));
+    let vanished = "cds_redis_instance_vanished_timestamp_seconds";
+
+    let e = Exporter::start(c.clone()).await;
+    let before = e.scrape_when_ready().await;
+    assert!(!before.contains(vanished));
+    e.stop().await;
+
+    // Deleted while the exporter is down; "listed" is from now on configured by UUID
+    // (and no longer matched by discovery's filter).
+    let mut s2 = Scenario::new("AK", "SK");
+    s2.instances = vec![keep];
+    f.set_scenario(s2);
+    c.accounts[0].instances = vec!["listed".into()];
+    let e = Exporter::start(c).await;
+    let after = e.scrape_when_ready().await;
+    let when = value(
+        &after,
+        vanished,
+        &[
+            ("account", "a"),
+            ("instance_uuid", "gone"),
+            ("instance_name", "old-cache"),
+        ],
+    );
+    assert!((now().timestamp() as f64 - when).abs() <= 5.0, "{when}");
+    assert!(select(&after, vanished, &[("instance_uuid", "keep")]).is_empty());
+    assert!(select(&after, vanished, &[("instance_uuid", "listed")]).is_empty());
+    e.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

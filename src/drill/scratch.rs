@@ -4,8 +4,8 @@
 //! deadline and when the drill's future is dropped mid-way — and the disk check made
 //! before the first byte is downloaded. A process killed mid-drill (SIGKILL) cannot
 //! clean up: each directory holds a lock for as long as its drill runs, and the next
-//! drill removes the directories whose lock nobody holds ([`sweep`]) before it
-//! measures the free space.
+//! drill removes the directories whose lock nobody holds ([`sweep`]), and kills the
+//! scratch server such a drill left running, before it measures the free space.
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -21,6 +21,9 @@ pub struct Scratch {
 
 /// The lock file in each drill's directory.
 const LOCK: &str = ".lock";
+
+/// The scratch server's process ID, in its drill's directory.
+pub const SERVER_PID: &str = "redis.pid";
 
 /// A directory without its lock file is being created, or its creator died between
 /// the two steps: only once this old is it taken for the latter.
@@ -90,6 +93,7 @@ pub fn sweep(parent: &Path) -> usize {
         if !stale {
             continue;
         }
+        kill_orphan(&path);
         match std::fs::remove_dir_all(&path) {
             Ok(()) => {
                 tracing::warn!(dir = %path.display(), "removed a drill's scratch directory left by a process that ended mid-drill");
@@ -101,6 +105,33 @@ pub fn sweep(parent: &Path) -> usize {
         }
     }
     removed
+}
+
+/// Kills the scratch server a dead drill in `dir` left running, if it still is: the
+/// process its pid file names, when its command line names `dir` (a reused pid is
+/// someone else's).
+fn kill_orphan(dir: &Path) {
+    let Some(pid) = std::fs::read_to_string(dir.join(SERVER_PID))
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return;
+    };
+    let dir = dir.as_os_str().as_encoded_bytes();
+    if !cmdline.windows(dir.len()).any(|w| w == dir) {
+        return;
+    }
+    if let Some(p) = rustix::process::Pid::from_raw(pid) {
+        if rustix::process::kill_process(p, rustix::process::Signal::KILL).is_ok() {
+            tracing::warn!(
+                pid,
+                "killed a drill's scratch redis-server left by a process that ended mid-drill"
+            );
+        }
+    }
 }
 
 /// Bytes free to an unprivileged writer on the file system holding `dir`.

@@ -117,6 +117,11 @@ impl Server {
             .map_err(|e| {
                 LoadError::Start(format!("{} could not be started: {e}", binary.display()))
             })?;
+        // For the sweep of a drill its process did not live to end (scratch::sweep):
+        // the server outlives a SIGKILLed exporter.
+        if let Some(pid) = child.id() {
+            let _ = std::fs::write(dir.join(super::scratch::SERVER_PID), pid.to_string());
+        }
         let mut server = Server {
             child,
             sock,

@@ -151,6 +151,9 @@ pub fn start(
     if !d.enabled {
         return None;
     }
+    // What a drill of a process killed mid-way left (its server too) goes at the start,
+    // not a drill period later.
+    super::scratch::sweep(&d.scratch_dir);
     let setup = Setup {
         http,
         url_types: config.verify.url_types.clone(),

@@ -65,6 +65,7 @@ pub fn rdb_version_read_by(version_line: &str) -> Option<u32> {
 pub async fn version(binary: &Path) -> Result<String, String> {
     let out = Command::new(binary)
         .arg("--version")
+        .env_clear()
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output()
@@ -96,7 +97,9 @@ impl Server {
         let log = dir.join("redis.log");
         let s = |p: &Path| p.display().to_string();
         let started = Instant::now();
+        // An empty environment: the exporter's may hold the access key secret.
         let child = Command::new(binary)
+            .env_clear()
             .args(["--port", "0"])
             .args(["--unixsocket", &s(&sock)])
             .args(["--unixsocketperm", "700"])

@@ -78,6 +78,7 @@ fn check_drill(path: &Path) -> std::process::Child {
         .arg(path)
         .args(["--drill", "term"])
         .env_remove("CDS_EXPORTER_CONFIG")
+        .env("CDS_ACCESS_KEY_SECRET", "env-secret-7f3a")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -130,6 +131,12 @@ async fn sigterm_mid_check_drill_exits_130_with_nothing_left() {
         "error: interrupted: the drill was stopped, its redis-server killed and its scratch files removed"
     );
     assert!(gone(&pid), "the scratch server outlived check");
+    // The server got an empty environment, not the exporter's secret.
+    let env = std::fs::read_to_string(pid_file.with_extension("pid.env")).unwrap();
+    assert!(
+        !env.contains("env-secret-7f3a") && !env.contains("CDS_"),
+        "{env}"
+    );
     assert!(empty(&scratch), "scratch left behind");
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }

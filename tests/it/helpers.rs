@@ -578,7 +578,7 @@ pub fn basic_auth(users: &str) -> Arc<cds_redis_backup_exporter::web_config::Web
 }
 
 /// Writes to `bin` a `redis-server` stand-in that answers `--version` as 7.0.15 and
-/// otherwise writes its pid to `pid_file` and sleeps, never opening its socket: a drill
+/// otherwise writes its environment to `<pid_file>.env`, its pid to `pid_file` and sleeps, never opening its socket: a drill
 /// that runs it is surely mid-way until stopped. The shell stays (no `exec`), so the
 /// process keeps the command line a real server would have.
 pub fn stand_in_redis_server(bin: &Path, pid_file: &Path) {
@@ -586,7 +586,8 @@ pub fn stand_in_redis_server(bin: &Path, pid_file: &Path) {
     std::fs::write(
         bin,
         format!(
-            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'Redis server v=7.0.15 sha=0'; exit 0; fi\necho $$ > {}\nsleep 60\n",
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'Redis server v=7.0.15 sha=0'; exit 0; fi\nenv > {}.env\necho $$ > {}\nsleep 60\n",
+            pid_file.display(),
             pid_file.display()
         ),
     )

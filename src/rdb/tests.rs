@@ -730,6 +730,12 @@ proptest! {
         let mut v = sample();
         let at = at % v.len();
         v[at] ^= x;
+        // A version digit turned into a valid version below 5 leaves a dump without a
+        // checksum, which redis-server loads as well (it reads the trailer only from
+        // version 5; Debian's 7.0.15 loaded a dump with a stream relabelled
+        // REDIS0001): no corruption either judge can see.
+        let version = std::str::from_utf8(&v[5..9]).ok().and_then(|t| t.parse::<u32>().ok());
+        prop_assume!(!((5..9).contains(&at) && version.is_some_and(|n| (1..5).contains(&n))));
         prop_assert!(verify(&v[..]).is_err());
     }
 }

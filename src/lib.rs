@@ -73,6 +73,8 @@ pub mod drill;
 pub mod drilled;
 pub mod facts;
 pub mod fake;
+#[cfg(test)]
+mod generated;
 mod input;
 #[cfg(test)]
 mod layers;

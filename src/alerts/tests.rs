@@ -12,9 +12,7 @@ use super::*;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const RULE_FILE: &str = "prometheus/alerts.yml";
 
-fn read(rel: &str) -> String {
-    std::fs::read_to_string(Path::new(ROOT).join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
+use crate::generated::read;
 
 #[test]
 fn the_checked_in_rule_file_is_generated_from_the_declarations() {

@@ -106,15 +106,7 @@ mod tests {
 
     #[test]
     fn the_instance_page_shows_its_drills_in_the_accounts_zone() {
-        let mut s = Snapshot::default();
-        let i = crate::cds::Instance {
-            uuid: "ins-a".into(),
-            name: "orders".into(),
-            ..Default::default()
-        };
-        s.instances
-            .insert("ins-a".into(), ("acct".into(), i.into()));
-        s.account_up.insert("acct".into(), true);
+        let mut s = super::super::tests::one_instance_snapshot();
         s.account_zones.insert(
             "acct".into(),
             chrono::FixedOffset::east_opt(8 * 3600).unwrap(),

@@ -3,7 +3,8 @@
 
 use super::*;
 
-fn one_instance() -> Arc<Snapshot> {
+/// Instance `ins-a` ("orders") of account `acct`, which is up.
+pub(super) fn one_instance_snapshot() -> Snapshot {
     let mut s = Snapshot::default();
     let i = crate::cds::Instance {
         uuid: "ins-a".into(),
@@ -13,7 +14,11 @@ fn one_instance() -> Arc<Snapshot> {
     s.instances
         .insert("ins-a".into(), ("acct".into(), i.into()));
     s.account_up.insert("acct".into(), true);
-    Arc::new(s)
+    s
+}
+
+fn one_instance() -> Arc<Snapshot> {
+    Arc::new(one_instance_snapshot())
 }
 
 /// The regression test of issue 19's finding 2: a 404 builds nothing, and a

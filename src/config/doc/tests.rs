@@ -2,36 +2,17 @@
 //! the example `config.yaml`.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use serde_yaml::Value;
 
 use super::*;
 use crate::config::Config;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn read(rel: &str) -> String {
-    std::fs::read_to_string(Path::new(ROOT).join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
+use crate::generated::read;
 
 #[test]
 fn docs_configuration_md_is_generated_from_the_schema() {
-    let want = markdown();
-    if std::env::var_os("UPDATE_DOCS").is_some() {
-        std::fs::write(Path::new(ROOT).join(PATH), &want).expect("writing the reference");
-    }
-    let have = read(PATH);
-    assert!(
-        have == want,
-        "{PATH} differs from src/config/ (first at line {}); run \
-         `UPDATE_DOCS=1 cargo test --lib docs` and commit the result",
-        have.lines()
-            .zip(want.lines())
-            .position(|(h, w)| h != w)
-            .unwrap_or_else(|| have.lines().count().min(want.lines().count()))
-            + 1
-    );
+    crate::generated::holds(PATH, &markdown(), "src/config/");
 }
 
 #[test]

@@ -69,30 +69,13 @@ mod tests {
 
     use super::*;
 
-    const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+    use crate::generated::read;
 
-    fn read(rel: &str) -> String {
-        std::fs::read_to_string(Path::new(ROOT).join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-    }
+    const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
     #[test]
     fn docs_metrics_md_is_generated_from_the_catalog() {
-        let want = markdown();
-        let path = Path::new(ROOT).join(PATH);
-        if std::env::var_os("UPDATE_DOCS").is_some() {
-            std::fs::write(&path, &want).expect("writing docs/metrics.md");
-        }
-        let have = read(PATH);
-        assert!(
-            have == want,
-            "{PATH} differs from src/metrics/catalog/ (first at line {}); run \
-             `UPDATE_DOCS=1 cargo test --lib docs` and commit the result",
-            have.lines()
-                .zip(want.lines())
-                .position(|(h, w)| h != w)
-                .unwrap_or_else(|| have.lines().count().min(want.lines().count()))
-                + 1
-        );
+        crate::generated::holds(PATH, &markdown(), "src/metrics/catalog/");
     }
 
     /// Every series name a family or a recording rule can produce.
